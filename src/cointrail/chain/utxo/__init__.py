@@ -1,0 +1,1 @@
+"""Bitcoin-family (UTXO) chains: block and transaction codec, scripts, addresses, blk files."""

@@ -1,0 +1,182 @@
+"""Output-script classification, following Bitcoin Core's ``Solver`` (script/standard.cpp).
+
+`classify_script` returns the script type under Bitcoin Core's name and the payload an address
+is made from. How outputs without an address of their own are attributed (for clustering and
+balances) is decided here and documented in docs/adr/0002-address-attribution.md:
+
+- ``pubkey`` (p2pk): attributed to the p2pkh address of the same key, as block explorers,
+  BlockSci and GraphSense do (Satoshi's 2009 coins are p2pk).
+- ``multisig`` (bare): no address; the output keeps its script, and `multisig_keys` gives the
+  keys for analyses that want them.
+- ``nulldata`` (OP_RETURN), ``nonstandard``: no address, never clustered.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+OP_0 = 0x00
+OP_PUSHDATA1 = 0x4C
+OP_PUSHDATA2 = 0x4D
+OP_PUSHDATA4 = 0x4E
+OP_1NEGATE = 0x4F
+OP_1 = 0x51
+OP_16 = 0x60
+OP_RETURN = 0x6A
+OP_DUP = 0x76
+OP_EQUAL = 0x87
+OP_EQUALVERIFY = 0x88
+OP_HASH160 = 0xA9
+OP_CHECKSIG = 0xAC
+OP_CHECKMULTISIG = 0xAE
+
+#: Litecoin's MWEB HogEx output ("HogAddr"): witness version 8, 32-byte program.
+MWEB_HOGADDR_VERSION = 8
+
+
+class ScriptType(StrEnum):
+    """Output script types; values are Bitcoin Core's ``scriptPubKey.type`` names."""
+
+    PUBKEY = "pubkey"
+    PUBKEYHASH = "pubkeyhash"
+    SCRIPTHASH = "scripthash"
+    MULTISIG = "multisig"
+    NULLDATA = "nulldata"
+    WITNESS_V0_KEYHASH = "witness_v0_keyhash"
+    WITNESS_V0_SCRIPTHASH = "witness_v0_scripthash"
+    WITNESS_V1_TAPROOT = "witness_v1_taproot"
+    WITNESS_UNKNOWN = "witness_unknown"
+    WITNESS_MWEB_HOGADDR = "witness_mweb_hogaddr"
+    NONSTANDARD = "nonstandard"
+
+
+def iter_ops(script: bytes) -> list[tuple[int, bytes | None]] | None:
+    """Split a script into (opcode, push data) pairs; None if a push runs past the end."""
+    ops: list[tuple[int, bytes | None]] = []
+    i, n = 0, len(script)
+    while i < n:
+        op = script[i]
+        i += 1
+        if op <= OP_PUSHDATA4:
+            if op < OP_PUSHDATA1:
+                size = op
+            elif op == OP_PUSHDATA1:
+                if i + 1 > n:
+                    return None
+                size = script[i]
+                i += 1
+            elif op == OP_PUSHDATA2:
+                if i + 2 > n:
+                    return None
+                size = int.from_bytes(script[i : i + 2], "little")
+                i += 2
+            else:
+                if i + 4 > n:
+                    return None
+                size = int.from_bytes(script[i : i + 4], "little")
+                i += 4
+            if i + size > n:
+                return None
+            ops.append((op, script[i : i + size]))
+            i += size
+        else:
+            ops.append((op, None))
+    return ops
+
+
+def pubkey_size_valid(key: bytes) -> bool:
+    """Core's ``CPubKey::ValidSize``: the length the first byte announces."""
+    if not key:
+        return False
+    first = key[0]
+    if first in (2, 3):
+        return len(key) == 33
+    if first in (4, 6, 7):
+        return len(key) == 65
+    return False
+
+
+def witness_program(script: bytes) -> tuple[int, bytes] | None:
+    """(version, program) if `script` is a witness program (BIP 141), else None."""
+    n = len(script)
+    if n < 4 or n > 42:
+        return None
+    op = script[0]
+    if op != OP_0 and not OP_1 <= op <= OP_16:
+        return None
+    if script[1] + 2 != n:
+        return None
+    version = 0 if op == OP_0 else op - OP_1 + 1
+    return version, script[2:]
+
+
+def _is_push_only(ops: list[tuple[int, bytes | None]]) -> bool:
+    return all(op <= OP_16 for op, _ in ops)
+
+
+def multisig_keys(script: bytes) -> tuple[int, list[bytes]] | None:
+    """(required, keys) for a bare multisig script (``OP_m <keys> OP_n OP_CHECKMULTISIG``)."""
+    if len(script) < 3 or script[-1] != OP_CHECKMULTISIG:
+        return None
+    ops = iter_ops(script)
+    if ops is None or len(ops) < 4:
+        return None
+    first, last = ops[0][0], ops[-2][0]
+    if not (OP_1 <= first <= OP_16 and OP_1 <= last <= OP_16):
+        return None
+    required, total = first - OP_1 + 1, last - OP_1 + 1
+    keys = []
+    for op, data in ops[1:-2]:
+        if data is None or op > OP_PUSHDATA4 or not pubkey_size_valid(data):
+            return None
+        keys.append(data)
+    if len(keys) != total or not 1 <= required <= total:
+        return None
+    return required, keys
+
+
+def classify_script(script: bytes, mweb: bool = False) -> tuple[ScriptType, bytes]:
+    """The type of an output script and the payload its address encodes.
+
+    Payloads: hash160 for pubkeyhash/scripthash, the key for pubkey, the witness program for
+    witness v0/v1, version byte + program for witness_unknown, the data after OP_RETURN for
+    nulldata, the whole script for multisig, and b"" for nonstandard. `mweb` enables
+    Litecoin's HogAddr type.
+    """
+    n = len(script)
+    if n == 23 and script[0] == OP_HASH160 and script[1] == 20 and script[22] == OP_EQUAL:
+        return ScriptType.SCRIPTHASH, script[2:22]
+    wp = witness_program(script)
+    if wp is not None:
+        version, program = wp
+        if version == 0:
+            if len(program) == 20:
+                return ScriptType.WITNESS_V0_KEYHASH, program
+            if len(program) == 32:
+                return ScriptType.WITNESS_V0_SCRIPTHASH, program
+            return ScriptType.NONSTANDARD, b""
+        if version == 1 and len(program) == 32:
+            return ScriptType.WITNESS_V1_TAPROOT, program
+        if mweb and version == MWEB_HOGADDR_VERSION and len(program) == 32:
+            return ScriptType.WITNESS_MWEB_HOGADDR, program
+        return ScriptType.WITNESS_UNKNOWN, bytes([version]) + program
+    if n >= 1 and script[0] == OP_RETURN:
+        ops = iter_ops(script[1:])
+        if ops is not None and _is_push_only(ops):
+            return ScriptType.NULLDATA, script[1:]
+    if n == 35 and script[0] == 33 and script[34] == OP_CHECKSIG and script[1] in (2, 3):
+        return ScriptType.PUBKEY, script[1:34]
+    if n == 67 and script[0] == 65 and script[66] == OP_CHECKSIG and script[1] in (4, 6, 7):
+        return ScriptType.PUBKEY, script[1:66]
+    if (
+        n == 25
+        and script[0] == OP_DUP
+        and script[1] == OP_HASH160
+        and script[2] == 20
+        and script[23] == OP_EQUALVERIFY
+        and script[24] == OP_CHECKSIG
+    ):
+        return ScriptType.PUBKEYHASH, script[3:23]
+    if multisig_keys(script) is not None:
+        return ScriptType.MULTISIG, script
+    return ScriptType.NONSTANDARD, b""
