@@ -1,8 +1,8 @@
 """The cointrail exception tree: every error the product raises on purpose derives from one root.
 
-    CointrailError                      root; `except CointrailError` catches every expected failure
+    CointrailError                      root: `except CointrailError` catches every expected error
     ├── InputError (ValueError)         the caller's input is wrong (CLI exit 2, HTTP 400)
-    │   ├── DecodeError                 bytes are not a valid block / transaction; carries the offset
+    │   ├── DecodeError                 bytes are not a valid block or transaction; has the offset
     │   ├── AddressError                text is not a valid address for the chain asked for
     │   ├── UnknownChainError           chain/network name not in the ChainSpec registry
     │   └── ValidationError             many problems collected at once (file, line, message)

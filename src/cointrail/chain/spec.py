@@ -10,12 +10,12 @@ Bitcoin Cash Node, Dogecoin Core).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from cointrail.errors import UnknownChainError
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """The data model a chain uses."""
 
     UTXO = "utxo"
@@ -71,13 +71,16 @@ _REGISTRY: dict[tuple[str, str], ChainSpec] = {
                   default_rpc_port=18443),
         # Litecoin Core src/chainparams.cpp (0.21: MWEB)
         ChainSpec(_L, "mainnet", Family.UTXO, "LTC", bytes.fromhex("fbc0b6db"), 0x30, 0x32, "ltc",
-                  mweb_hrp="ltcmweb", has_mweb=True, legacy_p2sh_prefixes=(0x05,), pow_algorithm="scrypt",
+                  mweb_hrp="ltcmweb", has_mweb=True, legacy_p2sh_prefixes=(0x05,),
+                  pow_algorithm="scrypt",
                   default_rpc_port=9332),
         ChainSpec(_L, "testnet", Family.UTXO, "LTC", bytes.fromhex("fdd2c8f1"), 0x6F, 0x3A, "tltc",
-                  mweb_hrp="tmweb", has_mweb=True, legacy_p2sh_prefixes=(0xC4,), pow_algorithm="scrypt",
+                  mweb_hrp="tmweb", has_mweb=True, legacy_p2sh_prefixes=(0xC4,),
+                  pow_algorithm="scrypt",
                   default_rpc_port=19332),
         ChainSpec(_L, "regtest", Family.UTXO, "LTC", bytes.fromhex("fabfb5da"), 0x6F, 0x3A, "rltc",
-                  mweb_hrp="tmweb", has_mweb=True, legacy_p2sh_prefixes=(0xC4,), pow_algorithm="scrypt",
+                  mweb_hrp="tmweb", has_mweb=True, legacy_p2sh_prefixes=(0xC4,),
+                  pow_algorithm="scrypt",
                   default_rpc_port=19443),
         # Bitcoin Cash Node src/chainparams.cpp (diskMagic), cashaddr prefixes
         ChainSpec(_C, "mainnet", Family.UTXO, "BCH", bytes.fromhex("f9beb4d9"), 0x00, 0x05, None,

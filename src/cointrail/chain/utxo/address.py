@@ -404,7 +404,9 @@ def cashaddr_decode(text: str, default_prefix: str | None = None) -> tuple[str, 
 
 # ----------------------------------------------------------------------- script types, addresses
 
-_NO_ADDRESS = frozenset({"pubkey", "multisig", "nulldata", "nonstandard", "witness_mweb_hogaddr"})
+_NO_ADDRESS = frozenset(
+    {"pubkey", "multisig", "nulldata", "nonstandard", "witness_mweb_hogaddr", "witness_mweb_pegin"}
+)
 _WITNESS_FIXED = {
     "witness_v0_keyhash": (0, 20),
     "witness_v0_scripthash": (0, 32),

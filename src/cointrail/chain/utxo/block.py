@@ -77,8 +77,16 @@ class Block:
         return self.computed_merkle_root == self.header.merkle_root
 
     @property
+    def mweb_size(self) -> int:
+        """Bytes of Litecoin MWEB data in `size`: the extension block and the HogEx flag bytes."""
+        if self.mweb_data is None:
+            return 0
+        return len(self.mweb_data) + sum(tx.mweb_size for tx in self.transactions)
+
+    @property
     def weight(self) -> int:
-        return self.stripped_size * 3 + self.size
+        """BIP 141 weight; Litecoin's ``GetBlockWeight`` serializes without MWEB."""
+        return self.stripped_size * 3 + self.size - self.mweb_size
 
 
 def bits_to_target(bits: int) -> int:
@@ -105,7 +113,7 @@ def check_proof_of_work(header: BlockHeader, spec: ChainSpec) -> bool:
     Dogecoin AuxPoW blocks prove work through the parent header and are not checked here.
     """
     target = header.target
-    return 0 < target and int.from_bytes(pow_hash(header.raw, spec), "little") <= target
+    return target > 0 and int.from_bytes(pow_hash(header.raw, spec), "little") <= target
 
 
 def parse_header(r: ByteReader) -> BlockHeader:
@@ -165,11 +173,8 @@ def parse_block(r: ByteReader, spec: ChainSpec) -> Block:
             f"{spec.key} block (wrong --chain, or several blocks concatenated: use --framed)"
         )
     size = r.pos - start
-    # Core's "strippedsize": the serialization without witness data (MWEB parts are kept).
-    stripped = size - sum(tx.size - tx.base_size for tx in txs)
-    if mweb_data is not None:
-        size_no_mweb = mweb_at - start
-        stripped = size_no_mweb - sum(tx.size - tx.base_size for tx in txs)
+    # Core's "strippedsize": the serialization without witness (and without MWEB) data
+    stripped = (mweb_at - start) - sum(tx.size - tx.base_size for tx in txs)
     return Block(header, txs, size, stripped, auxpow, mweb_data)
 
 

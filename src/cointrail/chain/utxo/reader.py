@@ -35,6 +35,8 @@ class ByteReader:
         return DecodeError(message, self.pos if at is None else at)
 
     def _need(self, n: int, what: str) -> None:
+        if n < 0:
+            raise DecodeError(f"{what} has a negative length; the data is corrupt", self.pos)
         if self.end - self.pos < n:
             raise DecodeError(
                 f"truncated input: {what} needs {n} bytes but only {self.end - self.pos} remain; "

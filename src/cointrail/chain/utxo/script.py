@@ -30,8 +30,15 @@ OP_HASH160 = 0xA9
 OP_CHECKSIG = 0xAC
 OP_CHECKMULTISIG = 0xAE
 
+#: Pay-to-anchor witness program (Bitcoin Core 28, ephemeral anchors).
+ANCHOR_PROGRAM = bytes.fromhex("4e73")
+#: Core's MAX_PUBKEYS_PER_MULTISIG.
+MAX_MULTISIG_KEYS = 20
+
 #: Litecoin's MWEB HogEx output ("HogAddr"): witness version 8, 32-byte program.
 MWEB_HOGADDR_VERSION = 8
+#: Litecoin's MWEB peg-in output: witness version 9, 32-byte program (the kernel id).
+MWEB_PEGIN_VERSION = 9
 
 
 class ScriptType(StrEnum):
@@ -48,6 +55,21 @@ class ScriptType(StrEnum):
     WITNESS_UNKNOWN = "witness_unknown"
     WITNESS_MWEB_HOGADDR = "witness_mweb_hogaddr"
     NONSTANDARD = "nonstandard"
+    ANCHOR = "anchor"  # pay-to-anchor, OP_1 <0x4e73> (Bitcoin Core 28)
+    WITNESS_MWEB_PEGIN = "witness_mweb_pegin"  # Litecoin peg-in output: v9, kernel id
+
+    @property
+    def code(self) -> int:
+        """Stable small-integer code used by the store (never reorder existing members)."""
+        return _CODES[self]
+
+    @classmethod
+    def from_code(cls, code: int) -> ScriptType:
+        return _BY_CODE[code]
+
+
+_CODES: dict[ScriptType, int] = {t: i for i, t in enumerate(ScriptType)}
+_BY_CODE: dict[int, ScriptType] = {i: t for t, i in _CODES.items()}
 
 
 def iter_ops(script: bytes) -> list[tuple[int, bytes | None]] | None:
@@ -114,6 +136,23 @@ def _is_push_only(ops: list[tuple[int, bytes | None]]) -> bool:
     return all(op <= OP_16 for op, _ in ops)
 
 
+def _small_number(op: int, data: bytes | None) -> int | None:
+    """Core's ``GetScriptNumber(opcode, data, 1, MAX_PUBKEYS_PER_MULTISIG)``: OP_1..OP_16, or a
+    minimally pushed number 17..20."""
+    if OP_1 <= op <= OP_16:
+        return op - OP_1 + 1
+    if data is None or op > OP_PUSHDATA4 or not 1 <= len(data) <= 4:
+        return None
+    if op != len(data):  # must be a direct push (minimal)
+        return None
+    if data[-1] & 0x7F == 0 and (len(data) == 1 or not data[-2] & 0x80):
+        return None  # not minimally encoded
+    value = int.from_bytes(data, "little")
+    if data[-1] & 0x80:
+        return None  # negative
+    return value if 17 <= value <= MAX_MULTISIG_KEYS else None
+
+
 def multisig_keys(script: bytes) -> tuple[int, list[bytes]] | None:
     """(required, keys) for a bare multisig script (``OP_m <keys> OP_n OP_CHECKMULTISIG``)."""
     if len(script) < 3 or script[-1] != OP_CHECKMULTISIG:
@@ -121,10 +160,9 @@ def multisig_keys(script: bytes) -> tuple[int, list[bytes]] | None:
     ops = iter_ops(script)
     if ops is None or len(ops) < 4:
         return None
-    first, last = ops[0][0], ops[-2][0]
-    if not (OP_1 <= first <= OP_16 and OP_1 <= last <= OP_16):
+    required, total = _small_number(*ops[0]), _small_number(*ops[-2])
+    if required is None or total is None:
         return None
-    required, total = first - OP_1 + 1, last - OP_1 + 1
     keys = []
     for op, data in ops[1:-2]:
         if data is None or op > OP_PUSHDATA4 or not pubkey_size_valid(data):
@@ -157,8 +195,12 @@ def classify_script(script: bytes, mweb: bool = False) -> tuple[ScriptType, byte
             return ScriptType.NONSTANDARD, b""
         if version == 1 and len(program) == 32:
             return ScriptType.WITNESS_V1_TAPROOT, program
+        if version == 1 and program == ANCHOR_PROGRAM:
+            return ScriptType.ANCHOR, program
         if mweb and version == MWEB_HOGADDR_VERSION and len(program) == 32:
             return ScriptType.WITNESS_MWEB_HOGADDR, program
+        if mweb and version == MWEB_PEGIN_VERSION and len(program) == 32:
+            return ScriptType.WITNESS_MWEB_PEGIN, program
         return ScriptType.WITNESS_UNKNOWN, bytes([version]) + program
     if n >= 1 and script[0] == OP_RETURN:
         ops = iter_ops(script[1:])

@@ -55,7 +55,8 @@ class TxOut:
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """A decoded transaction. Sizes follow Bitcoin Core: `size` is the full serialization,
-    `base_size` the one without witness; weight and vsize per BIP 141."""
+    `base_size` the one without witness (and without Litecoin MWEB data: the txid preimage);
+    weight and vsize per BIP 141, where Litecoin leaves MWEB bytes (`mweb_size`) out."""
 
     version: int  # "nVersion"
     inputs: tuple[TxIn, ...]  # "vin"
@@ -67,6 +68,7 @@ class Transaction:
     base_size: int
     flags: int = 0  # extended-format flags byte (0: legacy format)
     mweb_data: bytes | None = None  # Litecoin: raw MWEB tx body, b"" for the HogEx
+    mweb_size: int = 0  # Litecoin: bytes of MWEB data in `size` (flag, marker, presence, body)
 
     @property
     def has_witness(self) -> bool:
@@ -83,7 +85,8 @@ class Transaction:
 
     @property
     def weight(self) -> int:
-        return self.base_size * 3 + self.size
+        """BIP 141 weight; Litecoin's ``GetTransactionWeight`` serializes without MWEB."""
+        return self.base_size * 3 + self.size - self.mweb_size
 
     @property
     def vsize(self) -> int:
@@ -164,6 +167,8 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
                 raise r.fail("HogEx transaction without outputs", present_at)
             mweb_data = b""
         elif present == 1 and standalone:
+            if r.remaining <= 4:
+                raise r.fail("MWEB presence byte is set but the MWEB body is missing")
             mweb_data = r.read(r.remaining - 4, "MWEB transaction body")
         else:
             raise r.fail(
@@ -176,6 +181,7 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
     end = r.pos
     view = data[start:end] if isinstance(data, bytes) else bytes(data[start:end])
     rel = start
+    mweb_size = 0
     if flags:
         stripped = view[:4] + view[body_start - rel : body_end - rel] + view[-4:]
         txid = Txid(sha256d(stripped))
@@ -186,11 +192,10 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
             wtxid = Wtxid(sha256d(no_mweb))
         else:
             wtxid = Wtxid(txid)
-        # Core's "NO_WITNESS" serialization keeps the MWEB part (and so the marker and flag).
+        base_size = len(stripped)
         if flags & MWEB_FLAG:
-            base_size = 4 + 2 + (body_end - body_start) + (mweb_end - witness_end) + 4
-        else:
-            base_size = len(stripped)
+            # without MWEB the presence byte and body go, and with no witness also marker+flag
+            mweb_size = (mweb_end - witness_end) + (0 if flags & WITNESS_FLAG else 2)
     else:
         txid = Txid(sha256d(view))
         wtxid = Wtxid(txid)
@@ -200,7 +205,7 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
     )
     return Transaction(
         version, inputs, tuple(outputs), lock_time, txid, wtxid, end - start, base_size,
-        flags, mweb_data,
+        flags, mweb_data, mweb_size,
     )
 
 

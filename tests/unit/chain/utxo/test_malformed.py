@@ -81,7 +81,8 @@ def test_unknown_flags_name_the_chain() -> None:
 
 def test_superfluous_witness_record() -> None:
     tx = decode_tx(
-        "0100000001" + "00" * 32 + "00000000" + "00" + "ffffffff" + "01" + "00" * 8 + "00" + "00000000"
+        "0100000001" + "00" * 32 + "00000000" + "00" + "ffffffff" + "01" + "00" * 8 + "00"
+        + "00000000"
     )
     raw = bytearray()
     raw += tx.version.to_bytes(4, "little") + b"\x00\x01"

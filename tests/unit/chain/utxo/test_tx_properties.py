@@ -68,7 +68,9 @@ def test_encode_decode_round_trip(tx: Transaction) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(transactions(), st.data())
-def test_every_truncation_is_a_decode_error_with_offset(tx: Transaction, data: st.DataObject) -> None:
+def test_every_truncation_is_a_decode_error_with_offset(
+    tx: Transaction, data: st.DataObject
+) -> None:
     from cointrail.errors import DecodeError
 
     raw = encode_tx(tx)

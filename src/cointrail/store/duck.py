@@ -1,0 +1,234 @@
+"""DuckDB backend: one database file per chain and network inside the store directory.
+
+Invariant: every write (a batch of blocks, or a rollback) is one DuckDB transaction that also
+moves the recorded tip, so a crash at any moment leaves the store at the last committed tip and
+the same command resumes from there. Only parameterised SQL is used with values; table and
+column names come from the schema module, never from input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from cointrail.chain.spec import ChainSpec, all_chains, get_chain
+from cointrail.errors import NotFoundError, StoreError
+from cointrail.store.schema import SCHEMA_VERSION, TABLES, VIEWS, Table
+
+DB_SUFFIX = ".duckdb"
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    height: int
+    hash: bytes  # internal order
+
+
+def _db_name(spec: ChainSpec) -> str:
+    return f"{spec.chain}-{spec.network}{DB_SUFFIX}"
+
+
+class Store:
+    """A store directory holding any number of chains (``--store DIR``)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def chain(self, spec: ChainSpec, *, read_only: bool = False, create: bool = True) -> ChainStore:
+        """Open (and by default create) the database of one chain and network."""
+        path = self.root / _db_name(spec)
+        if not path.exists():
+            if read_only or not create:
+                raise NotFoundError(
+                    f"the store {self.root} holds no {spec.key} data; ingest it first "
+                    f"(cointrail ingest blkfiles ... or cointrail sync --rpc ...)"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+        return ChainStore(path, spec, read_only=read_only)
+
+    def chains(self) -> list[ChainSpec]:
+        """The chains this store holds data for."""
+        found = []
+        for spec in all_chains():
+            if (self.root / _db_name(spec)).exists():
+                found.append(spec)
+        return found
+
+
+class ChainStore:
+    """The tables of one chain/network in one DuckDB database."""
+
+    def __init__(self, path: Path, spec: ChainSpec, *, read_only: bool = False) -> None:
+        self.path = path
+        self.spec = spec
+        self.read_only = read_only
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                pid = re.search(r"PID (\d+)", str(exc))
+                who = f" (process {pid.group(1)})" if pid else ""
+                raise StoreError(
+                    f"the store {path} is in use by another cointrail process{who}; "
+                    "wait for it to finish or stop it"
+                ) from exc
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        if not read_only:
+            self._create()
+        self._check_identity()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        for table in TABLES:
+            self.con.execute(table.ddl())
+        for name, sql in VIEWS.items():
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        existing = dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
+        if not existing:
+            self.con.executemany(
+                "INSERT INTO sync_state VALUES (?, ?)",
+                [["schema_version", str(SCHEMA_VERSION)], ["chain", self.spec.key]],
+            )
+
+    def _check_identity(self) -> None:
+        state = dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
+        if state.get("chain") not in (None, self.spec.key):
+            raise StoreError(
+                f"{self.path} holds {state['chain']} data, not {self.spec.key}; "
+                "check --chain/--network"
+            )
+        version = int(state.get("schema_version", SCHEMA_VERSION))
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this cointrail reads version "
+                f"{SCHEMA_VERSION}. Re-ingest into a new store directory."
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> ChainStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
+
+    def _set_state(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self.con.execute("DELETE FROM sync_state WHERE key = ?", [key])
+            self.con.execute("INSERT INTO sync_state VALUES (?, ?)", [key, value])
+
+    def tip(self) -> Tip | None:
+        row = self.con.execute(
+            "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else Tip(int(row[0]), bytes(row[1]))
+
+    def block_hash_at(self, height: int) -> bytes | None:
+        row = self.con.execute("SELECT hash FROM blocks WHERE height = ?", [height]).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def next_ids(self) -> tuple[int, int]:
+        """(next tx_id, next addr_id)."""
+        row = self.con.execute(
+            "SELECT (SELECT coalesce(max(tx_id) + 1, 0) FROM txs),"
+            " (SELECT coalesce(max(addr_id) + 1, 0) FROM addresses)"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    # -- writes -----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def append(self, rows: dict[Table, pa.Table], state: dict[str, str] | None = None) -> None:
+        """Append a batch to several tables and update state, atomically."""
+        with self.transaction():
+            for table, data in rows.items():
+                if data.num_rows:
+                    self.con.register("_batch", data)
+                    cols = ", ".join(table.column_names)
+                    self.con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _batch")
+                    self.con.unregister("_batch")
+            if state:
+                self._set_state(state)
+
+    def rollback_to(self, height: int) -> int:
+        """Remove every block above `height` and all that depends on it; returns blocks removed.
+
+        Ids are reclaimed: the next ingest reuses the ids the removed rows had.
+        """
+        row = self.con.execute(
+            "SELECT min(first_tx_id), min(first_addr_id), count(*) FROM blocks WHERE height > ?",
+            [height],
+        ).fetchone()
+        if row is None or not row[2]:
+            return 0
+        first_tx, first_addr, removed = int(row[0]), int(row[1]), int(row[2])
+        with self.transaction():
+            for name in ("inputs", "outputs", "coinbases", "txs"):
+                self.con.execute(f"DELETE FROM {name} WHERE tx_id >= ?", [first_tx])
+            self.con.execute("DELETE FROM transfers WHERE tx_id >= ?", [first_tx])
+            self.con.execute("DELETE FROM addresses WHERE addr_id >= ?", [first_addr])
+            self.con.execute("DELETE FROM blocks WHERE height > ?", [height])
+        return removed
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query with bound parameters."""
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def table_counts(self) -> dict[str, int]:
+        counts = {}
+        for table in TABLES:
+            row = self.con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+            counts[table.name] = int(row[0]) if row else 0
+        return counts
+
+    def export_parquet(self, directory: Path) -> dict[str, Path]:
+        """Write every table as Parquet under ``directory/<table>/`` (the layout Spark reads)."""
+        out = {}
+        for table in TABLES:
+            target = directory / table.name
+            target.mkdir(parents=True, exist_ok=True)
+            path = target / "part-00000.parquet"
+            order = f" ORDER BY {', '.join(table.order_by)}" if table.order_by else ""
+            self.con.execute(
+                f"COPY (SELECT * FROM {table.name}{order}) TO '{_sql_path(path)}' "
+                "(FORMAT PARQUET, COMPRESSION ZSTD)"
+            )
+            out[table.name] = path
+        return out
+
+
+def _sql_path(path: Path) -> str:
+    text = str(path)
+    if "'" in text:
+        raise StoreError(f"path {text!r} contains a quote; choose another directory")
+    return text
+
+
+def open_chain(root: Path | str, chain: str, network: str, **kwargs: Any) -> ChainStore:
+    return Store(root).chain(get_chain(chain, network), **kwargs)

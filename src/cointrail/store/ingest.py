@@ -1,0 +1,272 @@
+"""Turning decoded blocks into store rows: dense ids, input resolution, batching.
+
+Invariant: rows depend only on the chain, never on how or in how many runs it was ingested —
+ids are assigned in chain order (block by block, transaction by transaction, output by
+output), so a resumed, re-run or reorged ingest gives the store a clean run gives.
+
+Memory: bounded by the batch, except the index of unspent outputs that input resolution needs
+(`UtxoIndex`) and the address-id map; `UtxoIndex.bytes_per_entry` reports their cost.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from cointrail.chain.utxo.block import Block
+from cointrail.chain.utxo.hashes import BlockHash
+from cointrail.chain.utxo.script import ScriptType
+from cointrail.errors import StoreError
+from cointrail.store.duck import ChainStore
+from cointrail.store.schema import ADDRESSES, BLOCKS, COINBASES, INPUTS, OUTPUTS, TXS, Table
+
+_N_BITS = 24  # outputs per transaction < 2**24 (a 4 MWU block holds < 2**18)
+_UNSPENDABLE = {ScriptType.NULLDATA}
+
+
+class ReorgError(StoreError):
+    """The next block does not build on the store's tip: the chain reorganised."""
+
+    def __init__(self, height: int, expected_prev: bytes, got_prev: bytes) -> None:
+        super().__init__(
+            f"block at height {height} builds on {BlockHash(got_prev)}, but the store's tip is "
+            f"{BlockHash(expected_prev)}; the chain reorganised — roll back to the fork point"
+        )
+        self.height = height
+
+
+@dataclass
+class UtxoIndex:
+    """Unspent outputs: txid → tx_id for transactions with unspent outputs, and
+    (tx_id, n) → (value, addr_id)."""
+
+    tx_ids: dict[bytes, int] = field(default_factory=dict)
+    unspent: dict[int, tuple[int, int | None]] = field(default_factory=dict)
+    remaining: dict[int, int] = field(default_factory=dict)
+
+    def add(self, txid: bytes, tx_id: int, outputs: list[tuple[int, int, int | None]]) -> None:
+        if not outputs:
+            return
+        self.tx_ids[txid] = tx_id
+        self.remaining[tx_id] = len(outputs)
+        for n, value, addr_id in outputs:
+            self.unspent[(tx_id << _N_BITS) | n] = (value, addr_id)
+
+    def spend(self, txid: bytes, n: int) -> tuple[int, int, int | None] | None:
+        """Remove and return (prev_tx_id, value, addr_id), or None if unknown."""
+        tx_id = self.tx_ids.get(txid)
+        if tx_id is None:
+            return None
+        entry = self.unspent.pop((tx_id << _N_BITS) | n, None)
+        if entry is None:
+            return None
+        left = self.remaining[tx_id] - 1
+        if left:
+            self.remaining[tx_id] = left
+        else:
+            del self.remaining[tx_id]
+            if self.tx_ids.get(txid) == tx_id:
+                del self.tx_ids[txid]
+        return tx_id, entry[0], entry[1]
+
+    def __len__(self) -> int:
+        return len(self.unspent)
+
+    def bytes_per_entry(self) -> float:
+        """Approximate memory per unspent output (dict slots and key/value objects)."""
+        if not self.unspent:
+            return 0.0
+        total = sys.getsizeof(self.unspent) + sys.getsizeof(self.tx_ids)
+        total += sys.getsizeof(self.remaining)
+        total += len(self.unspent) * (28 + 56 + 28)  # int key, tuple, int value (shared small)
+        total += len(self.tx_ids) * (33 + 32)  # 32-byte key object, tx_id int
+        return total / len(self.unspent)
+
+
+class _Columns:
+    """Row buffers for one table, column by column."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.data: dict[str, list[object]] = {c: [] for c in table.column_names}
+
+    def add(self, *values: object) -> None:
+        for column, value in zip(self.data.values(), values, strict=True):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.data.values())))
+
+    def to_arrow(self) -> pa.Table:
+        schema = self.table.arrow_schema()
+        return pa.table(
+            [pa.array(self.data[f.name], type=f.type) for f in schema], schema=schema
+        )
+
+    def clear(self) -> None:
+        for column in self.data.values():
+            column.clear()
+
+
+@dataclass
+class IngestProgress:
+    height: int
+    blocks: int
+    txs: int
+    seconds: float
+
+
+class UtxoIngestor:
+    """Appends blocks, in chain order, to one chain's store."""
+
+    def __init__(
+        self,
+        store: ChainStore,
+        *,
+        batch_txs: int = 50_000,
+        on_flush: Callable[[IngestProgress], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.spec = store.spec
+        self.batch_txs = batch_txs
+        self.on_flush = on_flush
+        self.blocks_added = 0
+        self.txs_added = 0
+        self.started = time.perf_counter()
+        tables = (BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES)
+        self._buffers = {t: _Columns(t) for t in tables}
+        self._load()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        tip = self.store.tip()
+        self.height = tip.height if tip else -1
+        self.tip_hash = tip.hash if tip else b"\x00" * 32
+        self.next_tx_id, self.next_addr_id = self.store.next_ids()
+        self.addr_ids: dict[str, int] = dict(
+            (str(text), int(addr_id))
+            for text, addr_id in self.store.query("SELECT text, addr_id FROM addresses")
+        )
+        self.utxo = UtxoIndex()
+        rows = self.store.query(
+            """
+            SELECT t.txid, o.tx_id, o.n, o.value, o.addr_id
+            FROM outputs o JOIN txs t USING (tx_id)
+            WHERE o.script_type <> ? AND NOT EXISTS (
+                SELECT 1 FROM inputs i WHERE i.prev_tx_id = o.tx_id AND i.prev_n = o.n)
+            ORDER BY o.tx_id, o.n
+            """,
+            [ScriptType.NULLDATA.code],
+        )
+        grouped: dict[int, tuple[bytes, list[tuple[int, int, int | None]]]] = {}
+        for txid, tx_id, n, value, addr_id in rows:
+            grouped.setdefault(int(tx_id), (bytes(txid), []))[1].append(
+                (int(n), int(value), None if addr_id is None else int(addr_id))
+            )
+        for tx_id, (txid, outs) in grouped.items():
+            self.utxo.add(txid, tx_id, outs)
+
+    # -- blocks -----------------------------------------------------------------------------
+
+    def add_block(self, block: Block) -> None:
+        """Append the block that extends the current tip (height = tip + 1)."""
+        height = self.height + 1
+        if block.header.prev_hash != self.tip_hash:
+            raise ReorgError(height, self.tip_hash, block.header.prev_hash)
+        b = self._buffers
+        first_tx_id, first_addr_id = self.next_tx_id, self.next_addr_id
+        for tx in block.transactions:
+            tx_id = self.next_tx_id
+            self.next_tx_id += 1
+            input_value: int | None = None
+            if tx.is_coinbase:
+                b[COINBASES].add(tx_id, tx.inputs[0].script_sig)
+            else:
+                input_value = 0
+                for n, txin in enumerate(tx.inputs):
+                    spent = self.utxo.spend(txin.prev_txid, txin.prev_vout)
+                    if spent is None:
+                        raise StoreError(
+                            f"transaction {tx.txid} at height {height} spends "
+                            f"{txin.prev_txid}:{txin.prev_vout}, which the store does not hold "
+                            "as unspent; ingest the chain from its genesis block in order"
+                        )
+                    prev_tx_id, value, addr_id = spent
+                    input_value += value
+                    b[INPUTS].add(tx_id, n, prev_tx_id, txin.prev_vout, value, addr_id,
+                                  txin.sequence)
+            new_utxos: list[tuple[int, int, int | None]] = []
+            output_value = 0
+            for out in tx.outputs:
+                addr_id = self._addr_id(out.address, out.script_type, out.script_pubkey,
+                                        tx_id, height)
+                output_value += out.value
+                b[OUTPUTS].add(tx_id, out.n, out.value, addr_id, out.script_type.code,
+                               None if addr_id is not None else out.script_pubkey)
+                if out.script_type not in _UNSPENDABLE:
+                    new_utxos.append((out.n, out.value, addr_id))
+            self.utxo.add(tx.txid, tx_id, new_utxos)
+            fee = None if input_value is None else input_value - output_value
+            b[TXS].add(tx_id, tx.txid, height, tx.version, tx.lock_time, tx.size, tx.vsize,
+                       tx.is_coinbase, len(tx.inputs), len(tx.outputs), input_value,
+                       output_value, fee)
+        h = block.header
+        b[BLOCKS].add(height, h.hash, h.prev_hash, h.merkle_root, h.version, h.time, h.bits,
+                      h.nonce, block.size, block.stripped_size, block.weight,
+                      len(block.transactions), first_tx_id, first_addr_id)
+        self.height = height
+        self.tip_hash = h.hash
+        self.blocks_added += 1
+        self.txs_added += len(block.transactions)
+        if len(b[TXS]) >= self.batch_txs:
+            self.flush()
+
+    def _addr_id(self, text: str | None, script_type: ScriptType, script: bytes, tx_id: int,
+                 height: int) -> int | None:
+        if text is None:
+            return None
+        addr_id = self.addr_ids.get(text)
+        if addr_id is None:
+            addr_id = self.next_addr_id
+            self.next_addr_id += 1
+            self.addr_ids[text] = addr_id
+            form, payload = _address_form(script_type, script, self.spec.has_mweb)
+            self._buffers[ADDRESSES].add(addr_id, form.code, payload, text, tx_id, height)
+        return addr_id
+
+    def flush(self) -> None:
+        """Commit buffered blocks and the new tip in one transaction."""
+        if not len(self._buffers[BLOCKS]):
+            return
+        rows = {t: buf.to_arrow() for t, buf in self._buffers.items()}
+        self.store.append(rows, {"tip_height": str(self.height)})
+        for buf in self._buffers.values():
+            buf.clear()
+        if self.on_flush:
+            self.on_flush(IngestProgress(self.height, self.blocks_added, self.txs_added,
+                                         time.perf_counter() - self.started))
+
+    def rollback_to(self, height: int) -> int:
+        """Flush, remove blocks above `height`, and reload the indexes from the store."""
+        self.flush()
+        removed = self.store.rollback_to(height)
+        self._load()
+        return removed
+
+
+def _address_form(
+    script_type: ScriptType, script: bytes, mweb: bool
+) -> tuple[ScriptType, bytes]:
+    """(address type, payload) of an output with an address; p2pk is its key's p2pkh."""
+    from cointrail.chain.utxo.hashes import hash160
+    from cointrail.chain.utxo.script import classify_script
+
+    kind, payload = classify_script(script, mweb)
+    if kind is ScriptType.PUBKEY:
+        return ScriptType.PUBKEYHASH, hash160(payload)
+    return kind, payload

@@ -1,0 +1,248 @@
+"""The store's tables, defined once: DuckDB DDL and Arrow schemas both derive from here.
+
+Conventions (DESIGN.md "Data model"): dense integer ids in chain order (`tx_id`, `addr_id`,
+`transfer_id`), 32-byte hashes as BLOB in internal byte order, integer amounts in the smallest
+unit. UTXO tables and the account-model tables (`transfers`, `assets`) live side by side; both
+refer to `addresses` and `txs`, so analyses can treat a flow the same way on either model.
+
+Tables are append-only in chain order: rolling back a reorg is a range delete on ids, and the
+spending side of an output is the `inputs` row that names it (view `outputs_spent`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import pyarrow as pa
+
+
+class ColType(Enum):
+    """Logical column types, each with its DuckDB and Arrow spelling."""
+
+    INT8 = ("TINYINT", pa.int8())
+    INT16 = ("SMALLINT", pa.int16())
+    INT32 = ("INTEGER", pa.int32())
+    INT64 = ("BIGINT", pa.int64())
+    BOOL = ("BOOLEAN", pa.bool_())
+    HASH = ("BLOB", pa.binary())  # 32-byte hash, internal byte order
+    BYTES = ("BLOB", pa.binary())
+    TEXT = ("VARCHAR", pa.string())
+    AMOUNT256 = ("HUGEINT", pa.decimal128(38, 0))  # account-model amounts (wei, token units)
+
+    @property
+    def sql(self) -> str:
+        return self.value[0]
+
+    @property
+    def arrow(self) -> pa.DataType:
+        return self.value[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: ColType
+    nullable: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    doc: str
+    model: str = "utxo"  # "utxo", "account" or "common"
+    order_by: tuple[str, ...] = ()
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(
+            f"{c.name} {c.type.sql}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n)"
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, c.type.arrow, nullable=c.nullable) for c in self.columns]
+        )
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+C = Column
+I8, I16, I32, I64 = ColType.INT8, ColType.INT16, ColType.INT32, ColType.INT64
+
+BLOCKS = Table(
+    "blocks",
+    (
+        C("height", I32, doc="block height"),
+        C("hash", ColType.HASH, doc="block hash, internal order"),
+        C("prev_hash", ColType.HASH),
+        C("merkle_root", ColType.HASH),
+        C("version", I32),
+        C("time", I64, doc="header time, Unix seconds"),
+        C("bits", I64),
+        C("nonce", I64),
+        C("size", I32),
+        C("stripped_size", I32),
+        C("weight", I32),
+        C("tx_count", I32),
+        C("first_tx_id", I64, doc="tx_id of the block's first transaction"),
+        C("first_addr_id", I64, doc="next addr_id when the block was ingested (rollback mark)"),
+    ),
+    "One row per block of the best chain.",
+    model="common",
+    order_by=("height",),
+)
+
+TXS = Table(
+    "txs",
+    (
+        C("tx_id", I64, doc="dense id in chain order"),
+        C("txid", ColType.HASH, doc="transaction id, internal order"),
+        C("height", I32),
+        C("version", I32),
+        C("lock_time", I64),
+        C("size", I32),
+        C("vsize", I32),
+        C("is_coinbase", ColType.BOOL),
+        C("input_count", I32),
+        C("output_count", I32),
+        C("input_value", I64, nullable=True, doc="sum of spent outputs; NULL for coinbase"),
+        C("output_value", I64),
+        C("fee", I64, nullable=True, doc="input_value - output_value; NULL for coinbase"),
+    ),
+    "One row per transaction (UTXO chains).",
+    order_by=("tx_id",),
+)
+
+OUTPUTS = Table(
+    "outputs",
+    (
+        C("tx_id", I64),
+        C("n", I32, doc="output index (vout)"),
+        C("value", I64, doc="satoshi"),
+        C("addr_id", I64, nullable=True, doc="attributed address; NULL if none (ADR 0002)"),
+        C("script_type", I8, doc="code of cointrail.chain.utxo.script.ScriptType"),
+        C("script", ColType.BYTES, nullable=True, doc="script, only for outputs without address"),
+    ),
+    "One row per output. Which input spends it: view outputs_spent.",
+    order_by=("tx_id", "n"),
+)
+
+INPUTS = Table(
+    "inputs",
+    (
+        C("tx_id", I64, doc="spending transaction"),
+        C("n", I32, doc="input index (vin)"),
+        C("prev_tx_id", I64, doc="transaction of the spent output"),
+        C("prev_n", I32, doc="index of the spent output"),
+        C("value", I64, doc="value of the spent output"),
+        C("addr_id", I64, nullable=True, doc="address of the spent output"),
+        C("sequence", I64, doc="nSequence"),
+    ),
+    "One row per non-coinbase input, resolved to the output it spends.",
+    order_by=("tx_id", "n"),
+)
+
+COINBASES = Table(
+    "coinbases",
+    (
+        C("tx_id", I64),
+        C("script_sig", ColType.BYTES, doc="coinbase data (pool tags, BIP 34 height)"),
+    ),
+    "The coinbase input's data, for mining-pool attribution.",
+    order_by=("tx_id",),
+)
+
+ADDRESSES = Table(
+    "addresses",
+    (
+        C("addr_id", I64, doc="dense id in order of first appearance"),
+        C("type", I8, doc="ScriptType code of the address form"),
+        C("payload", ColType.BYTES, doc="hash160, witness program, or account address bytes"),
+        C("text", ColType.TEXT, doc="encoded address as users write it"),
+        C("first_tx_id", I64, doc="first transaction that paid it"),
+        C("first_height", I32),
+    ),
+    "One row per address; first seen here, last seen in view address_stats.",
+    model="common",
+    order_by=("addr_id",),
+)
+
+ASSETS = Table(
+    "assets",
+    (
+        C("asset_id", I32, doc="0 = the chain's native coin"),
+        C("contract", ColType.BYTES, nullable=True, doc="token contract address; NULL for native"),
+        C("symbol", ColType.TEXT, nullable=True),
+        C("decimals", I16, nullable=True),
+    ),
+    "Assets moved by transfers (account model): the native coin and tokens.",
+    model="account",
+    order_by=("asset_id",),
+)
+
+TRANSFERS = Table(
+    "transfers",
+    (
+        C("transfer_id", I64, doc="dense id in chain order"),
+        C("tx_id", I64),
+        C("height", I32),
+        C("kind", I8, doc="0 native, 1 internal (trace), 2 token (ERC-20 Transfer log)"),
+        C("from_addr_id", I64, nullable=True),
+        C("to_addr_id", I64, nullable=True),
+        C("asset_id", I32),
+        C("amount", ColType.AMOUNT256, doc="smallest unit (wei, token units)"),
+        C("log_index", I32, nullable=True),
+        C("trace_address", ColType.TEXT, nullable=True),
+    ),
+    "Value movements on account chains; failed transactions move no value.",
+    model="account",
+    order_by=("transfer_id",),
+)
+
+SYNC_STATE = Table(
+    "sync_state",
+    (
+        C("key", ColType.TEXT),
+        C("value", ColType.TEXT),
+    ),
+    "Small key/value table: schema version, chain, source, ingest marks.",
+    model="common",
+)
+
+TABLES: tuple[Table, ...] = (
+    BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES, ASSETS, TRANSFERS, SYNC_STATE
+)
+UTXO_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES)
+SCHEMA_VERSION = 1
+
+VIEWS: dict[str, str] = {
+    "outputs_spent": """
+        SELECT o.*, i.tx_id AS spent_by_tx_id, i.n AS spent_by_n
+        FROM outputs o LEFT JOIN inputs i ON i.prev_tx_id = o.tx_id AND i.prev_n = o.n
+    """,
+    "address_stats": """
+        WITH r AS (
+            SELECT o.addr_id, o.value, t.height, o.tx_id FROM outputs o
+            JOIN txs t USING (tx_id) WHERE o.addr_id IS NOT NULL
+        ), s AS (
+            SELECT i.addr_id, i.value, t.height, i.tx_id FROM inputs i
+            JOIN txs t USING (tx_id) WHERE i.addr_id IS NOT NULL
+        )
+        SELECT a.addr_id,
+               coalesce(rr.received, 0) AS received,
+               coalesce(ss.sent, 0) AS sent,
+               coalesce(rr.received, 0) - coalesce(ss.sent, 0) AS balance,
+               least(rr.first_height, ss.first_height) AS first_height,
+               greatest(rr.last_height, ss.last_height) AS last_height
+        FROM addresses a
+        LEFT JOIN (SELECT addr_id, sum(value)::BIGINT AS received, min(height) AS first_height,
+                          max(height) AS last_height FROM r GROUP BY addr_id) rr USING (addr_id)
+        LEFT JOIN (SELECT addr_id, sum(value)::BIGINT AS sent, min(height) AS first_height,
+                          max(height) AS last_height FROM s GROUP BY addr_id) ss USING (addr_id)
+    """,
+}

@@ -1,0 +1,167 @@
+"""Following a node: from the store's tip to the node's, through reorgs, then keep following.
+
+Blocks travel as raw bytes (``getblock <hash> 0``, batched) and are decoded by cointrail's own
+codec, never taken from the node's JSON. A reorg is found by comparing the store's block hashes
+with the node's at the same heights, rolled back to the fork point, and re-applied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from cointrail.chain.rpc import RpcClient
+from cointrail.chain.utxo.blkfile import iter_best_chain_blocks
+from cointrail.chain.utxo.block import decode_block
+from cointrail.errors import ExternalServiceError, InputError
+from cointrail.store.duck import ChainStore
+from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
+
+NODE_NETWORKS = {"main": "mainnet", "test": "testnet", "testnet4": "testnet", "regtest": "regtest"}
+
+
+@dataclass
+class SyncResult:
+    start_height: int
+    tip_height: int
+    tip_hash: str
+    blocks: int
+    txs: int
+    reorgs: int
+    blocks_rolled_back: int
+    seconds: float
+
+
+def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
+    for first in range(start, stop, size):
+        yield range(first, min(first + size, stop))
+
+
+def check_node_network(store: ChainStore, rpc: RpcClient) -> None:
+    """Refuse to sync from a node of another network than the store's."""
+    info = rpc.call("getblockchaininfo")
+    network = NODE_NETWORKS.get(str(info.get("chain")), str(info.get("chain")))
+    if network != store.spec.network:
+        raise InputError(
+            f"the node at {rpc.url} runs {network}, but the store is {store.spec.key}; "
+            f"pass --network {network} or use the right node"
+        )
+
+
+def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64) -> int | None:
+    """The highest height where store and node agree, or None if the tip is still on the
+    node's best chain."""
+    height = ingestor.height
+    if height < 0:
+        return None
+    node_height = int(rpc.call("getblockcount"))
+    top = min(height, node_height)
+    while top >= 0:
+        heights = list(range(top, max(top - window, -1), -1))
+        node_hashes = rpc.batch([("getblockhash", [h]) for h in heights])
+        for h, node_hash in zip(heights, node_hashes, strict=True):
+            ours = ingestor.store.block_hash_at(h)
+            if ours is not None and ours[::-1].hex() == node_hash:
+                return None if h == height else h
+        top = heights[-1] - 1
+    return -1
+
+
+def sync_rpc(
+    ingestor: UtxoIngestor,
+    rpc: RpcClient,
+    *,
+    follow: bool = False,
+    poll_seconds: float = 1.0,
+    batch_blocks: int = 100,
+    on_block: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SyncResult:
+    """Ingest from the node until its tip (then, with `follow`, keep following).
+
+    `on_block(height, node_height)` reports progress. When the node goes away, the blocks
+    already read are committed and ExternalServiceError says where to resume.
+    """
+    started = time.perf_counter()
+    start_height = ingestor.height
+    reorgs = rolled_back = 0
+    spec = ingestor.spec
+    check_node_network(ingestor.store, rpc)
+    try:
+        while True:
+            fork = find_fork(ingestor, rpc)
+            if fork is not None:
+                reorgs += 1
+                rolled_back += ingestor.rollback_to(fork)
+            node_height = int(rpc.call("getblockcount"))
+            reorged = False
+            for heights in _chunks(ingestor.height + 1, node_height + 1, batch_blocks):
+                hashes = rpc.batch([("getblockhash", [h]) for h in heights])
+                raws = rpc.batch([("getblock", [h, 0]) for h in hashes])
+                for raw in raws:
+                    try:
+                        ingestor.add_block(decode_block(bytes.fromhex(raw), spec))
+                    except ReorgError:
+                        reorged = True
+                        break
+                    if on_block:
+                        on_block(ingestor.height, node_height)
+                if reorged:
+                    break
+                if should_stop and should_stop():
+                    break
+            ingestor.flush()
+            if reorged:
+                continue
+            if not follow or (should_stop and should_stop()):
+                break
+            time.sleep(poll_seconds)
+    except ExternalServiceError as exc:
+        ingestor.flush()
+        raise ExternalServiceError(
+            f"{exc}. The store is consistent at height {ingestor.height}; "
+            "run the same command again to resume from there"
+        ) from exc
+    tip = ingestor.store.tip()
+    return SyncResult(
+        start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
+        ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
+        time.perf_counter() - started,
+    )
+
+
+def ingest_blkfiles(
+    ingestor: UtxoIngestor,
+    path: str,
+    *,
+    on_block: Callable[[int], None] | None = None,
+) -> SyncResult:
+    """Ingest the best chain found in a node's blk files (or framed .blk files), resuming
+    above the store's tip. If the files' chain forks below the tip, roll back first."""
+    started = time.perf_counter()
+    start_height = ingestor.height
+    reorgs = rolled_back = 0
+    blocks: Iterable[tuple[int, bytes]] = iter_best_chain_blocks(path, ingestor.spec)
+    for height, raw in blocks:
+        if height <= ingestor.height:
+            ours = ingestor.store.block_hash_at(height)
+            from cointrail.chain.utxo.hashes import sha256d
+
+            if ours == sha256d(raw[:80]):
+                continue
+            reorgs += 1
+            rolled_back += ingestor.rollback_to(height - 1)
+        ingestor.add_block(decode_block(raw, ingestor.spec))
+        if on_block:
+            on_block(height)
+    ingestor.flush()
+    tip = ingestor.store.tip()
+    return SyncResult(
+        start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
+        ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
+        time.perf_counter() - started,
+    )
+
+
+__all__ = ["IngestProgress", "SyncResult", "ingest_blkfiles", "sync_rpc"]
