@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from cointrail.chain.utxo.block import Block
-from cointrail.chain.utxo.hashes import BlockHash
-from cointrail.chain.utxo.script import ScriptType
+from cointrail.chain.utxo.block import Block, encode_block
+from cointrail.chain.utxo.columnar import BlockColumns, columns_from_block
+from cointrail.chain.utxo.hashes import BlockHash, Txid, hash160
+from cointrail.chain.utxo.script import ScriptType, classify_script
 from cointrail.errors import StoreError
 from cointrail.store.duck import ChainStore
 from cointrail.store.schema import ADDRESSES, BLOCKS, COINBASES, INPUTS, OUTPUTS, TXS, Table
 
 _N_BITS = 24  # outputs per transaction < 2**24 (a 4 MWU block holds < 2**18)
-_UNSPENDABLE = {ScriptType.NULLDATA}
+_NULLDATA = ScriptType.NULLDATA.code  # provably unspendable: never enters the UTXO index
 
 
 class ReorgError(StoreError):
@@ -173,70 +174,105 @@ class UtxoIngestor:
 
     # -- blocks -----------------------------------------------------------------------------
 
-    def add_block(self, block: Block) -> None:
-        """Append the block that extends the current tip (height = tip + 1)."""
+    def add_block(self, block: BlockColumns | Block) -> None:
+        """Append the block that extends the current tip (height = tip + 1).
+
+        Takes the columns of `decode_block_columns` (the fast path) or a decoded `Block`.
+        """
+        if isinstance(block, Block):
+            block = columns_from_block(block, encode_block(block), self.spec)
         height = self.height + 1
-        if block.header.prev_hash != self.tip_hash:
-            raise ReorgError(height, self.tip_hash, block.header.prev_hash)
+        if block.prev_hash != self.tip_hash:
+            raise ReorgError(height, self.tip_hash, block.prev_hash)
         b = self._buffers
         first_tx_id, first_addr_id = self.next_tx_id, self.next_addr_id
-        for tx in block.transactions:
+        raw = block.raw
+        n_in = block.tx_n_in.tolist()
+        n_out = block.tx_n_out.tolist()
+        sizes, base_sizes = block.tx_size.tolist(), block.tx_base_size.tolist()
+        mweb_sizes = block.tx_mweb_size.tolist()
+        versions, lock_times = block.tx_version.tolist(), block.tx_lock_time.tolist()
+        txids = block.txids.tobytes()
+        values = block.out_value.tolist()
+        types = block.out_type.tolist()
+        script_offsets = block.out_script_offset.tolist()
+        script_lens = block.out_script_len.tolist()
+        addresses = block.addresses
+        prev_offsets, prev_vouts = block.in_prev_txid_offset.tolist(), block.in_prev_vout.tolist()
+        sequences = block.in_sequence.tolist()
+        in_script_offsets = block.in_script_offset.tolist()
+        in_script_lens = block.in_script_len.tolist()
+        k = j = 0  # output and input rows
+        spend = self.utxo.spend
+        add_input = b[INPUTS].add
+        add_output = b[OUTPUTS].add
+        for i in range(len(sizes)):
             tx_id = self.next_tx_id
             self.next_tx_id += 1
+            txid = txids[i * 32 : i * 32 + 32]
             input_value: int | None = None
-            if tx.is_coinbase:
-                b[COINBASES].add(tx_id, tx.inputs[0].script_sig)
+            coinbase = i == 0
+            if coinbase:
+                so = in_script_offsets[j]
+                b[COINBASES].add(tx_id, raw[so : so + in_script_lens[j]])
+                j += n_in[i]
             else:
                 input_value = 0
-                for n, txin in enumerate(tx.inputs):
-                    spent = self.utxo.spend(txin.prev_txid, txin.prev_vout)
+                for n in range(n_in[i]):
+                    po = prev_offsets[j]
+                    prev_txid, prev_n = raw[po : po + 32], prev_vouts[j]
+                    spent = spend(prev_txid, prev_n)
                     if spent is None:
                         raise StoreError(
-                            f"transaction {tx.txid} at height {height} spends "
-                            f"{txin.prev_txid}:{txin.prev_vout}, which the store does not hold "
-                            "as unspent; ingest the chain from its genesis block in order"
+                            f"transaction {Txid(txid)} at height {height} spends "
+                            f"{Txid(prev_txid)}:{prev_n}, which the store does not hold as "
+                            "unspent; ingest the chain from its genesis block in order"
                         )
                     prev_tx_id, value, addr_id = spent
                     input_value += value
-                    b[INPUTS].add(tx_id, n, prev_tx_id, txin.prev_vout, value, addr_id,
-                                  txin.sequence)
+                    add_input(tx_id, n, prev_tx_id, prev_n, value, addr_id, sequences[j])
+                    j += 1
             new_utxos: list[tuple[int, int, int | None]] = []
             output_value = 0
-            for out in tx.outputs:
-                addr_id = self._addr_id(out.address, out.script_type, out.script_pubkey,
-                                        tx_id, height)
-                output_value += out.value
-                b[OUTPUTS].add(tx_id, out.n, out.value, addr_id, out.script_type.code,
-                               None if addr_id is not None else out.script_pubkey)
-                if out.script_type not in _UNSPENDABLE:
-                    new_utxos.append((out.n, out.value, addr_id))
-            self.utxo.add(tx.txid, tx_id, new_utxos)
+            for n in range(n_out[i]):
+                value, code, text = values[k], types[k], addresses[k]
+                output_value += value
+                if text is None:
+                    so = script_offsets[k]
+                    add_output(tx_id, n, value, None, code, raw[so : so + script_lens[k]])
+                    addr_id = None
+                else:
+                    addr_id = self.addr_ids.get(text)
+                    if addr_id is None:
+                        so = script_offsets[k]
+                        addr_id = self._new_address(text, code, raw[so : so + script_lens[k]],
+                                                    tx_id, height)
+                    add_output(tx_id, n, value, addr_id, code, None)
+                if code != _NULLDATA:
+                    new_utxos.append((n, value, addr_id))
+                k += 1
+            self.utxo.add(txid, tx_id, new_utxos)
             fee = None if input_value is None else input_value - output_value
-            b[TXS].add(tx_id, tx.txid, height, tx.version, tx.lock_time, tx.size, tx.vsize,
-                       tx.is_coinbase, len(tx.inputs), len(tx.outputs), input_value,
+            weight = base_sizes[i] * 3 + sizes[i] - mweb_sizes[i]
+            b[TXS].add(tx_id, txid, height, versions[i], lock_times[i], sizes[i],
+                       (weight + 3) // 4, coinbase, n_in[i], n_out[i], input_value,
                        output_value, fee)
-        h = block.header
-        b[BLOCKS].add(height, h.hash, h.prev_hash, h.merkle_root, h.version, h.time, h.bits,
-                      h.nonce, block.size, block.stripped_size, block.weight,
-                      len(block.transactions), first_tx_id, first_addr_id)
+        b[BLOCKS].add(height, bytes(block.hash), bytes(block.prev_hash), block.merkle_root,
+                      block.version, block.time, block.bits, block.nonce, block.size,
+                      block.stripped_size, block.weight, len(sizes), first_tx_id, first_addr_id)
         self.height = height
-        self.tip_hash = h.hash
+        self.tip_hash = bytes(block.hash)
         self.blocks_added += 1
-        self.txs_added += len(block.transactions)
+        self.txs_added += len(sizes)
         if len(b[TXS]) >= self.batch_txs:
             self.flush()
 
-    def _addr_id(self, text: str | None, script_type: ScriptType, script: bytes, tx_id: int,
-                 height: int) -> int | None:
-        if text is None:
-            return None
-        addr_id = self.addr_ids.get(text)
-        if addr_id is None:
-            addr_id = self.next_addr_id
-            self.next_addr_id += 1
-            self.addr_ids[text] = addr_id
-            form, payload = _address_form(script_type, script, self.spec.has_mweb)
-            self._buffers[ADDRESSES].add(addr_id, form.code, payload, text, tx_id, height)
+    def _new_address(self, text: str, code: int, script: bytes, tx_id: int, height: int) -> int:
+        addr_id = self.next_addr_id
+        self.next_addr_id += 1
+        self.addr_ids[text] = addr_id
+        form, payload = _address_form(script, self.spec.has_mweb)
+        self._buffers[ADDRESSES].add(addr_id, form.code, payload, text, tx_id, height)
         return addr_id
 
     def flush(self) -> None:
@@ -259,13 +295,8 @@ class UtxoIngestor:
         return removed
 
 
-def _address_form(
-    script_type: ScriptType, script: bytes, mweb: bool
-) -> tuple[ScriptType, bytes]:
+def _address_form(script: bytes, mweb: bool) -> tuple[ScriptType, bytes]:
     """(address type, payload) of an output with an address; p2pk is its key's p2pkh."""
-    from cointrail.chain.utxo.hashes import hash160
-    from cointrail.chain.utxo.script import classify_script
-
     kind, payload = classify_script(script, mweb)
     if kind is ScriptType.PUBKEY:
         return ScriptType.PUBKEYHASH, hash160(payload)

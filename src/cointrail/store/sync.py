@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from cointrail.chain.rpc import RpcClient
 from cointrail.chain.utxo.blkfile import iter_best_chain_blocks
-from cointrail.chain.utxo.block import decode_block
+from cointrail.chain.utxo.columnar import decode_block_columns
+from cointrail.chain.utxo.hashes import sha256d
 from cointrail.errors import ExternalServiceError, InputError
 from cointrail.store.duck import ChainStore
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
@@ -101,7 +102,7 @@ def sync_rpc(
                 raws = rpc.batch([("getblock", [h, 0]) for h in hashes])
                 for raw in raws:
                     try:
-                        ingestor.add_block(decode_block(bytes.fromhex(raw), spec))
+                        ingestor.add_block(decode_block_columns(bytes.fromhex(raw), spec))
                     except ReorgError:
                         reorged = True
                         break
@@ -146,13 +147,11 @@ def ingest_blkfiles(
     for height, raw in blocks:
         if height <= ingestor.height:
             ours = ingestor.store.block_hash_at(height)
-            from cointrail.chain.utxo.hashes import sha256d
-
             if ours == sha256d(raw[:80]):
                 continue
             reorgs += 1
             rolled_back += ingestor.rollback_to(height - 1)
-        ingestor.add_block(decode_block(raw, ingestor.spec))
+        ingestor.add_block(decode_block_columns(raw, ingestor.spec))
         if on_block:
             on_block(height)
     ingestor.flush()
