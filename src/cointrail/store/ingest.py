@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import cast
 
 import pyarrow as pa
 
@@ -26,6 +27,9 @@ from cointrail.store.duck import ChainStore
 from cointrail.store.schema import ADDRESSES, BLOCKS, COINBASES, INPUTS, OUTPUTS, TXS, Table
 
 _N_BITS = 24  # outputs per transaction < 2**24 (a 4 MWU block holds < 2**18)
+_PACK_ADDR, _PACK_TX = 51, 91  # value: 51 bits (21e14 sat < 2**51), addr_id + 1: 40 bits
+_VALUE_MASK = (1 << 51) - 1
+_ADDR_MASK = (1 << 40) - 1
 _NULLDATA = ScriptType.NULLDATA.code  # provably unspendable: never enters the UTXO index
 
 
@@ -40,52 +44,83 @@ class ReorgError(StoreError):
         self.height = height
 
 
-@dataclass
 class UtxoIndex:
-    """Unspent outputs: txid → tx_id for transactions with unspent outputs, and
-    (tx_id, n) → (value, addr_id)."""
+    """Unspent outputs for input resolution, packed for memory.
 
-    tx_ids: dict[bytes, int] = field(default_factory=dict)
-    unspent: dict[int, tuple[int, int | None]] = field(default_factory=dict)
-    remaining: dict[int, int] = field(default_factory=dict)
+    One dict maps ``(first 8 bytes of txid) << 24 | n`` to an int packing (tx_id, addr_id,
+    value): about 130 bytes per unspent output in CPython, so the ~180 M outputs of today's
+    Bitcoin UTXO set fit in 32 GB. Two transactions whose txids share 8 bytes (expected a few
+    times over the whole chain) are detected on insert — `txid_of` gives the full txid of a
+    stored tx_id — and their outputs move to a small side dict keyed by the full txid.
+    BIP 30 duplicate txids (two 2010 coinbases) overwrite, as in Bitcoin Core.
+    """
+
+    _AMBIGUOUS = -1
+
+    def __init__(self, txid_of: Callable[[int], bytes]) -> None:
+        self._main: dict[int, int] = {}
+        self._side: dict[tuple[bytes, int], int] = {}
+        self._txid_of = txid_of
+        self._count = 0
+        self.collisions = 0
+
+    @staticmethod
+    def _pack(tx_id: int, value: int, addr_id: int | None) -> int:
+        return (tx_id << _PACK_TX) | ((0 if addr_id is None else addr_id + 1) << _PACK_ADDR) | value
+
+    @staticmethod
+    def _unpack(packed: int) -> tuple[int, int, int | None]:
+        addr = (packed >> _PACK_ADDR) & _ADDR_MASK
+        return packed >> _PACK_TX, packed & _VALUE_MASK, (addr - 1 if addr else None)
 
     def add(self, txid: bytes, tx_id: int, outputs: list[tuple[int, int, int | None]]) -> None:
-        if not outputs:
-            return
-        self.tx_ids[txid] = tx_id
-        self.remaining[tx_id] = len(outputs)
+        prefix = int.from_bytes(txid[:8], "little") << _N_BITS
+        main = self._main
         for n, value, addr_id in outputs:
-            self.unspent[(tx_id << _N_BITS) | n] = (value, addr_id)
+            key = prefix | n
+            packed = self._pack(tx_id, value, addr_id)
+            old = main.get(key)
+            self._count += 1
+            if old is None:
+                main[key] = packed
+            elif old == self._AMBIGUOUS:
+                self._side[(bytes(txid), n)] = packed
+            else:
+                old_txid = self._txid_of(old >> _PACK_TX)
+                if old_txid == txid:  # BIP 30 duplicate: the newer output replaces the older
+                    main[key] = packed
+                    self._count -= 1
+                else:
+                    self.collisions += 1
+                    main[key] = self._AMBIGUOUS
+                    self._side[(old_txid, n)] = old
+                    self._side[(bytes(txid), n)] = packed
 
     def spend(self, txid: bytes, n: int) -> tuple[int, int, int | None] | None:
         """Remove and return (prev_tx_id, value, addr_id), or None if unknown."""
-        tx_id = self.tx_ids.get(txid)
-        if tx_id is None:
+        key = (int.from_bytes(txid[:8], "little") << _N_BITS) | n
+        packed = self._main.pop(key, None)
+        if packed is None:
             return None
-        entry = self.unspent.pop((tx_id << _N_BITS) | n, None)
-        if entry is None:
-            return None
-        left = self.remaining[tx_id] - 1
-        if left:
-            self.remaining[tx_id] = left
-        else:
-            del self.remaining[tx_id]
-            if self.tx_ids.get(txid) == tx_id:
-                del self.tx_ids[txid]
-        return tx_id, entry[0], entry[1]
+        if packed == self._AMBIGUOUS:
+            self._main[key] = packed
+            found = self._side.pop((bytes(txid), n), None)
+            if found is None:
+                return None
+            packed = found
+        self._count -= 1
+        return self._unpack(packed)
 
     def __len__(self) -> int:
-        return len(self.unspent)
+        return self._count
 
-    def bytes_per_entry(self) -> float:
-        """Approximate memory per unspent output (dict slots and key/value objects)."""
-        if not self.unspent:
-            return 0.0
-        total = sys.getsizeof(self.unspent) + sys.getsizeof(self.tx_ids)
-        total += sys.getsizeof(self.remaining)
-        total += len(self.unspent) * (28 + 56 + 28)  # int key, tuple, int value (shared small)
-        total += len(self.tx_ids) * (33 + 32)  # 32-byte key object, tx_id int
-        return total / len(self.unspent)
+    def memory_bytes(self) -> int:
+        """Bytes held by the index: dict tables plus key and value objects."""
+        total = sys.getsizeof(self._main) + sys.getsizeof(self._side)
+        for key, value in self._main.items():
+            total += sys.getsizeof(key) + sys.getsizeof(value)
+        total += sum(150 for _ in self._side)
+        return total
 
 
 class _Columns:
@@ -153,7 +188,7 @@ class UtxoIngestor:
             (str(text), int(addr_id))
             for text, addr_id in self.store.query("SELECT text, addr_id FROM addresses")
         )
-        self.utxo = UtxoIndex()
+        self.utxo = UtxoIndex(self._txid_of)
         rows = self.store.query(
             """
             SELECT t.txid, o.tx_id, o.n, o.value, o.addr_id
@@ -162,15 +197,23 @@ class UtxoIngestor:
                 SELECT 1 FROM inputs i WHERE i.prev_tx_id = o.tx_id AND i.prev_n = o.n)
             ORDER BY o.tx_id, o.n
             """,
-            [ScriptType.NULLDATA.code],
+            [_NULLDATA],
         )
-        grouped: dict[int, tuple[bytes, list[tuple[int, int, int | None]]]] = {}
         for txid, tx_id, n, value, addr_id in rows:
-            grouped.setdefault(int(tx_id), (bytes(txid), []))[1].append(
-                (int(n), int(value), None if addr_id is None else int(addr_id))
-            )
-        for tx_id, (txid, outs) in grouped.items():
-            self.utxo.add(txid, tx_id, outs)
+            self.utxo.add(bytes(txid), int(tx_id), [(int(n), int(value), addr_id)])
+
+    def _txid_of(self, tx_id: int) -> bytes:
+        """Full txid of a tx_id, from the unflushed batch or the store."""
+        buffered = self._buffers[TXS].data
+        ids = buffered["tx_id"]
+        if ids:
+            first = cast(int, ids[0])
+            if tx_id >= first:
+                return cast(bytes, buffered["txid"][tx_id - first])
+        row = self.store.query("SELECT txid FROM txs WHERE tx_id = ?", [tx_id])
+        if not row:
+            raise StoreError(f"the store lost transaction {tx_id}; re-ingest into a new store")
+        return bytes(row[0][0])
 
     # -- blocks -----------------------------------------------------------------------------
 
