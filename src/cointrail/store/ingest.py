@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import pyarrow as pa
 
@@ -27,7 +27,8 @@ from cointrail.store.duck import ChainStore
 from cointrail.store.schema import ADDRESSES, BLOCKS, COINBASES, INPUTS, OUTPUTS, TXS, Table
 
 _N_BITS = 24  # outputs per transaction < 2**24 (a 4 MWU block holds < 2**18)
-_PACK_ADDR, _PACK_TX = 51, 91  # value: 51 bits (21e14 sat < 2**51), addr_id + 1: 40 bits
+# packed entry: value 51 bits (21e14 sat < 2**51), addr_id + 1 40 bits, script type 5 bits, tx_id
+_PACK_ADDR, _PACK_TYPE, _PACK_TX = 51, 91, 96
 _VALUE_MASK = (1 << 51) - 1
 _ADDR_MASK = (1 << 40) - 1
 _NULLDATA = ScriptType.NULLDATA.code  # provably unspendable: never enters the UTXO index
@@ -42,6 +43,15 @@ class ReorgError(StoreError):
             f"{BlockHash(expected_prev)}; the chain reorganised — roll back to the fork point"
         )
         self.height = height
+
+
+class Spent(NamedTuple):
+    """An output taken from the UTXO index by the input that spends it."""
+
+    tx_id: int
+    value: int
+    addr_id: int | None
+    script_type: int
 
 
 class UtxoIndex:
@@ -65,20 +75,23 @@ class UtxoIndex:
         self.collisions = 0
 
     @staticmethod
-    def _pack(tx_id: int, value: int, addr_id: int | None) -> int:
-        return (tx_id << _PACK_TX) | ((0 if addr_id is None else addr_id + 1) << _PACK_ADDR) | value
+    def _pack(tx_id: int, value: int, addr_id: int | None, code: int) -> int:
+        addr = 0 if addr_id is None else addr_id + 1
+        return (tx_id << _PACK_TX) | (code << _PACK_TYPE) | (addr << _PACK_ADDR) | value
 
     @staticmethod
-    def _unpack(packed: int) -> tuple[int, int, int | None]:
+    def _unpack(packed: int) -> Spent:
         addr = (packed >> _PACK_ADDR) & _ADDR_MASK
-        return packed >> _PACK_TX, packed & _VALUE_MASK, (addr - 1 if addr else None)
+        return Spent(packed >> _PACK_TX, packed & _VALUE_MASK, (addr - 1 if addr else None),
+                     (packed >> _PACK_TYPE) & 31)
 
-    def add(self, txid: bytes, tx_id: int, outputs: list[tuple[int, int, int | None]]) -> None:
+    def add(self, txid: bytes, tx_id: int, outputs: list[tuple[int, int, int | None, int]]) -> None:
+        """Add a transaction's spendable outputs: (n, value, addr_id, script type code)."""
         prefix = int.from_bytes(txid[:8], "little") << _N_BITS
         main = self._main
-        for n, value, addr_id in outputs:
+        for n, value, addr_id, code in outputs:
             key = prefix | n
-            packed = self._pack(tx_id, value, addr_id)
+            packed = self._pack(tx_id, value, addr_id, code)
             old = main.get(key)
             self._count += 1
             if old is None:
@@ -96,8 +109,8 @@ class UtxoIndex:
                     self._side[(old_txid, n)] = old
                     self._side[(bytes(txid), n)] = packed
 
-    def spend(self, txid: bytes, n: int) -> tuple[int, int, int | None] | None:
-        """Remove and return (prev_tx_id, value, addr_id), or None if unknown."""
+    def spend(self, txid: bytes, n: int) -> Spent | None:
+        """Remove and return the spent output, or None if unknown."""
         key = (int.from_bytes(txid[:8], "little") << _N_BITS) | n
         packed = self._main.pop(key, None)
         if packed is None:
@@ -191,7 +204,7 @@ class UtxoIngestor:
         self.utxo = UtxoIndex(self._txid_of)
         rows = self.store.query(
             """
-            SELECT t.txid, o.tx_id, o.n, o.value, o.addr_id
+            SELECT t.txid, o.tx_id, o.n, o.value, o.addr_id, o.script_type
             FROM outputs o JOIN txs t USING (tx_id)
             WHERE o.script_type <> ? AND NOT EXISTS (
                 SELECT 1 FROM inputs i WHERE i.prev_tx_id = o.tx_id AND i.prev_n = o.n)
@@ -199,8 +212,8 @@ class UtxoIngestor:
             """,
             [_NULLDATA],
         )
-        for txid, tx_id, n, value, addr_id in rows:
-            self.utxo.add(bytes(txid), int(tx_id), [(int(n), int(value), addr_id)])
+        for txid, tx_id, n, value, addr_id, code in rows:
+            self.utxo.add(bytes(txid), int(tx_id), [(int(n), int(value), addr_id, int(code))])
 
     def _txid_of(self, tx_id: int) -> bytes:
         """Full txid of a tx_id, from the unflushed batch or the store."""
@@ -271,11 +284,11 @@ class UtxoIngestor:
                             f"{Txid(prev_txid)}:{prev_n}, which the store does not hold as "
                             "unspent; ingest the chain from its genesis block in order"
                         )
-                    prev_tx_id, value, addr_id = spent
-                    input_value += value
-                    add_input(tx_id, n, prev_tx_id, prev_n, value, addr_id, sequences[j])
+                    input_value += spent.value
+                    add_input(tx_id, n, spent.tx_id, prev_n, spent.value, spent.addr_id,
+                              spent.script_type, sequences[j])
                     j += 1
-            new_utxos: list[tuple[int, int, int | None]] = []
+            new_utxos: list[tuple[int, int, int | None, int]] = []
             output_value = 0
             for n in range(n_out[i]):
                 value, code, text = values[k], types[k], addresses[k]
@@ -292,7 +305,7 @@ class UtxoIngestor:
                                                     tx_id, height)
                     add_output(tx_id, n, value, addr_id, code, None)
                 if code != _NULLDATA:
-                    new_utxos.append((n, value, addr_id))
+                    new_utxos.append((n, value, addr_id, code))
                 k += 1
             self.utxo.add(txid, tx_id, new_utxos)
             fee = None if input_value is None else input_value - output_value

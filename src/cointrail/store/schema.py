@@ -141,6 +141,7 @@ INPUTS = Table(
         C("prev_n", I32, doc="index of the spent output"),
         C("value", I64, doc="value of the spent output"),
         C("addr_id", I64, nullable=True, doc="address of the spent output"),
+        C("script_type", I8, doc="ScriptType code of the spent output"),
         C("sequence", I64, doc="nSequence"),
     ),
     "One row per non-coinbase input, resolved to the output it spends.",

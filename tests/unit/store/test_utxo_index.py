@@ -11,13 +11,13 @@ from cointrail.store.ingest import UtxoIndex
 def test_prefix_collision_keeps_both_transactions_apart() -> None:
     txids = {1: b"A" * 8 + b"x" * 24, 2: b"A" * 8 + b"y" * 24}
     index = UtxoIndex(txids.__getitem__)
-    index.add(txids[1], 1, [(0, 100, 5), (1, 200, None)])
-    index.add(txids[2], 2, [(0, 300, 7)])
+    index.add(txids[1], 1, [(0, 100, 5, 1), (1, 200, None, 4)])
+    index.add(txids[2], 2, [(0, 300, 7, 2)])
     assert index.collisions == 1
     assert len(index) == 3
-    assert index.spend(txids[2], 0) == (2, 300, 7)
-    assert index.spend(txids[1], 0) == (1, 100, 5)
-    assert index.spend(txids[1], 1) == (1, 200, None)
+    assert index.spend(txids[2], 0) == (2, 300, 7, 2)
+    assert index.spend(txids[1], 0) == (1, 100, 5, 1)
+    assert index.spend(txids[1], 1) == (1, 200, None, 4)
     assert index.spend(txids[1], 1) is None  # no double spend
     assert len(index) == 0
 
@@ -25,11 +25,11 @@ def test_prefix_collision_keeps_both_transactions_apart() -> None:
 def test_bip30_duplicate_txid_overwrites() -> None:
     txid = bytes(range(32))
     index = UtxoIndex(lambda tx_id: txid)
-    index.add(txid, 10, [(0, 50, 1)])
-    index.add(txid, 20, [(0, 50, 2)])
+    index.add(txid, 10, [(0, 50, 1, 5)])
+    index.add(txid, 20, [(0, 50, 2, 6)])
     assert index.collisions == 0
     assert len(index) == 1
-    assert index.spend(txid, 0) == (20, 50, 2)
+    assert index.spend(txid, 0) == (20, 50, 2, 6)
 
 
 @settings(max_examples=100, deadline=None)
@@ -51,8 +51,8 @@ def test_matches_a_plain_dict(txs: list[tuple[bytes, list[tuple[int, int | None]
     for tx_id, (prefix, outs) in enumerate(txs):
         txid = prefix.ljust(8, b"\x00") + tx_id.to_bytes(24, "little")
         full[tx_id] = txid
-        index.add(txid, tx_id, [(n, v, a) for n, (v, a) in enumerate(outs)])
-        expected |= {(txid, n): (tx_id, v, a) for n, (v, a) in enumerate(outs)}
+        index.add(txid, tx_id, [(n, v, a, n % 11) for n, (v, a) in enumerate(outs)])
+        expected |= {(txid, n): (tx_id, v, a, n % 11) for n, (v, a) in enumerate(outs)}
     assert len(index) == len(expected)
     for (txid, n), entry in expected.items():
         assert index.spend(txid, n) == entry
