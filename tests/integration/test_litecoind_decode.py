@@ -251,8 +251,7 @@ def test_getrawtransaction_roundtrips(ltc_chain: Any, core_blocks: list[CoreBloc
 def test_mempool_mweb_transactions(ltc_chain: Any) -> None:
     """MWEB transactions as the node showed them before they were mined (peg-ins carry their
     MWEB body; MWEB-to-MWEB and peg-out transactions are MWEB only): decode_tx must give the
-    node's txid and the canonical fields. Weight is not compared: Litecoin adds peg-in and
-    peg-out weight that can only be known by parsing the MWEB body."""
+    node's txid, weight (with Litecoin's peg-in and peg-out weight) and canonical fields."""
     txs = ltc_chain.facts.mempool_txs
     assert {t["kind"] for t in txs} >= {"peg-in", "peg-out", "mweb-to-mweb"}
     m = Mismatches()
@@ -264,7 +263,7 @@ def test_mempool_mweb_transactions(ltc_chain: Any) -> None:
         except DecodeError as exc:
             m.add(f"decode_tx ({t['kind']})", where, "decodes", str(exc), js["hex"])
             continue
-        compare_tx(m, where, js, tx, check_weight=False, kind=t["kind"])
+        compare_tx(m, where, js, tx, kind=t["kind"])
     m.assert_none()
 
 

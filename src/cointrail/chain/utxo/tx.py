@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cointrail.chain.spec import ChainSpec, get_chain
+from cointrail.chain.utxo import mweb
 from cointrail.chain.utxo.address import encode_address
 from cointrail.chain.utxo.hashes import Txid, Wtxid, hash160, sha256d
 from cointrail.chain.utxo.reader import ByteReader
@@ -69,6 +70,7 @@ class Transaction:
     flags: int = 0  # extended-format flags byte (0: legacy format)
     mweb_data: bytes | None = None  # Litecoin: raw MWEB tx body, b"" for the HogEx
     mweb_size: int = 0  # Litecoin: bytes of MWEB data in `size` (flag, marker, presence, body)
+    mweb_weight: int | None = None  # Litecoin: weight by GetTransactionWeight for an MWEB body
 
     @property
     def has_witness(self) -> bool:
@@ -85,7 +87,10 @@ class Transaction:
 
     @property
     def weight(self) -> int:
-        """BIP 141 weight; Litecoin's ``GetTransactionWeight`` serializes without MWEB."""
+        """BIP 141 weight; Litecoin's ``GetTransactionWeight`` serializes without MWEB and, for
+        a transaction with an MWEB body, counts its peg-ins and peg-outs (see mweb.py)."""
+        if self.mweb_weight is not None:
+            return self.mweb_weight
         return self.base_size * 3 + self.size - self.mweb_size
 
     @property
@@ -113,8 +118,7 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
     """Read one transaction at the reader's position (Core's ``UnserializeTransaction``).
 
     `standalone` is True when the transaction is the whole buffer (``decoderawtransaction``);
-    then an MWEB body, whose inner format cointrail does not parse, is taken as the bytes up
-    to the lock time.
+    only then may it carry an MWEB body (an ``mw::Transaction``, parsed by mweb.py).
     """
     data = r.data
     start = r.pos
@@ -159,6 +163,7 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
             raise r.fail("superfluous witness record: every witness stack is empty", witness_at)
     witness_end = r.pos
     mweb_data: bytes | None = None
+    mweb_tx: mweb.MwebTransaction | None = None
     if flags & MWEB_FLAG:
         present_at = r.pos
         present = r.u8("MWEB presence byte")
@@ -167,9 +172,9 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
                 raise r.fail("HogEx transaction without outputs", present_at)
             mweb_data = b""
         elif present == 1 and standalone:
-            if r.remaining <= 4:
-                raise r.fail("MWEB presence byte is set but the MWEB body is missing")
-            mweb_data = r.read(r.remaining - 4, "MWEB transaction body")
+            body_at = r.pos
+            mweb_tx = mweb.parse_mweb_tx(r)
+            mweb_data = bytes(data[body_at : r.pos])
         else:
             raise r.fail(
                 "transaction carries an MWEB body inside a block; cointrail reads MWEB "
@@ -200,12 +205,20 @@ def parse_tx(r: ByteReader, spec: ChainSpec, standalone: bool = False) -> Transa
         txid = Txid(sha256d(view))
         wtxid = Wtxid(txid)
         base_size = end - start
+    weight: int | None = None
+    if mweb_tx is not None:
+        mweb_only = not inputs_raw and not outputs
+        if mweb_only:  # Litecoin Core 0.21: txid and wtxid are the first kernel's id
+            txid = mweb_tx.txid
+            wtxid = Wtxid(txid)
+        canonical_weight = base_size * 3 + (end - start) - mweb_size
+        weight = mweb.mweb_weight(mweb_tx, canonical_weight, mweb_only)
     inputs = tuple(
         TxIn(Txid(p), v, s, q, w) for (p, v, s, q), w in zip(inputs_raw, witnesses, strict=True)
     )
     return Transaction(
         version, inputs, tuple(outputs), lock_time, txid, wtxid, end - start, base_size,
-        flags, mweb_data, mweb_size,
+        flags, mweb_data, mweb_size, weight,
     )
 
 
