@@ -26,6 +26,7 @@ from cointrail import decode_block, decode_tx
 from cointrail.chain.spec import ChainSpec, get_chain
 from cointrail.chain.utxo.blkfile import iter_blk_frames
 from cointrail.chain.utxo.block import encode_block
+from cointrail.chain.utxo.columnar import HAVE_SPEEDUPS, decode_block_columns
 from cointrail.chain.utxo.tx import encode_tx
 from cointrail.errors import DecodeError
 
@@ -474,6 +475,29 @@ def _spec(chain: str) -> ChainSpec:
     return get_chain(chain, "mainnet")
 
 
+class CompiledMismatchError(AssertionError):
+    """The compiled decoder disagrees with the reference decoder."""
+
+
+def _compiled_agrees(case: Case, spec: ChainSpec, offset: int | None, txids: bytes | None) -> None:
+    """Run the compiled core on the same bytes: same verdict, same error offset, same txids."""
+    if not HAVE_SPEEDUPS:
+        return
+    try:
+        cols = decode_block_columns(case.data, spec, use_speedups=True)
+    except DecodeError as exc:
+        if offset != exc.offset:
+            raise CompiledMismatchError(
+                f"compiled core rejects at offset {exc.offset}, reference "
+                f"{'decodes' if offset is None else f'rejects at {offset}'}"
+            ) from exc
+        return
+    if offset is not None:
+        raise CompiledMismatchError(f"compiled core decodes, reference rejects at {offset}")
+    if cols.txids.tobytes() != txids:
+        raise CompiledMismatchError("compiled core and reference give different txids")
+
+
 def check_case(case: Case, options: Options) -> tuple[str, float, Failure | None]:
     """Run one case: ("decoded" | "rejected" | "failed", seconds, the failure if any)."""
     spec = _spec(case.chain)
@@ -484,7 +508,12 @@ def check_case(case: Case, options: Options) -> tuple[str, float, Failure | None
     try:
         with _alarm(hard):
             if case.target == "block":
-                block = decode_block(case.data, spec)
+                try:
+                    block = decode_block(case.data, spec)
+                except DecodeError as exc:
+                    _compiled_agrees(case, spec, exc.offset, None)
+                    raise
+                _compiled_agrees(case, spec, None, b"".join(t.txid for t in block.transactions))
                 again = encode_block(block) if options.roundtrip else case.data
             else:
                 tx = decode_tx(case.data, spec)
