@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from cointrail.chain.spec import ChainSpec, all_chains, get_chain
 from cointrail.errors import NotFoundError, StoreError
-from cointrail.store.schema import SCHEMA_VERSION, TABLES, VIEWS, Table
+from cointrail.store.schema import SCHEMA_VERSION, TABLES, VIEWS, ColType, Table
 
 DB_SUFFIX = ".duckdb"
 
@@ -80,9 +80,13 @@ class ChainStore:
                     "wait for it to finish or stop it"
                 ) from exc
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        if not read_only:
-            self._create()
-        self._check_identity()
+        try:
+            if not read_only:
+                self._create()
+            self._check_identity()
+        except BaseException:
+            self.con.close()
+            raise
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -192,6 +196,7 @@ class ChainStore:
             self.con.execute("DELETE FROM transfers WHERE tx_id >= ?", [first_tx])
             self.con.execute("DELETE FROM addresses WHERE addr_id >= ?", [first_addr])
             self.con.execute("DELETE FROM blocks WHERE height > ?", [height])
+            self._set_state({"tip_height": str(height)})
         return removed
 
     # -- reads ------------------------------------------------------------------------------
@@ -215,8 +220,14 @@ class ChainStore:
             target.mkdir(parents=True, exist_ok=True)
             path = target / "part-00000.parquet"
             order = f" ORDER BY {', '.join(table.order_by)}" if table.order_by else ""
+            # DuckDB writes HUGEINT to Parquet as a double: cast to the exact decimal instead
+            cols = ", ".join(
+                f"CAST({c.name} AS DECIMAL(38, 0)) AS {c.name}"
+                if c.type is ColType.AMOUNT256 else c.name
+                for c in table.columns
+            )
             self.con.execute(
-                f"COPY (SELECT * FROM {table.name}{order}) TO '{_sql_path(path)}' "
+                f"COPY (SELECT {cols} FROM {table.name}{order}) TO '{_sql_path(path)}' "
                 "(FORMAT PARQUET, COMPRESSION ZSTD)"
             )
             out[table.name] = path

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import pyarrow as pa
 
@@ -73,6 +73,34 @@ class UtxoIndex:
         self._txid_of = txid_of
         self._count = 0
         self.collisions = 0
+        self._journal: list[tuple[dict[Any, int], Any, int | None]] | None = None
+        self._count_at_begin = 0
+
+    def begin(self) -> None:
+        """Start recording changes so that `undo` can revert them (one block's worth)."""
+        self._journal = []
+        self._count_at_begin = self._count
+
+    def commit(self) -> None:
+        self._journal = None
+
+    def undo(self) -> None:
+        """Revert every change since `begin`."""
+        journal, self._journal = self._journal or [], None
+        for table, key, old in reversed(journal):
+            if old is None:
+                table.pop(key, None)
+            else:
+                table[key] = old
+        self._count = self._count_at_begin
+
+    def _set(self, table: dict[Any, int], key: Any, value: int | None) -> None:
+        if self._journal is not None:
+            self._journal.append((table, key, table.get(key)))
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
 
     @staticmethod
     def _pack(tx_id: int, value: int, addr_id: int | None, code: int) -> int:
@@ -93,34 +121,37 @@ class UtxoIndex:
             key = prefix | n
             packed = self._pack(tx_id, value, addr_id, code)
             old = main.get(key)
-            self._count += 1
             if old is None:
-                main[key] = packed
+                self._set(main, key, packed)
             elif old == self._AMBIGUOUS:
-                self._side[(bytes(txid), n)] = packed
+                self._set(self._side, (bytes(txid), n), packed)
             else:
                 old_txid = self._txid_of(old >> _PACK_TX)
                 if old_txid == txid:  # BIP 30 duplicate: the newer output replaces the older
-                    main[key] = packed
+                    self._set(main, key, packed)
                     self._count -= 1
                 else:
                     self.collisions += 1
-                    main[key] = self._AMBIGUOUS
-                    self._side[(old_txid, n)] = old
-                    self._side[(bytes(txid), n)] = packed
+                    self._set(main, key, self._AMBIGUOUS)
+                    self._set(self._side, (old_txid, n), old)
+                    self._set(self._side, (bytes(txid), n), packed)
+            self._count += 1
 
     def spend(self, txid: bytes, n: int) -> Spent | None:
         """Remove and return the spent output, or None if unknown."""
         key = (int.from_bytes(txid[:8], "little") << _N_BITS) | n
-        packed = self._main.pop(key, None)
+        packed = self._main.get(key)
         if packed is None:
             return None
         if packed == self._AMBIGUOUS:
-            self._main[key] = packed
-            found = self._side.pop((bytes(txid), n), None)
+            side_key = (bytes(txid), n)
+            found = self._side.get(side_key)
             if found is None:
                 return None
+            self._set(self._side, side_key, None)
             packed = found
+        else:
+            self._set(self._main, key, None)
         self._count -= 1
         return self._unpack(packed)
 
@@ -159,6 +190,10 @@ class _Columns:
     def clear(self) -> None:
         for column in self.data.values():
             column.clear()
+
+    def truncate(self, length: int) -> None:
+        for column in self.data.values():
+            del column[length:]
 
 
 @dataclass
@@ -239,7 +274,34 @@ class UtxoIngestor:
             block = columns_from_block(block, encode_block(block), self.spec)
         height = self.height + 1
         if block.prev_hash != self.tip_hash:
+            if height == 0:
+                raise StoreError(
+                    f"the first block of an empty store must be the genesis block, but block "
+                    f"{block.hash} builds on {block.prev_hash}; ingest from the chain's start"
+                )
             raise ReorgError(height, self.tip_hash, block.prev_hash)
+        marks = {t: len(buf) for t, buf in self._buffers.items()}
+        ids = (self.next_tx_id, self.next_addr_id)
+        self.utxo.begin()
+        try:
+            self._add_block(block, height)
+        except BaseException:  # all or nothing: a failed block leaves no trace
+            self.utxo.undo()
+            for table, buf in self._buffers.items():
+                buf.truncate(marks[table])
+            for text in [t for t, i in self.addr_ids.items() if i >= ids[1]]:
+                del self.addr_ids[text]
+            self.next_tx_id, self.next_addr_id = ids
+            raise
+        self.utxo.commit()
+        self.height = height
+        self.tip_hash = bytes(block.hash)
+        self.blocks_added += 1
+        self.txs_added += block.n_tx
+        if len(self._buffers[TXS]) >= self.batch_txs:
+            self.flush()
+
+    def _add_block(self, block: BlockColumns, height: int) -> None:
         b = self._buffers
         first_tx_id, first_addr_id = self.next_tx_id, self.next_addr_id
         raw = block.raw
@@ -316,12 +378,6 @@ class UtxoIngestor:
         b[BLOCKS].add(height, bytes(block.hash), bytes(block.prev_hash), block.merkle_root,
                       block.version, block.time, block.bits, block.nonce, block.size,
                       block.stripped_size, block.weight, len(sizes), first_tx_id, first_addr_id)
-        self.height = height
-        self.tip_hash = bytes(block.hash)
-        self.blocks_added += 1
-        self.txs_added += len(sizes)
-        if len(b[TXS]) >= self.batch_txs:
-            self.flush()
 
     def _new_address(self, text: str, code: int, script: bytes, tx_id: int, height: int) -> int:
         addr_id = self.next_addr_id

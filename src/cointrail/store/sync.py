@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cointrail.chain.rpc import RpcClient
-from cointrail.chain.utxo.blkfile import iter_best_chain_blocks
+from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
 from cointrail.chain.utxo.columnar import decode_block_columns
 from cointrail.chain.utxo.hashes import sha256d
 from cointrail.errors import ExternalServiceError, InputError
@@ -32,6 +32,7 @@ class SyncResult:
     reorgs: int
     blocks_rolled_back: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
 def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
@@ -143,7 +144,10 @@ def ingest_blkfiles(
     started = time.perf_counter()
     start_height = ingestor.height
     reorgs = rolled_back = 0
-    blocks: Iterable[tuple[int, bytes]] = iter_best_chain_blocks(path, ingestor.spec)
+    truncations: list[TruncatedFrame] = []
+    blocks: Iterable[tuple[int, bytes]] = iter_best_chain_blocks(
+        path, ingestor.spec, truncations=truncations
+    )
     for height, raw in blocks:
         if height <= ingestor.height:
             ours = ingestor.store.block_hash_at(height)
@@ -159,7 +163,7 @@ def ingest_blkfiles(
     return SyncResult(
         start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
-        time.perf_counter() - started,
+        time.perf_counter() - started, [str(t) for t in truncations],
     )
 
 

@@ -12,7 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cointrail.chain.rpc import RpcClient
-from cointrail.interfaces.cli.common import AppState, get_state, handle_errors, human_console
+from cointrail.interfaces.cli.common import (
+    AppState,
+    get_state,
+    handle_errors,
+    human_console,
+    warning_line,
+)
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import UtxoIngestor
 from cointrail.store.queries import show_address, show_block, show_tx, status
@@ -70,7 +76,10 @@ def _report(result: SyncResult, as_json: bool) -> None:
         "reorgs": result.reorgs,
         "blocks_rolled_back": result.blocks_rolled_back,
         "seconds": round(result.seconds, 3),
+        "warnings": result.warnings,
     }
+    for warning in result.warnings:
+        warning_line(warning)
     _emit(doc, as_json)
 
 
