@@ -1,7 +1,9 @@
-"""Build hook for cointrail's compiled decoder core (see src/cointrail/chain/utxo/_speedups.c).
+"""Build hook for cointrail's compiled cores: the block decoder
+(src/cointrail/chain/utxo/_speedups.c) and the union-find
+(src/cointrail/analysis/clustering/_unionfind.c).
 
-The C core is optional: if it cannot be built (no compiler), cointrail falls back to the
-pure-Python reference decoder, which gives identical results, only slower.
+Both are optional: if one cannot be built (no compiler), cointrail falls back to its pure-Python
+reference, which gives identical results, only slower. CI requires both to be built.
 """
 
 from setuptools import Extension, setup
@@ -12,14 +14,14 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any build failure falls back to pure Python
-            print(f"cointrail: compiled decoder not built ({exc}); using the pure-Python decoder")
+        except Exception as exc:  # any build failure falls back to pure Python
+            print(f"cointrail: compiled cores not built ({exc}); using pure Python")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
-            print(f"cointrail: {ext.name} not built ({exc}); using the pure-Python decoder")
+        except Exception as exc:
+            print(f"cointrail: {ext.name} not built ({exc}); using its pure-Python fallback")
 
 
 setup(
@@ -30,7 +32,13 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O3", "-Wno-deprecated-declarations"],
             optional=True,
-        )
+        ),
+        Extension(
+            "cointrail.analysis.clustering._unionfind",
+            sources=["src/cointrail/analysis/clustering/_unionfind.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

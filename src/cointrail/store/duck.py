@@ -20,7 +20,14 @@ import pyarrow as pa
 
 from cointrail.chain.spec import ChainSpec, all_chains, get_chain
 from cointrail.errors import NotFoundError, StoreError
-from cointrail.store.schema import SCHEMA_VERSION, TABLES, VIEWS, ColType, Table
+from cointrail.store.schema import (
+    CLUSTER_TABLES,
+    SCHEMA_VERSION,
+    TABLES,
+    VIEWS,
+    ColType,
+    Table,
+)
 
 DB_SUFFIX = ".duckdb"
 
@@ -194,6 +201,11 @@ class ChainStore:
             for name in ("inputs", "outputs", "coinbases", "txs"):
                 self.con.execute(f"DELETE FROM {name} WHERE tx_id >= ?", [first_tx])
             self.con.execute("DELETE FROM transfers WHERE tx_id >= ?", [first_tx])
+            for table in CLUSTER_TABLES:  # clustering never outlives the blocks it rests on
+                self.con.execute(f"DELETE FROM {table.name} WHERE tx_id >= ?", [first_tx])
+            state = self.state()
+            if int(state.get("cluster_height", -1)) > height:
+                self._set_state({"cluster_height": str(height)})
             self.con.execute("DELETE FROM addresses WHERE addr_id >= ?", [first_addr])
             self.con.execute("DELETE FROM blocks WHERE height > ?", [height])
             self._set_state({"tip_height": str(height)})

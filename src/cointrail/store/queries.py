@@ -172,6 +172,7 @@ def show_address(store: ChainStore, text: str) -> dict[str, Any]:
     )
     return {
         "address": parsed.text,
+        "addr_id": int(addr_id),
         "chain": store.spec.chain,
         "network": store.spec.network,
         "type": ScriptType.from_code(kind).value,

@@ -205,6 +205,96 @@ TRANSFERS = Table(
     order_by=("transfer_id",),
 )
 
+TX_LABELS = Table(
+    "tx_labels",
+    (
+        C("tx_id", I64),
+        C("height", I32),
+        C("label", ColType.TEXT, doc="e.g. coinjoin"),
+        C("kind", ColType.TEXT, doc="e.g. wasabi2, whirlpool, joinmarket"),
+        C("detector", ColType.TEXT, doc="detector name@version"),
+        C("evidence", ColType.TEXT, doc="JSON: what matched"),
+    ),
+    "Patterns found on transactions (CoinJoins), for clustering, tracing and risk.",
+    order_by=("tx_id",),
+)
+
+CLUSTER_LINKS = Table(
+    "cluster_links",
+    (
+        C("height", I32),
+        C("tx_id", I64, doc="transaction whose evidence links the two addresses"),
+        C("addr_a", I64),
+        C("addr_b", I64),
+        C("heuristic", ColType.TEXT, doc="heuristic name; version in the run's config"),
+    ),
+    "Applied clustering links in chain order: replaying those up to a height gives the "
+    "clustering as of that height.",
+    order_by=("tx_id",),
+)
+
+CLUSTER_MERGES = Table(
+    "cluster_merges",
+    (
+        C("height", I32),
+        C("tx_id", I64),
+        C("younger", I64, doc="cluster id merged away (the larger minimum addr_id)"),
+        C("older", I64, doc="cluster id kept (the older cluster)"),
+        C("heuristic", ColType.TEXT),
+    ),
+    "Every merge of two clusters: the younger id now lives on as the older.",
+    order_by=("tx_id",),
+)
+
+CLUSTER_HELD = Table(
+    "cluster_held",
+    (
+        C("height", I32),
+        C("tx_id", I64),
+        C("addr_a", I64),
+        C("addr_b", I64),
+        C("heuristic", ColType.TEXT),
+        C("cluster_a", I64),
+        C("cluster_b", I64),
+        C("size_a", I64),
+        C("size_b", I64),
+    ),
+    "Links the supercluster guard held back: a weak link between two large clusters.",
+    order_by=("tx_id",),
+)
+
+LINK_EVIDENCE = Table(
+    "link_evidence",
+    (
+        C("tx_id", I64),
+        C("heuristic", ColType.TEXT),
+        C("detail", ColType.TEXT, doc="JSON: e.g. the change output and each heuristic's vote"),
+    ),
+    "Why a non-multi-input link was made.",
+    order_by=("tx_id",),
+)
+
+CLUSTER_RUNS = Table(
+    "cluster_runs",
+    (
+        C("run_id", I32),
+        C("started_utc", ColType.TEXT),
+        C("from_height", I32),
+        C("to_height", I32),
+        C("block_hash", ColType.HASH, doc="hash of the block at to_height"),
+        C("config", ColType.TEXT, doc="JSON: heuristic names, versions and parameters"),
+        C("config_hash", ColType.TEXT),
+        C("links", I64),
+        C("merges", I64),
+        C("held", I64),
+        C("coinjoins", I64),
+        C("seconds", ColType.TEXT),
+        C("tool_version", ColType.TEXT),
+    ),
+    "One row per clustering run: what it rests on and what it did.",
+    model="common",
+)
+
 SYNC_STATE = Table(
     "sync_state",
     (
@@ -215,8 +305,12 @@ SYNC_STATE = Table(
     model="common",
 )
 
+CLUSTER_TABLES: tuple[Table, ...] = (
+    TX_LABELS, CLUSTER_LINKS, CLUSTER_MERGES, CLUSTER_HELD, LINK_EVIDENCE
+)
 TABLES: tuple[Table, ...] = (
-    BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES, ASSETS, TRANSFERS, SYNC_STATE
+    BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES, ASSETS, TRANSFERS,
+    *CLUSTER_TABLES, CLUSTER_RUNS, SYNC_STATE,
 )
 UTXO_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES)
 SCHEMA_VERSION = 1

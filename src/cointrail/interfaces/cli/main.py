@@ -14,6 +14,7 @@ import typer
 
 from cointrail import __version__
 from cointrail.chain.spec import CHAIN_NAMES, NETWORK_NAMES
+from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
@@ -31,6 +32,8 @@ app.add_typer(show_app, name="show")
 app.command("sync")(sync_cmd)
 app.command("status")(status_cmd)
 app.command("demo")(demo)
+app.command("cluster")(cluster_cmd)
+app.command("explain")(explain_cmd)
 
 
 def _show_version(value: bool) -> None:

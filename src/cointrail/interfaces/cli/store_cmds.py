@@ -173,6 +173,11 @@ def show_tx_cmd(ctx: typer.Context, txid: Annotated[str, typer.Argument(metavar=
 def show_address_cmd(ctx: typer.Context, address: Annotated[str, typer.Argument(metavar="ADDR")],
                      as_json: JsonOption = False) -> None:
     """An address: balance, received, sent, transaction count, first and last seen."""
+    from cointrail.analysis.clustering.engine import address_cluster
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
-        _emit(show_address(store, address), as_json)
+        doc = show_address(store, address)
+        cluster = address_cluster(store, doc["addr_id"])
+        doc["cluster"] = cluster  # None until `cointrail cluster` has run
+        _emit(doc, as_json)

@@ -1,0 +1,1 @@
+"""Analysis of decoded chain data: address clustering, attribution, tracing."""

@@ -1,0 +1,1 @@
+"""Address clustering: union-find over common-input links and the heuristics that feed it."""

@@ -1,0 +1,557 @@
+"""Clustering runs over the store: incremental, reproducible as of any height, explainable.
+
+Invariants:
+- The clustering is a function of the chain and the configuration only. Links are computed
+  transaction by transaction in chain order from what was known at that transaction (its
+  inputs, its outputs, addresses first seen before it), applied in that order, and stored
+  (`cluster_links`). Replaying the stored links with ``height <= H`` gives exactly the
+  clustering as of block H.
+- A cluster's id is its oldest address's id (the smallest `addr_id`). A merge keeps the older
+  id and is recorded in `cluster_merges` (younger → older), so an id once reported stays valid:
+  it either names the cluster or redirects to the one it joined.
+- Each run is recorded in `cluster_runs` with the heuristics' names, versions and parameters and
+  the block hash it ends on; a different configuration starts again from genesis.
+- Rows are committed block range by block range together with the clustered height, so a crash
+  leaves a consistent clustering; a store rollback (reorg) drops the clustering above the fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from cointrail import __version__
+from cointrail.analysis.clustering.heuristics import (
+    ChangeLinker,
+    ClusterLink,
+    Heuristic,
+    MultiInput,
+    TxContext,
+    describe_run,
+)
+from cointrail.analysis.clustering.unionfind import UnionFind
+from cointrail.analysis.patterns.coinjoin import CoinJoinDetector
+from cointrail.analysis.txview import iter_tx_views
+from cointrail.chain.utxo.address import parse_address
+from cointrail.chain.utxo.hashes import Txid
+from cointrail.errors import InputError, NotFoundError, StoreError
+from cointrail.store.duck import ChainStore
+from cointrail.store.schema import (
+    CLUSTER_HELD,
+    CLUSTER_LINKS,
+    CLUSTER_MERGES,
+    CLUSTER_RUNS,
+    CLUSTER_TABLES,
+    LINK_EVIDENCE,
+    TX_LABELS,
+    Table,
+)
+
+#: Heuristic sets a run can be configured with, by name.
+HEURISTICS: dict[str, Callable[[], Heuristic]] = {
+    MultiInput.name: MultiInput,
+    ChangeLinker.name: ChangeLinker,
+}
+#: Links from these heuristics are strong: the supercluster guard never holds them back.
+STRONG = frozenset({MultiInput.name})
+DEFAULT_GUARD_SIZE = 1_000
+RANGE_TXS = 50_000  # transactions per committed range (whole blocks)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Which heuristics run and with which parameters; recorded with every run."""
+
+    heuristics: tuple[str, ...] = (MultiInput.name,)
+    coinjoin_detection: bool = True
+    guard_size: int = DEFAULT_GUARD_SIZE
+
+    def __post_init__(self) -> None:
+        unknown = [h for h in self.heuristics if h not in HEURISTICS]
+        if unknown or not self.heuristics:
+            raise InputError(
+                f"unknown clustering heuristic(s) {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join(HEURISTICS)}"
+            )
+        if self.guard_size < 0:
+            raise InputError("the supercluster guard size must be 0 (off) or positive")
+
+    def build(self) -> tuple[list[Heuristic], CoinJoinDetector | None]:
+        return [HEURISTICS[h]() for h in self.heuristics], (
+            CoinJoinDetector() if self.coinjoin_detection else None
+        )
+
+    def describe(self) -> dict[str, Any]:
+        heuristics, detector = self.build()
+        return describe_run(heuristics, detector) | {
+            "supercluster_guard": {"min_cluster_size": self.guard_size, "applies_to_weak_links":
+                                   sorted(set(self.heuristics) - STRONG)},
+        }
+
+    def digest(self) -> str:
+        canonical = json.dumps(self.describe(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    from_height: int
+    to_height: int
+    block_hash: str
+    links: int
+    merges: int
+    held: int
+    coinjoins: int
+    clusters: int
+    addresses: int
+    seconds: float
+    restarted: bool
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class _Rows:
+    """Row buffers for the clustering tables of one committed range."""
+
+    def __init__(self) -> None:
+        self.data: dict[Table, list[tuple[Any, ...]]] = {t: [] for t in CLUSTER_TABLES}
+
+    def add(self, table: Table, *row: Any) -> None:
+        self.data[table].append(row)
+
+    def to_arrow(self) -> dict[Table, pa.Table]:
+        out = {}
+        for table, rows in self.data.items():
+            schema = table.arrow_schema()
+            columns: list[list[Any]] = (
+                [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in schema]
+            )
+            out[table] = pa.table(
+                [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+                schema=schema,
+            )
+        return out
+
+
+def _state_int(store: ChainStore, key: str, default: int) -> int:
+    value = store.state().get(key)
+    return default if value is None else int(value)
+
+
+def _address_count(store: ChainStore, height: int) -> int:
+    """Addresses first seen at or below `height` (their ids are 0 .. count-1)."""
+    row = store.query("SELECT count(*) FROM addresses WHERE first_height <= ?", [height])
+    return int(row[0][0]) if row else 0
+
+
+def replay(store: ChainStore, height: int) -> UnionFind:
+    """The union-find of the stored links up to `height`, applied in chain order."""
+    uf = UnionFind(_address_count(store, height))
+    if height < 0:
+        return uf
+    links = store.con.execute(
+        "SELECT addr_a, addr_b FROM cluster_links WHERE height <= ? ORDER BY tx_id, rowid",
+        [height],
+    ).fetchnumpy()
+    if len(links["addr_a"]):
+        uf.union_batch(links["addr_a"], links["addr_b"], record_merges=False)
+    return uf
+
+
+class Clusterer:
+    """Builds or extends the clustering of one chain's store."""
+
+    def __init__(self, store: ChainStore, config: ClusterConfig | None = None) -> None:
+        self.store = store
+        self.config = config or ClusterConfig()
+        self.heuristics, self.detector = self.config.build()
+        self._change = next((h for h in self.heuristics if isinstance(h, ChangeLinker)), None)
+
+    def run(
+        self,
+        to_height: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> RunResult:
+        """Cluster from where the last run stopped up to `to_height` (default: the tip)."""
+        started = time.perf_counter()
+        started_utc = datetime.now(UTC).isoformat(timespec="seconds")
+        store = self.store
+        tip = store.tip()
+        if tip is None:
+            raise NotFoundError(f"the {store.spec.key} store holds no blocks; ingest first")
+        target = tip.height if to_height is None else to_height
+        if not 0 <= target <= tip.height:
+            raise InputError(
+                f"cannot cluster up to height {target}: the store holds 0..{tip.height}"
+            )
+        digest = self.config.digest()
+        restarted = False
+        if store.state().get("cluster_config_hash") not in (None, digest):
+            self._reset()
+            restarted = True
+        done = _state_int(store, "cluster_height", -1)
+        if done > target:
+            raise InputError(
+                f"the clustering already reaches height {done}; to see it as of {target} use "
+                "--as-of (runs only move forward)"
+            )
+        uf = replay(store, done)
+        totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
+        for lo_height, hi_height in self._ranges(done + 1, target):
+            rows = self._cluster_range(uf, lo_height, hi_height, totals)
+            with store.transaction():
+                for table, data in rows.to_arrow().items():
+                    if data.num_rows:
+                        store.con.register("_rows", data)
+                        cols = ", ".join(table.column_names)
+                        store.con.execute(
+                            f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _rows"
+                        )
+                        store.con.unregister("_rows")
+                self._set_state({"cluster_height": str(hi_height), "cluster_config_hash": digest})
+            if on_progress:
+                on_progress(hi_height, target)
+        if done >= target and not restarted:
+            self._set_state({"cluster_config_hash": digest})
+        block_hash = store.block_hash_at(target) or b""
+        cluster_ids = uf.find_all()
+        save_cluster_ids(store, cluster_ids, target, digest)
+        run_id = int(store.query("SELECT coalesce(max(run_id), 0) + 1 FROM cluster_runs")[0][0])
+        seconds = time.perf_counter() - started
+        store.con.execute(
+            f"INSERT INTO {CLUSTER_RUNS.name} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, started_utc, done + 1, target, block_hash,
+             json.dumps(self.config.describe(), sort_keys=True, default=str), digest,
+             totals["links"], totals["merges"], totals["held"], totals["coinjoins"],
+             f"{seconds:.3f}", __version__],
+        )
+        return RunResult(
+            run_id, done + 1, target, block_hash[::-1].hex(), totals["links"], totals["merges"],
+            totals["held"], totals["coinjoins"], int(np.unique(cluster_ids).size),
+            int(cluster_ids.size), seconds, restarted, self.config.describe(),
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _set_state(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self.store.con.execute("DELETE FROM sync_state WHERE key = ?", [key])
+            self.store.con.execute("INSERT INTO sync_state VALUES (?, ?)", [key, value])
+
+    def _reset(self) -> None:
+        with self.store.transaction():
+            for table in CLUSTER_TABLES:
+                self.store.con.execute(f"DELETE FROM {table.name}")
+            self.store.con.execute(
+                "DELETE FROM sync_state WHERE key IN ('cluster_height', 'cluster_config_hash')"
+            )
+
+    def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Block ranges of about RANGE_TXS transactions each."""
+        if first > last:
+            return []
+        rows = self.store.query(
+            "SELECT height, tx_count FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",
+            [first, last],
+        )
+        ranges, start, count = [], first, 0
+        for height, tx_count in rows:
+            count += int(tx_count)
+            if count >= RANGE_TXS:
+                ranges.append((start, int(height)))
+                start, count = int(height) + 1, 0
+        if start <= last:
+            ranges.append((start, last))
+        return ranges
+
+    def _cluster_range(
+        self, uf: UnionFind, lo: int, hi: int, totals: dict[str, int]
+    ) -> _Rows:
+        store = self.store
+        first_tx, last_tx = store.query(
+            "SELECT min(first_tx_id), max(first_tx_id + tx_count - 1) FROM blocks"
+            " WHERE height BETWEEN ? AND ?",
+            [lo, hi],
+        )[0]
+        uf.grow(_address_count(store, hi))
+        rows = _Rows()
+        links: list[ClusterLink] = []
+        heights: list[int] = []
+        for tx in iter_tx_views(store.con, int(first_tx), int(last_tx)):
+            ctx = TxContext.of(tx, self.detector)
+            if ctx.coinjoin is not None:
+                match = ctx.coinjoin
+                rows.add(TX_LABELS, tx.tx_id, tx.height, "coinjoin", str(match.kind),
+                         f"{match.detector}@{match.version}",
+                         json.dumps(dict(match.evidence), sort_keys=True, default=str))
+                totals["coinjoins"] += 1
+            for heuristic in self.heuristics:
+                new = heuristic.links(tx, ctx)
+                if new and self._change is not None and heuristic is self._change:
+                    decision = self._change.decide(tx, ctx)
+                    rows.add(LINK_EVIDENCE, tx.tx_id, heuristic.name, json.dumps(
+                        {"change_output": decision.index, "votes": dict(decision.votes),
+                         "policy": str(self._change.policy)}, sort_keys=True))
+                links.extend(new)
+                heights.extend([tx.height] * len(new))
+        if not links:
+            return rows
+        a = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))
+        b = np.fromiter((link.b for link in links), dtype=np.int64, count=len(links))
+        weak = np.fromiter((link.heuristic not in STRONG for link in links), dtype=np.bool_,
+                           count=len(links))
+        result = uf.union_batch(a, b, self.config.guard_size, weak)
+        held = {int(i) for i in result.held_link}
+        for index, root_a, root_b, size_a, size_b in result.held.tolist():
+            link = links[index]
+            rows.add(CLUSTER_HELD, heights[index], link.tx_id, link.a, link.b, link.heuristic,
+                     root_a, root_b, size_a, size_b)
+        for index, link in enumerate(links):
+            if index not in held:
+                rows.add(CLUSTER_LINKS, heights[index], link.tx_id, link.a, link.b,
+                         link.heuristic)
+        for younger, older, index in result.merges.tolist():
+            link = links[index]
+            rows.add(CLUSTER_MERGES, heights[index], link.tx_id, younger, older, link.heuristic)
+        totals["links"] += len(links) - len(held)
+        totals["merges"] += result.n_merges
+        totals["held"] += len(held)
+        return rows
+
+
+# -- cluster ids: cached next to the store, recomputed from links when stale ---------------------
+
+
+def _cache_paths(store: ChainStore) -> tuple[Path, Path]:
+    base = store.path.with_suffix("")
+    return base.with_name(base.name + ".clusters.npy"), base.with_name(base.name + ".clusters.json")
+
+
+def save_cluster_ids(store: ChainStore, ids: np.ndarray, height: int, digest: str) -> None:
+    """Write the cluster id of every address (index = addr_id) atomically."""
+    array_path, meta_path = _cache_paths(store)
+    tmp = array_path.with_suffix(".tmp.npy")
+    np.save(tmp, ids.astype(np.int64, copy=False))
+    os.replace(tmp, array_path)
+    meta_tmp = meta_path.with_suffix(".tmp")
+    meta_tmp.write_text(json.dumps({"height": height, "config_hash": digest}))
+    os.replace(meta_tmp, meta_path)
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster id of every address as of `height` (index = addr_id)."""
+
+    ids: np.ndarray
+    height: int
+
+    def of(self, addr_id: int) -> int | None:
+        return int(self.ids[addr_id]) if 0 <= addr_id < len(self.ids) else None
+
+    def members(self, cluster_id: int) -> np.ndarray:
+        return np.flatnonzero(self.ids == cluster_id)
+
+
+def cluster_view(store: ChainStore, as_of: int | None = None) -> ClusterView:
+    """The clustering as the last run left it, or as of an earlier height (replayed)."""
+    done = _state_int(store, "cluster_height", -1)
+    if done < 0:
+        raise NotFoundError(
+            f"the {store.spec.key} store has no clustering yet; run `cointrail cluster`"
+        )
+    if as_of is not None:
+        if not 0 <= as_of <= done:
+            raise InputError(f"--as-of {as_of} is outside the clustered heights 0..{done}")
+        if as_of < done:
+            return ClusterView(replay(store, as_of).find_all(), as_of)
+    digest = store.state().get("cluster_config_hash", "")
+    array_path, meta_path = _cache_paths(store)
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta == {"height": done, "config_hash": digest}:
+            return ClusterView(np.load(array_path, mmap_mode="r"), done)
+    except (OSError, ValueError):
+        pass
+    ids = replay(store, done).find_all()
+    if not store.read_only:
+        save_cluster_ids(store, ids, done, digest)
+    return ClusterView(ids, done)
+
+
+def _addr_id(store: ChainStore, text: str) -> tuple[int, str]:
+    parsed = parse_address(text, store.spec)
+    row = store.query("SELECT addr_id FROM addresses WHERE text = ?", [parsed.text])
+    if not row:
+        raise NotFoundError(f"{parsed.text} has never appeared on the {store.spec.key} chain")
+    return int(row[0][0]), parsed.text
+
+
+def _text(store: ChainStore, addr_ids: Sequence[int]) -> dict[int, str]:
+    if not addr_ids:
+        return {}
+    rows = store.query(
+        "SELECT addr_id, text FROM addresses WHERE addr_id IN (SELECT unnest(?))",
+        [list(addr_ids)],
+    )
+    return {int(a): str(t) for a, t in rows}
+
+
+def show_cluster(
+    store: ChainStore, cluster_id: int, *, offset: int = 0, limit: int = 100,
+    as_of: int | None = None,
+) -> dict[str, Any]:
+    """Size, a page of addresses, balance and first/last seen of one cluster."""
+    view = cluster_view(store, as_of)
+    requested = cluster_id
+    merged_into = None
+    current = view.of(cluster_id)
+    if current is not None and current != cluster_id:
+        merged_into = current  # an older id took it over: follow the merge
+        cluster_id = current
+    members = view.members(cluster_id)
+    if members.size == 0:
+        raise NotFoundError(f"no cluster {requested} in the {store.spec.key} clustering")
+    table = pa.table({"addr_id": pa.array(members, type=pa.int64())})
+    store.con.register("_members", table)
+    try:
+        received, sent, first, last = store.con.execute(
+            """
+            SELECT
+              (SELECT coalesce(sum(value), 0)::BIGINT FROM outputs o JOIN txs t USING (tx_id)
+               WHERE o.addr_id IN (SELECT addr_id FROM _members) AND t.height <= ?),
+              (SELECT coalesce(sum(value), 0)::BIGINT FROM inputs i JOIN txs t USING (tx_id)
+               WHERE i.addr_id IN (SELECT addr_id FROM _members) AND t.height <= ?),
+              (SELECT min(first_height) FROM addresses
+               WHERE addr_id IN (SELECT addr_id FROM _members)),
+              (SELECT max(t.height) FROM (
+                  SELECT tx_id FROM outputs WHERE addr_id IN (SELECT addr_id FROM _members)
+                  UNION ALL
+                  SELECT tx_id FROM inputs WHERE addr_id IN (SELECT addr_id FROM _members)
+               ) u JOIN txs t USING (tx_id) WHERE t.height <= ?)
+            """,
+            [view.height, view.height, view.height],
+        ).fetchone() or (0, 0, None, None)
+    finally:
+        store.con.unregister("_members")
+    page = [int(a) for a in members[offset : offset + limit]]
+    texts = _text(store, page)
+    return {
+        "cluster_id": cluster_id,
+        "requested_id": requested,
+        "merged_into": merged_into,
+        "chain": store.spec.chain,
+        "network": store.spec.network,
+        "as_of_height": view.height,
+        "size": int(members.size),
+        "balance_sat": int(received) - int(sent),
+        "received_sat": int(received),
+        "sent_sat": int(sent),
+        "first_seen_height": first,
+        "last_seen_height": last,
+        "addresses": {"offset": offset, "limit": limit,
+                      "items": [{"addr_id": a, "address": texts.get(a)} for a in page]},
+    }
+
+
+def address_cluster(store: ChainStore, addr_id: int) -> dict[str, Any] | None:
+    """The cluster id and size of an address in the latest clustering, or None."""
+    try:
+        view = cluster_view(store)
+    except NotFoundError:
+        return None
+    cluster = view.of(addr_id)
+    if cluster is None:
+        return {"cluster_id": None, "clustered_up_to": view.height}
+    return {"cluster_id": cluster, "cluster_size": int(np.count_nonzero(view.ids == cluster)),
+            "clustered_up_to": view.height}
+
+
+def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> dict[str, Any]:
+    """The chain of evidence linking two addresses: each link a txid and its heuristic."""
+    id_a, text_a = _addr_id(store, a)
+    id_b, text_b = _addr_id(store, b)
+    view = cluster_view(store, as_of)
+    ca, cb = view.of(id_a), view.of(id_b)
+    runs = store.query(
+        "SELECT run_id, config, block_hash FROM cluster_runs ORDER BY run_id DESC LIMIT 1"
+    )
+    config = json.loads(runs[0][1]) if runs else None
+    base: dict[str, Any] = {
+        "a": text_a, "b": text_b, "cluster_a": ca, "cluster_b": cb,
+        "as_of_height": view.height, "config": config,
+    }
+    if ca is None or cb is None or ca != cb:
+        held = store.query(
+            "SELECT h.height, t.txid, h.heuristic, h.size_a, h.size_b FROM cluster_held h"
+            " JOIN txs t USING (tx_id) WHERE h.height <= ? AND"
+            " ((h.cluster_a = ? AND h.cluster_b = ?) OR (h.cluster_a = ? AND h.cluster_b = ?))",
+            [view.height, ca, cb, cb, ca],
+        )
+        return base | {
+            "linked": False,
+            "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
+                      f"{view.height}",
+            "held_back_links": [
+                {"height": h, "txid": Txid(bytes(t)).rpc_hex, "heuristic": hh,
+                 "sizes": [sa, sb]} for h, t, hh, sa, sb in held
+            ],
+        }
+    if id_a == id_b:
+        return base | {"linked": True, "path": [], "answer": "the same address"}
+    members = view.members(ca)
+    store.con.register("_members", pa.table({"addr_id": pa.array(members, type=pa.int64())}))
+    try:
+        edges = store.con.execute(
+            "SELECT l.addr_a, l.addr_b, l.height, t.txid, l.heuristic FROM cluster_links l"
+            " JOIN txs t USING (tx_id) WHERE l.height <= ?"
+            " AND l.addr_a IN (SELECT addr_id FROM _members) ORDER BY l.tx_id",
+            [view.height],
+        ).fetchall()
+    finally:
+        store.con.unregister("_members")
+    adjacency: dict[int, list[tuple[int, int, bytes, str]]] = {}
+    for x, y, height, txid, heuristic in edges:
+        adjacency.setdefault(int(x), []).append((int(y), int(height), bytes(txid), heuristic))
+        adjacency.setdefault(int(y), []).append((int(x), int(height), bytes(txid), heuristic))
+    previous: dict[int, tuple[int, int, bytes, str]] = {id_a: (id_a, -1, b"", "")}
+    queue = deque([id_a])
+    while queue and id_b not in previous:
+        node = queue.popleft()
+        for nxt, height, txid, heuristic in adjacency.get(node, ()):
+            if nxt not in previous:
+                previous[nxt] = (node, height, txid, heuristic)
+                queue.append(nxt)
+    if id_b not in previous:
+        raise StoreError(
+            f"{text_a} and {text_b} share cluster {ca} but no stored links join them; "
+            "the clustering tables are inconsistent: re-run `cointrail cluster`"
+        )
+    hops: list[tuple[int, int, int, bytes, str]] = []
+    node = id_b
+    while node != id_a:
+        prev, height, txid, heuristic = previous[node]
+        hops.append((prev, node, height, txid, heuristic))
+        node = prev
+    hops.reverse()
+    texts = _text(store, sorted({h[0] for h in hops} | {h[1] for h in hops}))
+    versions = {h["name"]: h["version"] for h in (config or {}).get("heuristics", [])}
+    return base | {
+        "linked": True,
+        "answer": f"{text_a} and {text_b} are linked by {len(hops)} link(s)",
+        "path": [
+            {"from": texts[x], "to": texts[y], "height": height, "txid": txid[::-1].hex(),
+             "heuristic": heuristic, "heuristic_version": versions.get(heuristic)}
+            for x, y, height, txid, heuristic in hops
+        ],
+    }

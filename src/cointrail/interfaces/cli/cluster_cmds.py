@@ -1,0 +1,97 @@
+"""Clustering commands: ``cluster``, ``show cluster``, ``explain``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cointrail.analysis.clustering.engine import (
+    DEFAULT_GUARD_SIZE,
+    HEURISTICS,
+    ClusterConfig,
+    Clusterer,
+    cluster_view,
+    explain,
+    show_cluster,
+)
+from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
+from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
+
+AsOf = Annotated[int | None, typer.Option("--as-of", metavar="HEIGHT",
+                                          help="The clustering as it stood at this height.")]
+
+
+def cluster_cmd(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    heuristics: Annotated[str, typer.Option(
+        help=f"Comma-separated heuristics: {', '.join(HEURISTICS)}.")] = "multi_input",
+    guard_size: Annotated[int, typer.Option(
+        help="Supercluster guard: hold back weak links joining two clusters of at least this "
+             "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
+    no_coinjoin_detection: Annotated[bool, typer.Option(
+        "--no-coinjoin-detection", help="Do not detect CoinJoins (not recommended).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
+    state = get_state(ctx)
+    config = ClusterConfig(
+        heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
+        coinjoin_detection=not no_coinjoin_detection,
+        guard_size=guard_size,
+    )
+    with handle_errors(state.debug), _open(state) as store:
+        if as_of is not None:
+            view = cluster_view(store, as_of)
+            summary = {"as_of_height": view.height, "addresses": int(view.ids.size),
+                       "clusters": len(set(view.ids.tolist()))}
+            _emit(summary, as_json)
+            return
+        with _progress(not as_json, "cluster") as update:
+            result = Clusterer(store, config).run(on_progress=lambda h, top: update(h + 1, top + 1))
+        doc: dict[str, object] = {
+            "run_id": result.run_id, "from_height": result.from_height,
+            "to_height": result.to_height, "block_hash": result.block_hash,
+            "addresses": result.addresses, "clusters": result.clusters, "links": result.links,
+            "merges": result.merges, "held_back": result.held, "coinjoins": result.coinjoins,
+            "restarted": result.restarted, "seconds": round(result.seconds, 3),
+            "config": result.config,
+        }
+        if as_json:
+            typer.echo(json.dumps(doc, indent=2, default=str))
+        else:
+            human_console().print(
+                f"clustered {result.addresses} addresses into {result.clusters} clusters up to "
+                f"height {result.to_height} ({result.links} links, {result.merges} merges, "
+                f"{result.held} held back by the guard, {result.coinjoins} CoinJoins flagged)"
+            )
+
+
+@show_app.command("cluster")
+def show_cluster_cmd(
+    ctx: typer.Context,
+    cluster_id: Annotated[int, typer.Argument(metavar="ID")],
+    offset: Annotated[int, typer.Option(help="First address of the page.")] = 0,
+    limit: Annotated[int, typer.Option(help="Addresses per page.")] = 100,
+    as_of: AsOf = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A cluster: size, a page of its addresses, balance, first and last seen."""
+    state = get_state(ctx)
+    with handle_errors(state.debug), _open(state, read_only=True) as store:
+        _emit(show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of), as_json)
+
+
+def explain_cmd(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(metavar="ADDRESS")],
+    b: Annotated[str, typer.Argument(metavar="ADDRESS")],
+    as_of: AsOf = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why two addresses share a cluster: each link's txid and heuristic, or that they don't."""
+    state = get_state(ctx)
+    with handle_errors(state.debug), _open(state, read_only=True) as store:
+        _emit(explain(store, a, b, as_of=as_of), as_json)
