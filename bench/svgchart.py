@@ -16,7 +16,7 @@ def bar_chart(
     height = top + row * len(bars) + 16
     values = [max(v, 1e-12) for _, v in bars]
     scale = [math.log10(v) for v in values] if log else values
-    low = min(0.0, min(scale)) if log else 0.0
+    low = min(0.0, *scale) if log else 0.0
     high = max(scale) or 1.0
     span = (high - low) or 1.0
     out = [
