@@ -40,6 +40,7 @@ from cointrail.analysis.clustering.heuristics import (
     TxContext,
     describe_run,
 )
+from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
 from cointrail.analysis.clustering.unionfind import UnionFind
 from cointrail.analysis.patterns.coinjoin import CoinJoinDetector
 from cointrail.analysis.txview import iter_tx_views
@@ -58,14 +59,14 @@ from cointrail.store.schema import (
     Table,
 )
 
-#: Heuristic sets a run can be configured with, by name.
+#: Heuristic sets a run can be configured with, by name (names.HEURISTIC_NAMES, in order).
 HEURISTICS: dict[str, Callable[[], Heuristic]] = {
     MultiInput.name: MultiInput,
     ChangeLinker.name: ChangeLinker,
 }
+assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
 STRONG = frozenset({MultiInput.name})
-DEFAULT_GUARD_SIZE = 1_000
 RANGE_TXS = 50_000  # transactions per committed range (whole blocks)
 
 

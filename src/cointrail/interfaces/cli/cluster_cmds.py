@@ -7,15 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cointrail.analysis.clustering.engine import (
-    DEFAULT_GUARD_SIZE,
-    HEURISTICS,
-    ClusterConfig,
-    Clusterer,
-    cluster_view,
-    explain,
-    show_cluster,
-)
+from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
 from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
 
@@ -27,7 +19,7 @@ def cluster_cmd(
     ctx: typer.Context,
     as_of: AsOf = None,
     heuristics: Annotated[str, typer.Option(
-        help=f"Comma-separated heuristics: {', '.join(HEURISTICS)}.")] = "multi_input",
+        help=f"Comma-separated heuristics: {', '.join(HEURISTIC_NAMES)}.")] = "multi_input",
     guard_size: Annotated[int, typer.Option(
         help="Supercluster guard: hold back weak links joining two clusters of at least this "
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
@@ -36,6 +28,8 @@ def cluster_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
+    from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+
     state = get_state(ctx)
     config = ClusterConfig(
         heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
@@ -79,6 +73,8 @@ def show_cluster_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """A cluster: size, a page of its addresses, balance, first and last seen."""
+    from cointrail.analysis.clustering.engine import show_cluster
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         _emit(show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of), as_json)
@@ -92,6 +88,8 @@ def explain_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Why two addresses share a cluster: each link's txid and heuristic, or that they don't."""
+    from cointrail.analysis.clustering.engine import explain
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         _emit(explain(store, a, b, as_of=as_of), as_json)

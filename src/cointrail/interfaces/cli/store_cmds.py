@@ -6,12 +6,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cointrail.chain.rpc import RpcClient
 from cointrail.interfaces.cli.common import (
     AppState,
     get_state,
@@ -19,10 +18,10 @@ from cointrail.interfaces.cli.common import (
     human_console,
     warning_line,
 )
-from cointrail.store.duck import ChainStore, Store
-from cointrail.store.ingest import UtxoIngestor
-from cointrail.store.queries import show_address, show_block, show_tx, status
-from cointrail.store.sync import SyncResult, ingest_blkfiles, sync_rpc
+
+if TYPE_CHECKING:  # the store's libraries load on first use: `cointrail --help` stays fast
+    from cointrail.store.duck import ChainStore
+    from cointrail.store.sync import SyncResult
 
 ingest_app = typer.Typer(help="Ingest a chain into the store from files.", no_args_is_help=True)
 show_app = typer.Typer(help="Show a block, transaction or address from the store.",
@@ -32,6 +31,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 
 def _open(state: AppState, *, read_only: bool = False) -> ChainStore:
+    from cointrail.store.duck import Store
+
     return Store(state.settings.store).chain(state.spec, read_only=read_only)
 
 
@@ -92,6 +93,9 @@ def ingest_blkfiles_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the best chain from a node's blk*.dat files (xor.dat aware); resumable."""
+    from cointrail.store.ingest import UtxoIngestor
+    from cointrail.store.sync import ingest_blkfiles
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state) as store:
         ingestor = UtxoIngestor(store, batch_txs=batch_txs)
@@ -112,6 +116,10 @@ def sync_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Follow a Bitcoin Core-compatible node over JSON-RPC until its tip (and on, --follow)."""
+    from cointrail.chain.rpc import RpcClient
+    from cointrail.store.ingest import UtxoIngestor
+    from cointrail.store.sync import sync_rpc
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state) as store:
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, cookie_file=rpc_cookie)
@@ -130,6 +138,9 @@ def sync_cmd(
 
 def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Chains in the store: heights, tip hash, finality, age of the tip."""
+    from cointrail.store.duck import Store
+    from cointrail.store.queries import status
+
     state = get_state(ctx)
     with handle_errors(state.debug):
         root = Store(state.settings.store)
@@ -155,6 +166,8 @@ def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def show_block_cmd(ctx: typer.Context, ident: Annotated[str, typer.Argument(metavar="HEIGHT|HASH")],
                    as_json: JsonOption = False) -> None:
     """A block by height or hash."""
+    from cointrail.store.queries import show_block
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         _emit(show_block(store, ident), as_json)
@@ -164,6 +177,8 @@ def show_block_cmd(ctx: typer.Context, ident: Annotated[str, typer.Argument(meta
 def show_tx_cmd(ctx: typer.Context, txid: Annotated[str, typer.Argument(metavar="TXID")],
                 as_json: JsonOption = False) -> None:
     """A transaction: inputs resolved with value and address, outputs with their spender."""
+    from cointrail.store.queries import show_tx
+
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         _emit(show_tx(store, txid), as_json)
@@ -174,6 +189,7 @@ def show_address_cmd(ctx: typer.Context, address: Annotated[str, typer.Argument(
                      as_json: JsonOption = False) -> None:
     """An address: balance, received, sent, transaction count, first and last seen."""
     from cointrail.analysis.clustering.engine import address_cluster
+    from cointrail.store.queries import show_address
 
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
