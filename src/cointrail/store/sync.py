@@ -7,9 +7,12 @@ with the node's at the same heights, rolled back to the fork point, and re-appli
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from cointrail.chain.rpc import RpcClient
 from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
@@ -38,6 +41,54 @@ class SyncResult:
 def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
     for first in range(start, stop, size):
         yield range(first, min(first + size, stop))
+
+
+class _Prefetcher:
+    """Fetches raw blocks `first`..`last` in batches on a background thread, one or two
+    batches ahead, so the node's work and the network overlap with decoding and ingest."""
+
+    _DONE = object()
+
+    def __init__(self, rpc: RpcClient, first: int, last: int, batch_blocks: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(rpc, first, last, batch_blocks), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, rpc: RpcClient, first: int, last: int, batch_blocks: int) -> None:
+        try:
+            for heights in _chunks(first, last + 1, batch_blocks):
+                if self._stop.is_set():
+                    return
+                hashes = rpc.batch([("getblockhash", [h]) for h in heights])
+                raws = rpc.batch([("getblock", [h, 0]) for h in hashes])
+                self._put(raws)
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the consuming thread, which re-raises it
+            self._put(exc)
+
+    def _put(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(list[str], item)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def check_node_network(store: ChainStore, rpc: RpcClient) -> None:
@@ -98,21 +149,21 @@ def sync_rpc(
                 rolled_back += ingestor.rollback_to(fork)
             node_height = int(rpc.call("getblockcount"))
             reorged = False
-            for heights in _chunks(ingestor.height + 1, node_height + 1, batch_blocks):
-                hashes = rpc.batch([("getblockhash", [h]) for h in heights])
-                raws = rpc.batch([("getblock", [h, 0]) for h in hashes])
-                for raw in raws:
-                    try:
-                        ingestor.add_block(decode_block_columns(bytes.fromhex(raw), spec))
-                    except ReorgError:
-                        reorged = True
+            fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks)
+            try:
+                for raws in fetcher:
+                    for raw in raws:
+                        try:
+                            ingestor.add_block(decode_block_columns(bytes.fromhex(raw), spec))
+                        except ReorgError:
+                            reorged = True
+                            break
+                        if on_block:
+                            on_block(ingestor.height, node_height)
+                    if reorged or (should_stop and should_stop()):
                         break
-                    if on_block:
-                        on_block(ingestor.height, node_height)
-                if reorged:
-                    break
-                if should_stop and should_stop():
-                    break
+            finally:
+                fetcher.close()
             ingestor.flush()
             if reorged:
                 continue
