@@ -177,6 +177,7 @@ class Clusterer:
         self.store = store
         self.config = config or ClusterConfig()
         self.heuristics, self.detector = self.config.build()
+        self._weak = np.zeros(0, dtype=np.bool_)
         self._change = next((h for h in self.heuristics if isinstance(h, ChangeLinker)), None)
 
     def run(
@@ -208,6 +209,7 @@ class Clusterer:
                 "--as-of (runs only move forward)"
             )
         uf = replay(store, done)
+        self._weak = self._weak_addresses(done, len(uf))
         totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
         for lo_height, hi_height in self._ranges(done + 1, target):
             rows = self._cluster_range(uf, lo_height, hi_height, totals)
@@ -257,6 +259,33 @@ class Clusterer:
             self.store.con.execute(
                 "DELETE FROM sync_state WHERE key IN ('cluster_height', 'cluster_config_hash')"
             )
+
+    def _weak_addresses(self, height: int, n: int) -> np.ndarray:
+        """Addresses that joined their cluster through a weak (non-multi-input) link."""
+        weak = np.zeros(n, dtype=np.bool_)
+        rows = self.store.con.execute(
+            "SELECT addr_b FROM cluster_links WHERE height <= ? AND heuristic NOT IN"
+            " (SELECT unnest(?::VARCHAR[]))",
+            [height, sorted(STRONG)],
+        ).fetchnumpy()["addr_b"]
+        weak[rows.astype(np.int64)] = True
+        return weak
+
+    def _guard_mask(self, links: Sequence[ClusterLink], n: int) -> np.ndarray:
+        """Which links the supercluster guard may hold back: every weak link, and every strong
+        link touching an address that a weak link attached (its cluster membership rests on
+        that weak link). Marks the addresses the weak links attach, in link order."""
+        if len(self._weak) < n:
+            self._weak = np.concatenate([self._weak, np.zeros(n - len(self._weak), np.bool_)])
+        weak = self._weak
+        mask = np.empty(len(links), dtype=np.bool_)
+        for i, link in enumerate(links):
+            if link.heuristic in STRONG:
+                mask[i] = bool(weak[link.a] or weak[link.b])
+            else:
+                mask[i] = True
+                weak[link.b] = True
+        return mask
 
     def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
         """Block ranges of about RANGE_TXS transactions each."""
@@ -310,9 +339,8 @@ class Clusterer:
             return rows
         a = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))
         b = np.fromiter((link.b for link in links), dtype=np.int64, count=len(links))
-        weak = np.fromiter((link.heuristic not in STRONG for link in links), dtype=np.bool_,
-                           count=len(links))
-        result = uf.union_batch(a, b, self.config.guard_size, weak)
+        guarded = self._guard_mask(links, len(uf))
+        result = uf.union_batch(a, b, self.config.guard_size, guarded)
         held = {int(i) for i in result.held_link}
         for index, root_a, root_b, size_a, size_b in result.held.tolist():
             link = links[index]
@@ -339,14 +367,20 @@ def _cache_paths(store: ChainStore) -> tuple[Path, Path]:
     return base.with_name(base.name + ".clusters.npy"), base.with_name(base.name + ".clusters.json")
 
 
+def _cache_key(store: ChainStore, height: int, digest: str) -> dict[str, Any]:
+    block = store.block_hash_at(height)
+    return {"height": height, "block_hash": block.hex() if block else None, "config_hash": digest}
+
+
 def save_cluster_ids(store: ChainStore, ids: np.ndarray, height: int, digest: str) -> None:
-    """Write the cluster id of every address (index = addr_id) atomically."""
+    """Write the cluster id of every address (index = addr_id) atomically, keyed by the
+    clustered height, that block's hash and the configuration (a reorg invalidates it)."""
     array_path, meta_path = _cache_paths(store)
     tmp = array_path.with_suffix(".tmp.npy")
     np.save(tmp, ids.astype(np.int64, copy=False))
     os.replace(tmp, array_path)
     meta_tmp = meta_path.with_suffix(".tmp")
-    meta_tmp.write_text(json.dumps({"height": height, "config_hash": digest}))
+    meta_tmp.write_text(json.dumps(_cache_key(store, height, digest)))
     os.replace(meta_tmp, meta_path)
 
 
@@ -380,7 +414,7 @@ def cluster_view(store: ChainStore, as_of: int | None = None) -> ClusterView:
     array_path, meta_path = _cache_paths(store)
     try:
         meta = json.loads(meta_path.read_text())
-        if meta == {"height": done, "config_hash": digest}:
+        if meta == _cache_key(store, done, digest):
             return ClusterView(np.load(array_path, mmap_mode="r"), done)
     except (OSError, ValueError):
         pass
@@ -493,12 +527,17 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         "as_of_height": view.height, "config": config,
     }
     if ca is None or cb is None or ca != cb:
-        held = store.query(
-            "SELECT h.height, t.txid, h.heuristic, h.size_a, h.size_b FROM cluster_held h"
-            " JOIN txs t USING (tx_id) WHERE h.height <= ? AND"
-            " ((h.cluster_a = ? AND h.cluster_b = ?) OR (h.cluster_a = ? AND h.cluster_b = ?))",
-            [view.height, ca, cb, cb, ca],
+        candidates = store.query(
+            "SELECT h.height, t.txid, h.heuristic, h.size_a, h.size_b, h.addr_a, h.addr_b"
+            " FROM cluster_held h JOIN txs t USING (tx_id) WHERE h.height <= ?"
+            " ORDER BY h.tx_id",
+            [view.height],
         )
+        pair = {ca, cb}
+        held = [  # held links whose ends now lie in the two clusters asked about
+            row[:5] for row in candidates
+            if ca != cb and {view.of(int(row[5])), view.of(int(row[6]))} == pair
+        ]
         return base | {
             "linked": False,
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "

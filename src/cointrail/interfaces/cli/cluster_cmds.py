@@ -31,11 +31,12 @@ def cluster_cmd(
     from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
 
     state = get_state(ctx)
-    config = ClusterConfig(
-        heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
-        coinjoin_detection=not no_coinjoin_detection,
-        guard_size=guard_size,
-    )
+    with handle_errors(state.debug):
+        config = ClusterConfig(
+            heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
+            coinjoin_detection=not no_coinjoin_detection,
+            guard_size=guard_size,
+        )
     with handle_errors(state.debug), _open(state) as store:
         if as_of is not None:
             view = cluster_view(store, as_of)

@@ -1,0 +1,73 @@
+"""``cluster-evaluate``: the stored clustering's accuracy against a ground-truth CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cointrail.analysis.clustering.evaluate import Evaluation, evaluate, read_ground_truth
+from cointrail.interfaces.cli.cluster_cmds import AsOf
+from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
+from cointrail.interfaces.cli.store_cmds import JsonOption, _open
+
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    ground_truth: Annotated[Path, typer.Argument(
+        metavar="GROUND_TRUTH.csv", help="CSV of address,owner rows (a header line is allowed).")],
+    as_of: AsOf = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pairwise precision, recall, F1 and purity of the clustering against known owners."""
+    state = get_state(ctx)
+    with handle_errors(state.debug):
+        truth = read_ground_truth(ground_truth)
+        with _open(state, read_only=True) as store:
+            result = evaluate(store, truth, as_of=as_of)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _print(result)
+
+
+def _print(result: Evaluation) -> None:
+    console = human_console()
+    heuristics = ", ".join(h["name"] for h in (result.config or {}).get("heuristics", []))
+    console.print(
+        f"clustering as of height {result.as_of_height} ({heuristics or 'unknown heuristics'}): "
+        f"{result.addresses} of {result.ground_truth_addresses} ground-truth addresses "
+        f"evaluated ({result.not_in_store} not in the store, {result.above_height} first seen "
+        f"above the clustering)"
+    )
+    summary = Table("measure", "value")
+    for name, value in (
+        ("pairwise precision", f"{result.precision:.4f}"),
+        ("pairwise recall", f"{result.recall:.4f}"),
+        ("F1", f"{result.f1:.4f}"),
+        ("purity", f"{result.purity:.4f}"),
+        ("inverse purity", f"{result.inverse_purity:.4f}"),
+        ("clusters / owners", f"{result.clusters} / {result.owners}"),
+        ("pairs correct / predicted / true",
+         f"{result.correct_pairs} / {result.predicted_pairs} / {result.true_pairs}"),
+    ):
+        summary.add_row(name, value)
+    console.print(summary)
+    if result.links:
+        links = Table("heuristic", "links", "judged", "wrong")
+        for stat in result.links:
+            links.add_row(stat.heuristic, str(stat.links), str(stat.judged), str(stat.wrong))
+        console.print(links)
+    for label, counts in result.change_votes.items():
+        if counts:
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items())
+            console.print(f"change votes on {label} change links: {shown}")
+    for cluster in result.impure_clusters:
+        owners = ", ".join(f"{k} {v}" for k, v in cluster.owners.items())
+        console.print(f"impure cluster {cluster.cluster_id} ({cluster.size} addresses): {owners}")
+    for link in result.wrong_links:
+        console.print(f"wrong {link.heuristic} link at height {link.height} in {link.txid}: "
+                      f"{link.owner_a} / {link.owner_b}")

@@ -1,0 +1,1192 @@
+"""The clustering engine on real stores: stable ids, merges, replays as of any height, reorgs,
+configuration changes, the supercluster guard, ``explain`` and the CLI.
+
+Stores are built inside the tests from two sources:
+
+- the bundled real mainnet blocks 0–438 (no transaction there spends from two addresses, so
+  every address is its own cluster — checked against a walk of the decoded blocks);
+- synthetic bitcoin-regtest chains made here with cointrail's encoder (headers with a ground
+  nonce under the regtest target, merkle roots of the txids) paying deterministic fake hash160s,
+  whose multi-input spends form known clusters.
+
+Expected clusterings never come from the engine: `oracle` re-applies common-input ownership to
+the transactions the builder wrote, with its own union-find, and takes each component's smallest
+address id (ids in order of first appearance, as the store assigns them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner, Result
+
+from cointrail import decode_block, get_chain
+from cointrail.analysis.clustering import engine
+from cointrail.analysis.clustering.engine import (
+    ClusterConfig,
+    Clusterer,
+    cluster_view,
+    explain,
+    show_cluster,
+)
+from cointrail.analysis.clustering.heuristics import ChangeLinker, MultiInput, WalletFingerprint
+from cointrail.analysis.txview import iter_tx_views
+from cointrail.chain.utxo.address import encode_address
+from cointrail.chain.utxo.block import check_proof_of_work, decode_header
+from cointrail.chain.utxo.columnar import decode_block_columns
+from cointrail.chain.utxo.hashes import Txid, Wtxid, merkle_root, sha256d
+from cointrail.chain.utxo.tx import (
+    COINBASE_VOUT,
+    NULL_TXID,
+    Transaction,
+    TxIn,
+    encode_compact_size,
+    encode_tx,
+    make_output,
+)
+from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
+from cointrail.errors import InputError, NotFoundError
+from cointrail.interfaces.cli.main import app
+from cointrail.store.duck import ChainStore, Store
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.sync import ingest_blkfiles
+
+SPEC = get_chain("bitcoin", "regtest")
+MAINNET = get_chain("bitcoin", "mainnet")
+REGTEST_BITS = 0x207FFFFF  # regtest's powLimit in compact form: about half of all hashes pass
+COIN = 100_000_000
+SEQUENCE = 0xFFFFFFFD
+CLEAN_ENV: dict[str, str | None] = {
+    "COINTRAIL_CHAIN": None,
+    "COINTRAIL_NETWORK": None,
+    "COINTRAIL_DEBUG": None,
+    "COINTRAIL_STORE": None,
+    "COINTRAIL_CONFIRMATIONS": None,
+}
+WITH_CHANGE = ClusterConfig(heuristics=("multi_input", "change"))
+
+
+# --- synthetic chains -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addr:
+    """A fake key: its hash160 is derived from the name, so every run writes the same chain."""
+
+    name: str
+    segwit: bool = False
+
+    @property
+    def h160(self) -> bytes:
+        return sha256d(b"cointrail-test-key/" + self.name.encode())[:20]
+
+    @property
+    def script(self) -> bytes:
+        if self.segwit:
+            return b"\x00\x14" + self.h160  # OP_0 <20>: p2wpkh
+        return b"\x76\xa9\x14" + self.h160 + b"\x88\xac"  # DUP HASH160 <20> EQUALVERIFY CHECKSIG
+
+    @property
+    def text(self) -> str:
+        kind = "witness_v0_keyhash" if self.segwit else "pubkeyhash"
+        text = encode_address(SPEC, kind, self.h160)
+        assert text is not None
+        return text
+
+
+def pkh(name: str) -> Addr:
+    return Addr(name)
+
+
+def wpkh(name: str) -> Addr:
+    return Addr(name, segwit=True)
+
+
+@dataclass(frozen=True)
+class Coin:
+    txid: bytes  # internal order
+    n: int
+    value: int
+    addr: Addr
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """What the builder wrote: the spent coins, the new coins, and what the test made it be."""
+
+    txid: bytes
+    height: int
+    inputs: tuple[Coin, ...]
+    outputs: tuple[Coin, ...]
+    coinjoin: bool = False  # built as a multi-party CoinJoin: common-input ownership must skip it
+    change: Addr | None = None  # built as a textbook change shape: the change linker's answer
+
+    @property
+    def rpc_txid(self) -> str:
+        return self.txid[::-1].hex()
+
+
+@dataclass
+class ChainBuilder:
+    """Writes a chain block by block: `tx` queues a spend, `block` mines the queue."""
+
+    raws: list[bytes] = field(default_factory=list)
+    txs: list[TxRecord] = field(default_factory=list)
+    unspent: dict[Addr, list[Coin]] = field(default_factory=dict)
+    tip: bytes = b"\x00" * 32
+    queue: list[tuple[bytes, TxRecord]] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return len(self.raws) - 1
+
+    def _encode(
+        self, inputs: Sequence[TxIn], outputs: Sequence[tuple[Addr, int]]
+    ) -> tuple[bytes, bytes]:
+        outs = tuple(make_output(SPEC, n, v, a.script) for n, (a, v) in enumerate(outputs))
+        for out, (addr, _) in zip(outs, outputs, strict=True):
+            assert out.address == addr.text  # the encoder reads back the address we meant
+        tx = Transaction(2, tuple(inputs), outs, 0, NULL_TXID, Wtxid(NULL_TXID), 0, 0)
+        raw = encode_tx(tx)
+        return raw, sha256d(raw)  # no witness: the txid is the hash of the whole serialization
+
+    def tx(
+        self,
+        inputs: Sequence[Addr | Coin],
+        outputs: Sequence[tuple[Addr, int]],
+        *,
+        coinjoin: bool = False,
+        change: Addr | None = None,
+    ) -> TxRecord:
+        """Queue a transaction spending the oldest unspent coin of each input address."""
+        coins = tuple(c if isinstance(c, Coin) else self.unspent[c].pop(0) for c in inputs)
+        ins = [TxIn(Txid(c.txid), c.n, b"", SEQUENCE) for c in coins]
+        raw, txid = self._encode(ins, outputs)
+        assert sum(v for _, v in outputs) <= sum(c.value for c in coins)
+        record = TxRecord(
+            txid, self.height + 1, coins,
+            tuple(Coin(txid, n, v, a) for n, (a, v) in enumerate(outputs)), coinjoin, change,
+        )
+        for coin in record.outputs:
+            self.unspent.setdefault(coin.addr, []).append(coin)
+        self.queue.append((raw, record))
+        return record
+
+    def block(self, coinbase: Sequence[tuple[Addr, int]], tag: bytes = b"") -> int:
+        """Mine the queued transactions behind a coinbase paying `coinbase`; returns the height."""
+        height = self.height + 1
+        script_sig = b"\x04" + height.to_bytes(4, "little") + bytes([len(tag) + 1]) + b"/" + tag
+        cb_raw, cb_txid = self._encode([TxIn(NULL_TXID, COINBASE_VOUT, script_sig, 0xFFFFFFFF)],
+                                       coinbase)
+        cb = TxRecord(cb_txid, height, (),
+                      tuple(Coin(cb_txid, n, v, a) for n, (a, v) in enumerate(coinbase)))
+        for coin in cb.outputs:
+            self.unspent.setdefault(coin.addr, []).append(coin)
+        body = [(cb_raw, cb), *self.queue]
+        self.queue = []
+        root = merkle_root([r.txid for _, r in body])
+        prefix = (struct.pack("<i", 0x20000000) + self.tip + root
+                  + struct.pack("<II", 1_700_000_000 + 600 * height, REGTEST_BITS))
+        nonce = 0
+        while not check_proof_of_work(decode_header(prefix + struct.pack("<I", nonce)), SPEC):
+            nonce += 1
+        header = prefix + struct.pack("<I", nonce)
+        self.raws.append(header + encode_compact_size(len(body)) + b"".join(r for r, _ in body))
+        self.txs.extend(r for _, r in body)
+        self.tip = sha256d(header)
+        return height
+
+
+# The main synthetic chain. Address ids follow first appearance: a0..a9 are 0..9.
+A = [pkh(f"a{i}") for i in range(10)]
+W = [wpkh(f"w{i}") for i in range(5)]  # Whirlpool entrants
+Z = [wpkh(f"z{i}") for i in range(5)]  # Whirlpool outputs
+X = [pkh(f"x{i}") for i in range(10)]
+C0, P0 = pkh("c0"), wpkh("p0")  # change and payment of a textbook change shape
+WHIRLPOOL_DENOMINATION = 1_000_000  # the 0.01 BTC pool
+
+
+def miner(height: int, tag: str = "") -> Addr:
+    return pkh(f"miner{tag}{height}")
+
+
+def main_block(b: ChainBuilder, height: int) -> None:
+    """Block `height` of the main chain (heights 0..7)."""
+    a, x = A, X
+    if height == 0:
+        b.block([(addr, 5 * COIN) for addr in A] * 2)  # two coins for every a_i
+        return
+    if height == 1:
+        b.tx([a[3], a[5]], [(x[1], 10 * COIN - 1_000)])  # {a3, a5}: id 3
+    elif height == 2:
+        b.tx([a[1], a[7]], [(x[2], 10 * COIN - 1_000)])  # {a1, a7}: id 1
+        b.tx([a[2], a[4], a[8]], [(x[3], 15 * COIN - 1_000)])  # {a2, a4, a8}: id 2
+    elif height == 3:
+        b.tx([a[7], a[5]], [(x[4], 10 * COIN - 1_000)])  # {a1, a7} + {a3, a5}: 3 merges into 1
+    elif height == 4:
+        b.tx([a[0]], [(C0, 123_456_789), (P0, 3 * COIN)], change=C0)
+        b.block([(miner(4), 50 * COIN)] + [(w, WHIRLPOOL_DENOMINATION + 50) for w in W])
+        return
+    elif height == 5:
+        b.tx(W, [(z, WHIRLPOOL_DENOMINATION) for z in Z], coinjoin=True)  # a Whirlpool 5x5 mix
+    elif height == 6:
+        b.tx([x[1], a[9]], [(x[5], 15 * COIN - 2_000)])  # anchor x1, but a9 is older: id 9
+        # the change of height 4 is spent in its wallet's style (p2pkh inputs), the payment
+        # in another (p2wpkh inputs): what the wallet-fingerprint heuristic would need
+        b.tx([C0], [(pkh("c0-next"), 123_456_000)])
+        b.tx([P0], [(wpkh("p0-next"), 3 * COIN - 1_000)])
+    elif height == 7:
+        b.tx([a[9], a[2]], [(x[6], 10 * COIN - 1_000)])  # {a9, x1} + {a2, a4, a8}: 9 into 2
+    b.block([(miner(height), 50 * COIN)])
+
+
+MAIN_TIP = 7
+
+
+def main_chain(upto: int = MAIN_TIP) -> ChainBuilder:
+    b = ChainBuilder()
+    for height in range(upto + 1):
+        main_block(b, height)
+    return b
+
+
+FORK = 5  # the reorg test rolls back to here and takes another branch to height 8
+
+
+def branch_chain() -> ChainBuilder:
+    """Main chain to FORK, then three other blocks: a6 joins a9 and then the {a1..a7} cluster."""
+    b = main_chain(FORK)
+    b.tx([A[6], A[9]], [(X[7], 10 * COIN - 1_000)])
+    b.block([(miner(6, "alt"), 50 * COIN)], tag=b"alt")
+    b.tx([A[6], A[3]], [(X[8], 10 * COIN - 1_000)])
+    b.block([(miner(7, "alt"), 50 * COIN)], tag=b"alt")
+    b.tx([X[7], A[0]], [(X[9], 15 * COIN - 2_000)])
+    b.block([(miner(8, "alt"), 50 * COIN)], tag=b"alt")
+    return b
+
+
+# --- the oracle -------------------------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    """The clustering the test expects, computed from the builder's records alone."""
+
+    ids: dict[str, int]  # address text -> addr_id (order of first appearance)
+    cluster: dict[str, int]  # address text -> cluster id (smallest addr_id of its component)
+    links: list[tuple[int, str, str, str, str]]  # (height, txid, a, b, heuristic)
+    merges: list[tuple[int, str, int, int, str]]  # (height, txid, younger, older, heuristic)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(set(self.cluster.values()))
+
+    def members(self, cluster_id: int) -> set[str]:
+        return {t for t, c in self.cluster.items() if c == cluster_id}
+
+
+def oracle(
+    txs: Sequence[TxRecord],
+    upto: int,
+    *,
+    skip_coinjoin: bool = True,
+    change: bool = False,
+    multi_input: bool = True,
+) -> Expected:
+    """Common-input ownership (and, with `change`, the designed change links) in chain order:
+    every input address is linked to the first one (a star), components keep their smallest id."""
+    ids: dict[str, int] = {}
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    links: list[tuple[int, str, str, str, str]] = []
+    merges: list[tuple[int, str, int, int, str]] = []
+
+    def link(tx: TxRecord, a: Addr, b: Addr, heuristic: str) -> None:
+        links.append((tx.height, tx.rpc_txid, a.text, b.text, heuristic))
+        ra, rb = root(ids[a.text]), root(ids[b.text])
+        if ra != rb:
+            older, younger = min(ra, rb), max(ra, rb)
+            parent[younger] = older  # a root is always its component's smallest id here
+            merges.append((tx.height, tx.rpc_txid, younger, older, heuristic))
+
+    for tx in txs:
+        if tx.height > upto:
+            break
+        for coin in tx.outputs:
+            if coin.addr.text not in ids:
+                ids[coin.addr.text] = len(ids)
+                parent[len(ids) - 1] = len(ids) - 1
+        if multi_input and tx.inputs and not (skip_coinjoin and tx.coinjoin):
+            distinct = list(dict.fromkeys(c.addr for c in tx.inputs))
+            for other in distinct[1:]:
+                link(tx, distinct[0], other, MultiInput.name)
+        if change and tx.change is not None:
+            link(tx, tx.inputs[0].addr, tx.change, ChangeLinker.name)
+    cluster = {text: root(i) for text, i in ids.items()}
+    return Expected(ids, cluster, links, merges)
+
+
+# --- stores -----------------------------------------------------------------------------------
+
+
+def ingest(store: ChainStore, raws: Sequence[bytes]) -> UtxoIngestor:
+    ingestor = UtxoIngestor(store)
+    for raw in raws:
+        ingestor.add_block(decode_block_columns(raw, SPEC))
+    ingestor.flush()
+    return ingestor
+
+
+def make_store(root: Path, raws: Sequence[bytes]) -> ChainStore:
+    store = Store(root).chain(SPEC)
+    ingest(store, raws)
+    return store
+
+
+def store_ids(store: ChainStore) -> dict[str, int]:
+    return {str(t): int(i) for t, i in store.query("SELECT text, addr_id FROM addresses")}
+
+
+def clusters_by_text(store: ChainStore, as_of: int | None = None) -> dict[str, int]:
+    view = cluster_view(store, as_of)
+    texts = {i: t for t, i in store_ids(store).items()}
+    return {texts[i]: int(c) for i, c in enumerate(view.ids.tolist())}
+
+
+def link_rows(store: ChainStore) -> list[tuple[int, str, str, str, str]]:
+    """cluster_links in replay order, with txids and address texts."""
+    rows = store.query(
+        "SELECT l.height, t.txid, a.text, b.text, l.heuristic FROM cluster_links l"
+        " JOIN txs t USING (tx_id) JOIN addresses a ON a.addr_id = l.addr_a"
+        " JOIN addresses b ON b.addr_id = l.addr_b ORDER BY l.tx_id, l.rowid"
+    )
+    return [(int(h), bytes(t)[::-1].hex(), str(a), str(b), str(k)) for h, t, a, b, k in rows]
+
+
+def merge_rows(store: ChainStore) -> list[tuple[int, str, int, int, str]]:
+    rows = store.query(
+        "SELECT m.height, t.txid, m.younger, m.older, m.heuristic FROM cluster_merges m"
+        " JOIN txs t USING (tx_id) ORDER BY m.tx_id, m.rowid"
+    )
+    return [(int(h), bytes(t)[::-1].hex(), int(y), int(o), str(k)) for h, t, y, o, k in rows]
+
+
+def table_rows(store: ChainStore, table: str) -> list[tuple[Any, ...]]:
+    """Every row of a clustering table, in insertion order."""
+    return store.query(f"SELECT * FROM {table} ORDER BY rowid")
+
+
+CLUSTER_TABLE_NAMES = ("cluster_links", "cluster_merges", "cluster_held", "tx_labels",
+                       "link_evidence")
+
+
+def assert_matches(store: ChainStore, expected: Expected, as_of: int | None = None) -> None:
+    """The store's address ids and clustering (as of `as_of`) are the expected ones."""
+    ids = store_ids(store)
+    for text, i in expected.ids.items():
+        assert ids[text] == i
+    assert clusters_by_text(store, as_of) == expected.cluster
+
+
+@pytest.fixture(scope="module")
+def main() -> ChainBuilder:
+    return main_chain()
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, main: ChainBuilder) -> Path:
+    """A closed, unclustered store of the main chain; tests cluster copies of it."""
+    root = tmp_path_factory.mktemp("pristine")
+    make_store(root, main.raws).close()
+    return root
+
+
+def copy_store(pristine: Path, target: Path) -> ChainStore:
+    target.mkdir(parents=True, exist_ok=True)
+    for db in pristine.glob("*.duckdb"):
+        shutil.copy2(db, target / db.name)
+    return Store(target).chain(SPEC)
+
+
+@pytest.fixture
+def store(pristine: Path, tmp_path: Path) -> Iterator[ChainStore]:
+    s = copy_store(pristine, tmp_path / "store")
+    yield s
+    s.close()
+
+
+# --- the chain the tests build ----------------------------------------------------------------
+
+
+def test_the_synthetic_chain_is_valid_and_ingests_as_written(main: ChainBuilder) -> None:
+    """Proof of work, merkle roots and linkage hold, and the store holds what was written."""
+    prev = b"\x00" * 32
+    for raw in main.raws:
+        block = decode_block(raw, SPEC)
+        assert check_proof_of_work(block.header, SPEC)
+        assert block.merkle_root_valid
+        assert bytes(block.header.prev_hash) == prev
+        prev = bytes(block.hash)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make_store(Path(tmp), main.raws)
+        try:
+            txids = [bytes(t) for (t,) in store.query("SELECT txid FROM txs ORDER BY tx_id")]
+            assert txids == [tx.txid for tx in main.txs]
+            expected = oracle(main.txs, MAIN_TIP)
+            assert store_ids(store) == expected.ids
+        finally:
+            store.close()
+
+
+# --- the real mainnet blocks 0-438 ------------------------------------------------------------
+
+
+def read_frames(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    blocks, pos = [], 0
+    while pos < len(data):
+        assert data[pos : pos + 4] == MAINNET.magic
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        blocks.append(data[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+    return blocks
+
+
+def test_mainnet_438_every_address_its_own_cluster(tmp_path: Path) -> None:
+    """Blocks 0–438 spend from one address per transaction: each address is a singleton whose
+    cluster id is its own id, as of every height."""
+    path = bundled_path(EARLY_MAINNET_BLOCKS)
+    # the chain walked without the store: attributed addresses in order, and the multi-input
+    # links common-input ownership would make
+    first_seen: dict[str, int] = {}
+    owner: dict[tuple[bytes, int], str | None] = {}
+    extra_inputs = 0
+    for height, raw in enumerate(read_frames(path)):
+        for tx in decode_block(raw, MAINNET).transactions:
+            if not tx.is_coinbase:
+                spenders = {owner.pop((bytes(i.prev_txid), i.prev_vout)) for i in tx.inputs}
+                extra_inputs += max(len(spenders - {None}) - 1, 0)
+            for out in tx.outputs:
+                owner[(bytes(tx.txid), out.n)] = out.address
+                if out.address is not None:
+                    first_seen.setdefault(out.address, height)
+    store = Store(tmp_path).chain(MAINNET)
+    try:
+        ingest_blkfiles(UtxoIngestor(store), str(path))
+        result = Clusterer(store).run()
+        assert (result.from_height, result.to_height) == (0, 438)
+        assert result.links == extra_inputs == 0
+        assert (result.merges, result.held, result.coinjoins) == (0, 0, 0)
+        assert result.addresses == result.clusters == len(first_seen)
+        view = cluster_view(store)
+        assert np.array_equal(view.ids, np.arange(len(first_seen)))
+        ids = store_ids(store)
+        assert sorted(ids, key=ids.__getitem__) == sorted(first_seen, key=first_seen.__getitem__)
+        for height in (0, 9, 170, 300, 437):
+            replayed = cluster_view(store, as_of=height)
+            n = sum(h <= height for h in first_seen.values())
+            assert np.array_equal(replayed.ids, np.arange(n))
+        runs = store.query("SELECT run_id, from_height, to_height, block_hash FROM cluster_runs")
+        tip_hash = "0000000025c6b644f8add734be7e666fa4afa43ca0204d623a0c0b1fd2104c7a"
+        assert [(r, f, t, bytes(h)[::-1].hex()) for r, f, t, h in runs] == [(1, 0, 438, tip_hash)]
+    finally:
+        store.close()
+
+
+# --- stable ids and merges --------------------------------------------------------------------
+
+
+def test_cluster_ids_are_the_smallest_member_and_merges_keep_the_older(
+    store: ChainStore, main: ChainBuilder
+) -> None:
+    expected = oracle(main.txs, MAIN_TIP)
+    result = Clusterer(store).run()
+    assert_matches(store, expected)
+    for cluster_id in set(expected.cluster.values()):
+        assert cluster_id == min(expected.ids[t] for t in expected.members(cluster_id))
+    a = [expected.ids[x.text] for x in A]
+    assert expected.cluster[A[5].text] == a[1]  # {a1, a3, a5, a7}: the older id 1 survives
+    assert expected.members(a[2]) == {A[2].text, A[4].text, A[8].text, A[9].text, X[1].text}
+    assert link_rows(store) == expected.links
+    assert merge_rows(store) == expected.merges
+    # the merge at height 3 joined {a3, a5} (id 3, formed first) into {a1, a7} (id 1, older)
+    d_tx = next(tx for tx in main.txs if tx.height == 3 and tx.inputs)
+    assert (3, d_tx.rpc_txid, a[3], a[1], "multi_input") in merge_rows(store)
+    # and at height 6 the anchor x1 joined a9 under a9's id
+    f_tx = next(tx for tx in main.txs if tx.height == 6 and tx.inputs)
+    assert (6, f_tx.rpc_txid, expected.ids[X[1].text], a[9], "multi_input") in merge_rows(store)
+    assert result.links == len(expected.links)
+    assert result.merges == len(expected.merges)
+    assert result.clusters == expected.n_clusters
+    assert result.addresses == len(expected.ids)
+    assert result.block_hash == main.tip[::-1].hex()
+
+
+def test_a_younger_id_redirects_to_the_cluster_it_joined(
+    store: ChainStore, main: ChainBuilder
+) -> None:
+    Clusterer(store).run()
+    expected = oracle(main.txs, MAIN_TIP)
+    a3, a1 = expected.ids[A[3].text], expected.ids[A[1].text]
+    doc = show_cluster(store, a3)
+    assert (doc["requested_id"], doc["cluster_id"], doc["merged_into"]) == (a3, a1, a1)
+    members = expected.members(a1)
+    assert doc["size"] == len(members) == 4
+    assert {item["address"] for item in doc["addresses"]["items"]} == members
+    assert {item["addr_id"] for item in doc["addresses"]["items"]} == {
+        expected.ids[t] for t in members}
+    received = sum(c.value for tx in main.txs for c in tx.outputs if c.addr.text in members)
+    sent = sum(c.value for tx in main.txs for c in tx.inputs if c.addr.text in members)
+    assert (doc["received_sat"], doc["sent_sat"]) == (received, sent)
+    assert doc["balance_sat"] == received - sent
+    assert (doc["first_seen_height"], doc["last_seen_height"]) == (0, 3)
+    current = show_cluster(store, a1)
+    assert (current["cluster_id"], current["merged_into"]) == (a1, None)
+    page = show_cluster(store, a1, offset=1, limit=2)
+    assert [i["addr_id"] for i in page["addresses"]["items"]] == sorted(
+        expected.ids[t] for t in members)[1:3]
+    with pytest.raises(NotFoundError):
+        show_cluster(store, len(expected.ids) + 100)
+
+
+# --- CoinJoins --------------------------------------------------------------------------------
+
+
+def test_whirlpool_mix_is_labelled_and_not_linked(
+    store: ChainStore, main: ChainBuilder, pristine: Path, tmp_path: Path
+) -> None:
+    result = Clusterer(store).run()
+    mix = next(tx for tx in main.txs if tx.coinjoin)
+    labels = store.query(
+        "SELECT t.txid, l.height, l.label, l.kind, l.detector, l.evidence FROM tx_labels l"
+        " JOIN txs t USING (tx_id)"
+    )
+    assert len(labels) == result.coinjoins == 1
+    txid, height, label, kind, detector, evidence = labels[0]
+    assert (bytes(txid), height, label, kind) == (mix.txid, mix.height, "coinjoin", "whirlpool")
+    assert detector == "whirlpool@1"
+    facts = json.loads(evidence)
+    assert facts["denomination"] == WHIRLPOOL_DENOMINATION
+    assert facts["equal_outputs"] == 5
+    assert not [row for row in link_rows(store) if row[1] == mix.rpc_txid]
+    clusters = clusters_by_text(store)
+    assert len({clusters[w.text] for w in W}) == 5  # every entrant stays on its own
+    # without detection the same mix would have merged its five entrants
+    other = copy_store(pristine, tmp_path / "no-detection")
+    try:
+        Clusterer(other, ClusterConfig(coinjoin_detection=False)).run()
+        assert len({clusters_by_text(other)[w.text] for w in W}) == 1
+        assert clusters_by_text(other) == oracle(main.txs, MAIN_TIP, skip_coinjoin=False).cluster
+        assert not table_rows(other, "tx_labels")
+    finally:
+        other.close()
+
+
+# --- incremental runs and replays ---------------------------------------------------------------
+
+
+def snapshot(store: ChainStore) -> dict[str, Any]:
+    return {
+        "ids": cluster_view(store).ids.tolist(),
+        **{name: table_rows(store, name) for name in CLUSTER_TABLE_NAMES},
+    }
+
+
+@pytest.mark.parametrize("stops", [(3,), (0, 4), (1, 2, 5, 6)])
+def test_incremental_runs_equal_one_run(
+    pristine: Path, tmp_path: Path, main: ChainBuilder, stops: tuple[int, ...]
+) -> None:
+    one = copy_store(pristine, tmp_path / "one")
+    parts = copy_store(pristine, tmp_path / "parts")
+    try:
+        Clusterer(one).run()
+        heights = []
+        for stop in stops:
+            heights.append(Clusterer(parts).run(to_height=stop).to_height)
+        last = Clusterer(parts).run()
+        assert heights == list(stops)
+        assert last.from_height == stops[-1] + 1
+        assert snapshot(parts) == snapshot(one)
+        assert_matches(parts, oracle(main.txs, MAIN_TIP))
+    finally:
+        one.close()
+        parts.close()
+
+
+def test_commit_ranges_do_not_change_the_result(
+    pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committing block by block (one transaction per range) gives the rows of one range."""
+    whole = copy_store(pristine, tmp_path / "whole")
+    blockwise = copy_store(pristine, tmp_path / "blockwise")
+    try:
+        Clusterer(whole).run()
+        monkeypatch.setattr(engine, "RANGE_TXS", 1)
+        progress: list[tuple[int, int]] = []
+        Clusterer(blockwise).run(on_progress=lambda h, top: progress.append((h, top)))
+        assert progress == [(h, MAIN_TIP) for h in range(MAIN_TIP + 1)]
+        assert snapshot(blockwise) == snapshot(whole)
+    finally:
+        whole.close()
+        blockwise.close()
+
+
+def test_as_of_equals_a_fresh_run_stopped_there(
+    store: ChainStore, pristine: Path, tmp_path: Path, main: ChainBuilder
+) -> None:
+    Clusterer(store).run()
+    for height in range(MAIN_TIP + 1):
+        fresh = copy_store(pristine, tmp_path / f"fresh-{height}")
+        try:
+            Clusterer(fresh).run(to_height=height)
+            replayed = cluster_view(store, as_of=height)
+            assert replayed.height == height
+            assert np.array_equal(replayed.ids, cluster_view(fresh).ids)
+            assert_matches(store, oracle(main.txs, height), as_of=height)
+        finally:
+            fresh.close()
+
+
+def test_runs_only_move_forward_and_as_of_stays_in_range(store: ChainStore) -> None:
+    with pytest.raises(NotFoundError):
+        cluster_view(store)  # nothing clustered yet
+    Clusterer(store).run(to_height=4)
+    with pytest.raises(InputError, match="--as-of"):
+        Clusterer(store).run(to_height=2)
+    with pytest.raises(InputError):
+        Clusterer(store).run(to_height=MAIN_TIP + 1)
+    for bad in (5, MAIN_TIP, -1):
+        with pytest.raises(InputError):
+            cluster_view(store, as_of=bad)
+
+
+def test_clustering_an_empty_store_says_to_ingest(tmp_path: Path) -> None:
+    store = Store(tmp_path).chain(SPEC)
+    try:
+        with pytest.raises(NotFoundError, match="ingest"):
+            Clusterer(store).run()
+    finally:
+        store.close()
+
+
+# --- reorgs -----------------------------------------------------------------------------------
+
+
+def test_reorg_drops_the_clustering_above_the_fork(tmp_path: Path, main: ChainBuilder) -> None:
+    branch = branch_chain()
+    assert branch.raws[: FORK + 1] == main.raws[: FORK + 1]
+    assert branch.raws[FORK + 1] != main.raws[FORK + 1]
+    store = Store(tmp_path / "reorged").chain(SPEC)
+    fresh = make_store(tmp_path / "fresh", branch.raws)
+    try:
+        ingestor = ingest(store, main.raws)
+        Clusterer(store).run()
+        before_fork = cluster_view(store, as_of=FORK).ids.copy()
+        assert ingestor.rollback_to(FORK) == MAIN_TIP - FORK
+        assert store.state()["cluster_height"] == str(FORK)
+        for name in CLUSTER_TABLE_NAMES:
+            if name != "link_evidence":
+                assert not store.query(f"SELECT * FROM {name} WHERE height > ?", [FORK])
+        assert np.array_equal(cluster_view(store).ids, before_fork)
+        for raw in branch.raws[FORK + 1 :]:
+            ingestor.add_block(decode_block_columns(raw, SPEC))
+        ingestor.flush()
+        resumed = Clusterer(store).run()
+        assert (resumed.from_height, resumed.to_height, resumed.restarted) == (FORK + 1, 8, False)
+        Clusterer(fresh).run()
+        assert snapshot(store) == snapshot(fresh)
+        expected = oracle(branch.txs, 8)
+        assert_matches(store, expected)
+        assert link_rows(store) == expected.links
+        # the new branch merged a6 and a9's cluster into a1's
+        assert expected.cluster[A[6].text] == expected.cluster[A[9].text] == 1
+        assert expected.cluster[A[0].text] == 0
+    finally:
+        store.close()
+        fresh.close()
+
+
+def test_a_crash_after_the_last_commit_leaves_the_new_branch_clustering(
+    tmp_path: Path, main: ChainBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reorg to a branch of the same height, then a run that stops (a crash) after its last
+    committed range and before it refreshes the cached cluster ids: the clustering read back
+    must be the new branch's, never the cached one of the abandoned branch."""
+    branch = branch_chain()
+    new_tip = MAIN_TIP  # the new branch is clustered up to the height the old one reached
+    store = Store(tmp_path / "crashed").chain(SPEC)
+    try:
+        ingestor = ingest(store, main.raws)
+        Clusterer(store).run()
+        ingestor.rollback_to(FORK)
+        for raw in branch.raws[FORK + 1 : new_tip + 1]:
+            ingestor.add_block(decode_block_columns(raw, SPEC))
+        ingestor.flush()
+
+        def crash(*_: Any) -> None:
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "save_cluster_ids", crash)
+            with pytest.raises(KeyboardInterrupt):
+                Clusterer(store).run()
+        assert store.state()["cluster_height"] == str(new_tip)  # the ranges were committed
+    finally:
+        store.close()
+    reopened = Store(tmp_path / "crashed").chain(SPEC, read_only=True)
+    try:
+        expected = oracle(branch.txs, new_tip)
+        assert expected.cluster != oracle(main.txs, MAIN_TIP).cluster
+        assert clusters_by_text(reopened) == expected.cluster
+    finally:
+        reopened.close()
+
+
+# --- configuration changes --------------------------------------------------------------------
+
+
+def test_a_config_change_restarts_from_genesis_and_records_both_runs(
+    store: ChainStore, pristine: Path, tmp_path: Path, main: ChainBuilder
+) -> None:
+    first = Clusterer(store).run()
+    second = Clusterer(store, WITH_CHANGE).run()
+    assert (first.restarted, second.restarted) == (False, True)
+    assert (second.from_height, second.to_height) == (0, MAIN_TIP)
+    expected = oracle(main.txs, MAIN_TIP, change=True)
+    assert_matches(store, expected)
+    assert link_rows(store) == expected.links
+    change_tx = next(tx for tx in main.txs if tx.change is not None)
+    assert (change_tx.height, change_tx.rpc_txid, A[0].text, C0.text, "change") in expected.links
+    assert expected.cluster[C0.text] == expected.cluster[A[0].text]
+    evidence = store.query(
+        "SELECT t.txid, e.heuristic, e.detail FROM link_evidence e JOIN txs t USING (tx_id)")
+    assert [(bytes(t), h) for t, h, _ in evidence] == [(change_tx.txid, "change")]
+    detail = json.loads(evidence[0][2])
+    assert detail["change_output"] == 0
+    assert detail["votes"]["address_type"] == detail["votes"]["round_amount"] == 0
+    # the wallet fingerprint abstains in runs: the views carry no later spenders (a replay as
+    # of height 4 must not depend on the spend at height 6), though a view with them votes
+    assert detail["votes"]["wallet_fingerprint"] is None
+    (tx_id,) = store.query("SELECT tx_id FROM txs WHERE txid = ?", [change_tx.txid])[0]
+    with_spenders = next(iter_tx_views(store.con, tx_id, tx_id, with_spenders=True))
+    assert WalletFingerprint().change_index(with_spenders) == 0
+    assert len(table_rows(store, "tx_labels")) == 1  # relabelled once, not twice
+    runs = store.query(
+        "SELECT run_id, from_height, to_height, config, config_hash, tool_version"
+        " FROM cluster_runs ORDER BY run_id")
+    assert [(r, f, t) for r, f, t, *_ in runs] == [(1, 0, MAIN_TIP), (2, 0, MAIN_TIP)]
+    configs = [json.loads(r[3]) for r in runs]
+    assert [h["name"] for h in configs[0]["heuristics"]] == ["multi_input"]
+    assert [h["name"] for h in configs[1]["heuristics"]] == ["multi_input", "change"]
+    assert configs[0]["heuristics"][0] == {
+        "name": "multi_input", "version": MultiInput.version,
+        "params": {"skip_coinjoin": True}}
+    change = configs[1]["heuristics"][1]
+    assert change["version"] == ChangeLinker.version
+    assert change["params"]["policy"] == "uncontested"
+    assert [h["name"] for h in change["params"]["heuristics"]] == [
+        "self_change", "address_type", "one_time_change", "round_amount", "optimal_change",
+        "wallet_fingerprint"]
+    assert configs[0]["coinjoin_detector"]["name"] == "coinjoin"
+    assert [r[4] for r in runs] == [ClusterConfig().digest(), WITH_CHANGE.digest()]
+    assert runs[0][4] != runs[1][4]
+    # the restarted store holds exactly what a first run with the new configuration writes
+    fresh = copy_store(pristine, tmp_path / "fresh")
+    try:
+        Clusterer(fresh, WITH_CHANGE).run()
+        assert snapshot(store) == snapshot(fresh)
+    finally:
+        fresh.close()
+    # the same configuration again resumes instead of restarting
+    again = Clusterer(store, WITH_CHANGE).run()
+    assert (again.restarted, again.links) == (False, 0)
+
+
+def test_unknown_heuristics_and_bad_guards_are_refused() -> None:
+    with pytest.raises(InputError, match="unknown clustering heuristic"):
+        ClusterConfig(heuristics=("multi_input", "bogus"))
+    with pytest.raises(InputError):
+        ClusterConfig(heuristics=())
+    with pytest.raises(InputError):
+        ClusterConfig(guard_size=-1)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def test_explain_gives_a_path_of_stored_transactions(store: ChainStore, main: ChainBuilder) -> None:
+    Clusterer(store).run()
+    inputs_of = {
+        tx.rpc_txid: {c.addr.text for c in tx.inputs} for tx in main.txs
+    }
+    heights = {tx.rpc_txid: tx.height for tx in main.txs}
+    for a, b in [(A[3], A[1]), (A[1], A[3]), (X[1], A[8]), (A[5], A[7])]:
+        doc = explain(store, a.text, b.text)
+        assert doc["linked"] is True
+        assert doc["cluster_a"] == doc["cluster_b"]
+        path = doc["path"]
+        assert path[0]["from"] == a.text
+        assert path[-1]["to"] == b.text
+        for hop, nxt in itertools.pairwise(path):
+            assert hop["to"] == nxt["from"]
+        for hop in path:
+            txid = hop["txid"]
+            assert store.query("SELECT 1 FROM txs WHERE txid = ?", [bytes.fromhex(txid)[::-1]])
+            assert hop["height"] == heights[txid]
+            assert {hop["from"], hop["to"]} <= inputs_of[txid]
+            assert (hop["heuristic"], hop["heuristic_version"]) == ("multi_input", "1")
+    # a3 -> a5 (height 1) -> a7 (height 3) -> a1 (height 2): three links
+    assert len(explain(store, A[3].text, A[1].text)["path"]) == 3
+    same = explain(store, A[3].text, A[3].text)
+    assert (same["linked"], same["path"]) == (True, [])
+    apart = explain(store, A[0].text, A[1].text)
+    assert apart["linked"] is False
+    assert "not in the same cluster" in apart["answer"]
+    assert apart["held_back_links"] == []
+    assert (apart["cluster_a"], apart["cluster_b"]) == (0, 1)
+    # as of height 2, a3 and a1 were still apart
+    assert explain(store, A[3].text, A[1].text, as_of=2)["linked"] is False
+    with pytest.raises(NotFoundError):
+        explain(store, pkh("never-paid").text, A[1].text)
+
+
+# --- the supercluster guard -------------------------------------------------------------------
+
+GA, GB = pkh("ga"), pkh("gb")
+CA, CB = pkh("ca"), pkh("cb")
+
+
+def guard_chain() -> ChainBuilder:
+    """Two change clusters of two addresses each, then a self-change spend from both."""
+    b = ChainBuilder()
+    b.block([(GA, 10 * COIN), (GB, 10 * COIN)] * 2)
+    # one input, a non-round p2pkh output (the change: type match, non-round) and a round p2wpkh
+    b.tx([GA], [(CA, 612_345_678), (wpkh("pa"), 3 * COIN)], change=CA)
+    b.tx([GB], [(CB, 712_345_678), (wpkh("pb"), 2 * COIN)], change=CB)
+    b.block([(miner(1, "g"), 50 * COIN)])
+    # gb is paid back (self-change, the only output below every input, non-round, p2pkh): the
+    # change linker links gb to the anchor ga, joining the two clusters
+    b.tx([GA, GB], [(GB, 123_456_789), (wpkh("q"), 18 * COIN)], change=GB)
+    b.block([(miner(2, "g"), 50 * COIN)])
+    return b
+
+
+def test_guard_holds_back_a_weak_link_between_two_large_clusters(tmp_path: Path) -> None:
+    """The change linker is the only heuristic here: with multi-input also enabled, the two
+    input addresses of the self-change spend are joined by the strong link first, and a change
+    link always attaches a fresh address (a singleton), so no change link would reach the guard.
+    """
+    chain = guard_chain()
+    guarded = make_store(tmp_path / "guarded", chain.raws)
+    open_ = make_store(tmp_path / "open", chain.raws)
+    strong = make_store(tmp_path / "strong", chain.raws)
+    try:
+        result = Clusterer(guarded, ClusterConfig(heuristics=("change",), guard_size=2)).run()
+        ids = store_ids(guarded)
+        spend = next(tx for tx in chain.txs if tx.change == GB)
+        assert result.held == 1
+        held = guarded.query(
+            "SELECT h.height, t.txid, h.addr_a, h.addr_b, h.heuristic, h.cluster_a, h.cluster_b,"
+            " h.size_a, h.size_b FROM cluster_held h JOIN txs t USING (tx_id)")
+        assert [(h, bytes(t), *rest) for h, t, *rest in held] == [
+            (2, spend.txid, ids[GA.text], ids[GB.text], "change", ids[GA.text], ids[GB.text],
+             2, 2)]
+        clusters = clusters_by_text(guarded)
+        assert clusters[CA.text] == clusters[GA.text] == ids[GA.text]
+        assert clusters[CB.text] == clusters[GB.text] == ids[GB.text]
+        assert not [r for r in link_rows(guarded) if r[1] == spend.rpc_txid]
+        doc = explain(guarded, CA.text, CB.text)
+        assert doc["linked"] is False
+        assert doc["held_back_links"] == [
+            {"height": 2, "txid": spend.rpc_txid, "heuristic": "change", "sizes": [2, 2]}]
+        # the guard's record of the run
+        config = json.loads(guarded.query("SELECT config FROM cluster_runs")[0][0])
+        assert config["supercluster_guard"] == {"min_cluster_size": 2,
+                                                "applies_to_weak_links": ["change"]}
+        # without the guard the same link joins them, and explain walks the change links
+        Clusterer(open_, ClusterConfig(heuristics=("change",), guard_size=0)).run()
+        expected = oracle(chain.txs, 2, change=True, multi_input=False)
+        assert clusters_by_text(open_) == expected.cluster
+        assert link_rows(open_) == expected.links
+        path = explain(open_, CA.text, CB.text)["path"]
+        assert [(h["from"], h["to"], h["heuristic"]) for h in path] == [
+            (CA.text, GA.text, "change"), (GA.text, GB.text, "change"),
+            (GB.text, CB.text, "change")]
+        # multi-input links are strong: the guard never holds them
+        ran = Clusterer(strong, ClusterConfig(heuristics=("multi_input",), guard_size=1)).run()
+        assert ran.held == 0
+        assert clusters_by_text(strong)[GA.text] == clusters_by_text(strong)[GB.text]
+    finally:
+        guarded.close()
+        open_.close()
+        strong.close()
+
+
+ZZ = pkh("zz")
+
+
+def guard_chain_then_merge() -> ChainBuilder:
+    """As `guard_chain`, with an older address zz (id 0) that later takes gb's cluster over."""
+    b = ChainBuilder()
+    b.block([(ZZ, 10 * COIN), (GA, 10 * COIN), (GB, 10 * COIN), (GA, 10 * COIN),
+             (GB, 10 * COIN)])
+    b.tx([GA], [(CA, 612_345_678), (wpkh("pa"), 3 * COIN)], change=CA)
+    b.tx([GB], [(CB, 712_345_678), (wpkh("pb"), 2 * COIN)], change=CB)
+    b.block([(miner(1, "g"), 50 * COIN)])
+    b.tx([GA, GB], [(GB, 123_456_789), (wpkh("q"), 18 * COIN)], change=GB)  # held back
+    b.block([(miner(2, "g"), 50 * COIN)])
+    # zz spends with gb's self-change coin and pays gb back: the change link joins zz (a
+    # singleton, so the guard lets it through) and gb's cluster, which now carries zz's id 0
+    b.tx([ZZ, GB], [(GB, 23_456_789), (wpkh("q2"), 10 * COIN)], change=GB)
+    b.block([(miner(3, "g"), 50 * COIN)])
+    return b
+
+
+def test_held_back_links_are_reported_after_a_side_merged_on(tmp_path: Path) -> None:
+    """The link held back at height 2 joined ga's and gb's clusters; when gb's cluster has since
+    been taken over by an older one, explain still reports it for two addresses of the two
+    clusters."""
+    chain = guard_chain_then_merge()
+    store = make_store(tmp_path, chain.raws)
+    try:
+        result = Clusterer(store, ClusterConfig(heuristics=("change",), guard_size=2)).run()
+        assert result.held == 1
+        ids = store_ids(store)
+        clusters = clusters_by_text(store)
+        assert clusters[CB.text] == clusters[GB.text] == ids[ZZ.text] == 0
+        assert clusters[CA.text] == clusters[GA.text] == ids[GA.text]
+        held_tx = next(tx for tx in chain.txs if tx.height == 2 and tx.inputs)
+        # as of height 2 the held link is reported ...
+        then = explain(store, CA.text, CB.text, as_of=2)
+        assert [h["txid"] for h in then["held_back_links"]] == [held_tx.rpc_txid]
+        # ... and still at the tip, where the two clusters are ga's and zz's
+        now = explain(store, CA.text, CB.text)
+        assert now["linked"] is False
+        assert [h["txid"] for h in now["held_back_links"]] == [held_tx.rpc_txid]
+    finally:
+        store.close()
+
+
+# --- random chains ----------------------------------------------------------------------------
+
+
+@st.composite
+def spend_plans(draw: st.DrawFn) -> list[list[list[int]]]:
+    """Blocks of spends; a spend lists the indexes of the (funded) addresses it spends from."""
+    n_blocks = draw(st.integers(1, 5))
+    return [
+        draw(st.lists(st.lists(st.integers(0, 11), min_size=1, max_size=4), max_size=3))
+        for _ in range(n_blocks)
+    ]
+
+
+def plan_chain(plan: list[list[list[int]]]) -> ChainBuilder:
+    keys = [pkh(f"k{i}") if i % 3 else wpkh(f"k{i}") for i in range(12)]
+    b = ChainBuilder()
+    b.block([(k, COIN) for k in keys] * 6)  # enough coins for every spend the plan can make
+    for height, block in enumerate(plan, start=1):
+        for j, spend in enumerate(block):
+            coins = [k for k in dict.fromkeys(keys[i] for i in spend) if b.unspent.get(k)]
+            if coins:
+                b.tx(coins, [(pkh(f"out{height}.{j}"), len(coins) * COIN - 500)])
+        b.block([(miner(height, "r"), 50 * COIN)])
+    return b
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=spend_plans(), data=st.data())
+def test_random_chains_match_the_oracle_incrementally_and_as_of(
+    plan: list[list[list[int]]], data: st.DataObject
+) -> None:
+    chain = plan_chain(plan)
+    tip = chain.height
+    stop = data.draw(st.integers(0, tip), label="first run stops at")
+    with tempfile.TemporaryDirectory() as tmp:
+        once = make_store(Path(tmp) / "once", chain.raws)
+        twice = make_store(Path(tmp) / "twice", chain.raws)
+        try:
+            Clusterer(once).run()
+            Clusterer(twice).run(to_height=stop)
+            assert_matches(twice, oracle(chain.txs, stop))
+            Clusterer(twice).run()
+            assert snapshot(twice) == snapshot(once)
+            for height in range(tip + 1):
+                assert_matches(once, oracle(chain.txs, height), as_of=height)
+            expected = oracle(chain.txs, tip)
+            assert link_rows(once) == expected.links
+            assert merge_rows(once) == expected.merges
+        finally:
+            once.close()
+            twice.close()
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def run(args: list[str]) -> Result:
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2 keeps stderr apart
+    return runner.invoke(app, args, env=CLEAN_ENV)
+
+
+def ok_json(result: Result) -> Any:
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return json.loads(result.stdout)
+
+
+def assert_one_line_error(result: Result, fragment: str, code: int = 2) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory: pytest.TempPathFactory, pristine: Path) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    copy_store(pristine, root).close()
+    return root
+
+
+def cli(root: Path, *args: str) -> Result:
+    return run(["--store", str(root), "--chain", "bitcoin", "--network", "regtest", *args])
+
+
+@pytest.fixture(scope="module")
+def clustered(cli_store: Path) -> dict[str, Any]:
+    return ok_json(cli(cli_store, "cluster", "--json"))  # type: ignore[no-any-return]
+
+
+def test_cli_cluster(clustered: dict[str, Any], main: ChainBuilder) -> None:
+    expected = oracle(main.txs, MAIN_TIP)
+    assert (clustered["run_id"], clustered["from_height"], clustered["to_height"]) == (
+        1, 0, MAIN_TIP)
+    assert clustered["block_hash"] == main.tip[::-1].hex()
+    assert clustered["addresses"] == len(expected.ids)
+    assert clustered["clusters"] == expected.n_clusters
+    assert clustered["links"] == len(expected.links)
+    assert clustered["merges"] == len(expected.merges)
+    assert (clustered["held_back"], clustered["coinjoins"], clustered["restarted"]) == (
+        0, 1, False)
+    assert [h["name"] for h in clustered["config"]["heuristics"]] == ["multi_input"]
+
+
+@pytest.mark.parametrize("height", [0, 2, 3, MAIN_TIP])
+def test_cli_cluster_as_of(
+    cli_store: Path, clustered: dict[str, Any], main: ChainBuilder, height: int
+) -> None:
+    doc = ok_json(cli(cli_store, "cluster", "--as-of", str(height), "--json"))
+    expected = oracle(main.txs, height)
+    assert doc == {"as_of_height": height, "addresses": len(expected.ids),
+                   "clusters": expected.n_clusters}
+
+
+def test_cli_show_cluster_explain_and_address(
+    cli_store: Path, clustered: dict[str, Any], main: ChainBuilder
+) -> None:
+    expected = oracle(main.txs, MAIN_TIP)
+    a1, a3 = expected.ids[A[1].text], expected.ids[A[3].text]
+    shown = ok_json(cli(cli_store, "show", "cluster", str(a3), "--json"))
+    assert (shown["cluster_id"], shown["merged_into"], shown["size"]) == (a1, a1, 4)
+    assert {i["address"] for i in shown["addresses"]["items"]} == expected.members(a1)
+    assert (shown["chain"], shown["network"], shown["as_of_height"]) == (
+        "bitcoin", "regtest", MAIN_TIP)
+    then = ok_json(cli(cli_store, "show", "cluster", str(a3), "--as-of", "1", "--json"))
+    assert (then["cluster_id"], then["merged_into"], then["size"]) == (a3, None, 2)
+    why = ok_json(cli(cli_store, "explain", A[3].text, A[1].text, "--json"))
+    assert why["linked"] is True
+    assert [(h["from"], h["to"]) for h in why["path"]] == [
+        (A[3].text, A[5].text), (A[5].text, A[7].text), (A[7].text, A[1].text)]
+    apart = ok_json(cli(cli_store, "explain", A[0].text, A[1].text, "--json"))
+    assert apart["linked"] is False
+    address = ok_json(cli(cli_store, "show", "address", A[5].text, "--json"))
+    assert address["cluster"]["cluster_id"] == a1
+    assert address["cluster"]["cluster_size"] == 4
+    assert address["cluster"]["clustered_up_to"] == MAIN_TIP
+
+
+BAD_INPUT = {
+    "unknown heuristic": (("cluster", "--heuristics", "multi_input,bogus", "--json"), "bogus"),
+    "negative guard": (("cluster", "--guard-size", "-1", "--json"), "guard"),
+    "as-of past the clustering": (("cluster", "--as-of", str(MAIN_TIP + 1), "--json"), "--as-of"),
+    "explain an unseen address": (
+        ("explain", pkh("never-paid").text, A[1].text, "--json"), "never appeared"),
+    "explain a malformed address": (("explain", "not-an-address", A[1].text, "--json"), ""),
+    "show an unknown cluster": (("show", "cluster", "100000", "--json"), "no cluster"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_cli_rejects_bad_input_with_one_line(
+    cli_store: Path, clustered: dict[str, Any], case: str
+) -> None:
+    args, fragment = BAD_INPUT[case]
+    assert_one_line_error(cli(cli_store, *args), fragment)
+
+
+def test_cli_without_clustering_says_to_run_it(pristine: Path, tmp_path: Path) -> None:
+    copy_store(pristine, tmp_path).close()
+    assert_one_line_error(cli(tmp_path, "show", "cluster", "0", "--json"), "cointrail cluster")
+    address = ok_json(cli(tmp_path, "show", "address", A[5].text, "--json"))
+    assert address["cluster"] is None
+
+
+def test_guard_holds_a_strong_link_that_rests_on_a_weak_one(tmp_path: Path) -> None:
+    """The classic supercluster: a change link wrongly attaches the payee's fresh address to
+    the payer's cluster; when the payee later spends it together with its own coins, the
+    multi-input link would merge payer and payee. That strong link touches an address whose
+    membership rests on a weak link, so the guard holds it back when both clusters are large."""
+    p1, p2, y, z1, z2 = pkh("p1"), pkh("p2"), pkh("y"), pkh("z1"), pkh("z2")
+    b = ChainBuilder()
+    b.block([(p1, 10 * COIN), (p2, 10 * COIN), (z1, 10 * COIN), (z2, 10 * COIN)])
+    # the payee's two addresses are co-spent: a strong cluster {z1, z2}
+    b.tx([z1, z2], [(wpkh("elsewhere"), 19 * COIN)])
+    # the payer co-spends p1, p2 and pays y: y looks like change (type match, non-round)
+    b.tx([p1, p2], [(y, 712_345_678), (wpkh("pay"), 12 * COIN)], change=y)
+    b.block([(miner(1, "s"), 50 * COIN), (z1, 5 * COIN)])
+    # the payee spends y together with z1: strong link y - z1, resting on the weak y link
+    b.tx([y, z1], [(wpkh("out"), 12 * COIN)])
+    b.block([(miner(2, "s"), 50 * COIN)])
+    guarded = make_store(tmp_path / "guarded", b.raws)
+    unguarded = make_store(tmp_path / "unguarded", b.raws)
+    try:
+        config = ClusterConfig(heuristics=("multi_input", "change"), guard_size=2)
+        result = Clusterer(guarded, config).run()
+        clusters = clusters_by_text(guarded)
+        assert clusters[y.text] == clusters[p1.text] == clusters[p2.text]  # the weak link held
+        assert clusters[z1.text] == clusters[z2.text] != clusters[p1.text]  # not merged on
+        assert result.held == 1
+        held = guarded.query("SELECT heuristic, size_a, size_b FROM cluster_held")
+        assert held == [("multi_input", 3, 2)]
+        doc = explain(guarded, p1.text, z2.text)
+        assert doc["linked"] is False
+        assert [h["heuristic"] for h in doc["held_back_links"]] == ["multi_input"]
+        # without the guard the payer and the payee become one entity
+        Clusterer(unguarded, ClusterConfig(heuristics=("multi_input", "change"),
+                                           guard_size=0)).run()
+        open_clusters = clusters_by_text(unguarded)
+        assert open_clusters[p1.text] == open_clusters[z2.text]
+    finally:
+        guarded.close()
+        unguarded.close()
