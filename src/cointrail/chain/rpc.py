@@ -86,12 +86,12 @@ class RpcClient:
         except httpx.TimeoutException as exc:
             raise ExternalServiceError(
                 f"the node at {self.url} did not answer in time; check that it is running and "
-                "not overloaded, then run the same command again to resume"
+                "not overloaded"
             ) from exc
         except httpx.HTTPError as exc:
             raise ExternalServiceError(
                 f"cannot reach the node at {self.url} ({type(exc).__name__}); check that it is "
-                "running and the URL is right, then run the same command again to resume"
+                "running and the URL is right"
             ) from exc
         if response.status_code in (401, 403):
             raise ExternalServiceError(

@@ -1,0 +1,502 @@
+"""The chain store against a real ``litecoind -regtest`` node (issue 3, "Chain store and ingest").
+
+One node builds a chain (store_support.WalletChainBuilder): four wallets paying each other
+hundreds of times with addresses of every type, sendmany, address reuse and coinbases; MWEB
+activation at height 432 with peg-ins, later peg-ins and peg-outs; three thousand raw
+transactions; a two-block reorganisation at the tip; unconfirmed payments left in the mempool.
+A clean ``cointrail sync --rpc`` of it is the reference store, and the tests show:
+
+* every wallet address's balance and received total in the store is the node's;
+* ingesting the node's blk files gives the same store, row for row, as ingesting over RPC;
+* ``sync`` killed with SIGKILL at 20 random points, then run again, gives the clean store;
+* a node that dies mid-sync gives one clear error, and the same command resumes after it;
+* ``status``/``show`` report what the node reports.
+
+A second pair of nodes makes reorganisations of depth 1, 2, 5 and 20 while a follower runs
+(``sync_rpc(follow=True)`` in a thread); after each, the follower's store equals a fresh
+ingest of the final chain, including a double-spend that rolls back spent/unspent state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cointrail.chain.rpc import RpcClient
+from cointrail.store.duck import open_chain
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.queries import show_address
+from cointrail.store.sync import sync_rpc
+from tests.integration.store_support import (
+    MWEB_HEIGHT,
+    Dump,
+    Follower,
+    RpcRelay,
+    WalletChain,
+    WalletChainBuilder,
+    assert_same_store,
+    cli,
+    cli_popen,
+    column_index,
+    discard_node,
+    dump_chain_store,
+    dump_store,
+    new_node,
+    node_address_truth,
+    out_address,
+    prefix_dump,
+    push_blocks,
+    row_counts,
+    rpc_url,
+    store_tip,
+    walk_chain,
+)
+from tests.support.litecoind import LitecoindNode, RpcError
+
+pytestmark = pytest.mark.integration
+
+#: Seeds the chain's wallet activity and the kill points; STORE_TEST_SEED overrides it.
+SEED = int(os.environ.get("STORE_TEST_SEED", "20240603"))
+WALLETS = ("alice", "bob", "carol", "dave")
+KILLS = 20
+FEE = Decimal("0.001")
+
+
+@dataclass
+class CleanStore:
+    path: Path
+    dump: Dump
+    report: dict[str, Any]
+    tip_height: int
+    tip_hash: str
+
+
+def _log_tail(node: LitecoindNode) -> None:
+    print(f"litecoind log tail:\n{node.log_tail()}", file=sys.stderr)
+
+
+@pytest.fixture(scope="module")
+def wallet_chain() -> Iterator[WalletChain]:
+    node = new_node()
+    try:
+        started = time.monotonic()
+        chain = WalletChainBuilder(node, SEED, WALLETS).build()
+        print(f"\nseed {SEED}: chain to height {node.rpc('getblockcount')} in "
+              f"{time.monotonic() - started:.1f}s: {chain.wallet_txs} wallet transactions, "
+              f"{chain.bulk_txs} raw transactions, {chain.pegins} peg-ins, {chain.pegouts} "
+              f"peg-outs, {len(chain.mempool_txids)} left in the mempool; notes {chain.notes}")
+        yield chain
+    except BaseException:
+        _log_tail(node)
+        raise
+    finally:
+        discard_node(node)
+
+
+@pytest.fixture(scope="module")
+def clean(wallet_chain: WalletChain, tmp_path_factory: pytest.TempPathFactory) -> CleanStore:
+    """A clean ``cointrail sync --rpc`` of the whole chain: the reference store."""
+    node = wallet_chain.node
+    path = tmp_path_factory.mktemp("clean") / "store"
+    result = cli(path, "sync", "--rpc", rpc_url(node), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    dump = dump_store(path)
+    print(f"clean store: {row_counts(dump)}")
+    tip_height, tip_hash = int(node.rpc("getblockcount")), str(node.rpc("getbestblockhash"))
+    assert (report["tip_height"], report["tip_hash"]) == (tip_height, tip_hash)
+    return CleanStore(path, dump, report, tip_height, tip_hash)
+
+
+def _assert_node_tip_unchanged(node: LitecoindNode, clean: CleanStore) -> None:
+    assert int(node.rpc("getblockcount")) == clean.tip_height
+    assert str(node.rpc("getbestblockhash")) == clean.tip_hash
+
+
+# -- 1. balances and received totals ---------------------------------------------------------
+
+def test_every_wallet_address_balance_and_received_match_the_node(
+    wallet_chain: WalletChain, clean: CleanStore
+) -> None:
+    node = wallet_chain.node
+    _assert_node_tip_unchanged(node, clean)
+    assert wallet_chain.wallet_txs >= 200, "the chain should hold hundreds of wallet payments"
+    assert clean.tip_height > MWEB_HEIGHT
+    walk = walk_chain(node)
+    truths = node_address_truth(node, wallet_chain.all_wallets, walk)
+    mismatches = []
+    types = set()
+    with open_chain(clean.path, "litecoin", "regtest", read_only=True) as store:
+        for t in truths:
+            doc = show_address(store, t.address)
+            types.add(doc["type"])
+            got = (doc["received_sat"], doc["balance_sat"])
+            if got != (t.received_sat, t.balance_sat):
+                mismatches.append(
+                    f"{t.wallet} {t.address} ({doc['type']}): node received {t.received_sat} "
+                    f"balance {t.balance_sat} (coinbase {t.coinbase_sat}); store received "
+                    f"{got[0]} balance {got[1]}"
+                )
+    print(f"{len(truths)} wallet addresses compared, types {sorted(types)}")
+    assert not mismatches, f"{len(mismatches)} of {len(truths)} addresses differ:\n" + "\n".join(
+        mismatches[:30]
+    )
+    # the comparison covers what it should
+    by_wallet = {w: sum(1 for t in truths if t.wallet == w) for w in WALLETS}
+    assert all(n >= 20 for n in by_wallet.values()), by_wallet
+    assert {"pubkeyhash", "scripthash", "witness_v0_keyhash"} <= types
+    assert any(t.coinbase_sat for t in truths), "no wallet address received a coinbase"
+    assert walk.pegout_addresses() & {t.address for t in truths}, "no peg-out to a wallet"
+    recent = walk.pegout_addresses(since=clean.tip_height - 2)
+    assert any(t.immature_sat for t in truths if t.address in recent), "no immature peg-out"
+    assert any(t.balance_sat == 0 and t.received_sat for t in truths), "no address spent out"
+    pending = [t for t in truths if t.received_minconf0_sat != t.received_sat]
+    assert pending, "no wallet address was paid by the mempool (minconf 0 vs 1 untested)"
+
+
+# -- 6. status and show ---------------------------------------------------------------------
+
+def test_status_and_show_report_what_the_node_reports(
+    wallet_chain: WalletChain, clean: CleanStore
+) -> None:
+    node = wallet_chain.node
+    _assert_node_tip_unchanged(node, clean)
+    walk = walk_chain(node)
+    result = cli(clean.path, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (chain,) = doc["chains"]
+    assert (chain["chain"], chain["network"]) == ("litecoin", "regtest")
+    assert chain["tip_height"] == clean.tip_height
+    assert chain["tip_hash"] == clean.tip_hash
+    assert chain["blocks"] == clean.tip_height + 1
+    assert chain["transactions"] == len(walk.txs)
+
+    # the transaction with inputs from the most addresses among those with outputs spent and
+    # unspent, and a coinbase
+    def spent(txid: str, tx: Any) -> list[bool]:
+        return [(txid, n) in walk.spent_by for n in range(len(tx.outputs))]
+
+    multi = max(
+        (txid for txid, tx in walk.txs.items()
+         if not tx.coinbase and any(spent(txid, tx)) and not all(spent(txid, tx))),
+        key=lambda txid: (len({walk.txs[p].outputs[n][1] for p, n in walk.txs[txid].prevouts}),
+                          len(walk.txs[txid].prevouts)),
+    )
+    assert len(walk.txs[multi].prevouts) >= 2
+    coinbase = next(tx for tx in walk.txs.values() if tx.coinbase and tx.height > 200)
+    hogex = max((walk.hogex(h) for h in range(MWEB_HEIGHT + 1, clean.tip_height + 1)),
+                key=lambda tx: len(tx.outputs))  # with peg-outs, spending the previous HogEx
+    assert len(hogex.outputs) >= 2
+    for txid in (multi, coinbase.txid, hogex.txid):
+        tx = walk.txs[txid]
+        result = cli(clean.path, "show", "tx", txid, "--json")
+        assert result.returncode == 0, result.stderr
+        shown = json.loads(result.stdout)
+        assert shown["txid"] == txid
+        assert shown["height"] == tx.height
+        assert shown["blockhash"] == walk.hashes[tx.height]
+        assert shown["coinbase"] is tx.coinbase
+        expected_vin = [
+            {"n": n, "txid": p, "vout": v, "value_sat": walk.txs[p].outputs[v][0],
+             "address": walk.txs[p].outputs[v][1]}
+            for n, (p, v) in enumerate(tx.prevouts)
+        ]
+        assert [{k: i[k] for k in ("n", "txid", "vout", "value_sat", "address")}
+                for i in shown["vin"]] == expected_vin
+        expected_vout = []
+        for n, (value, address) in enumerate(tx.outputs):
+            spender = walk.spent_by.get((txid, n))
+            expected_vout.append({
+                "n": n, "value_sat": value, "address": address,
+                "spent_by": None if spender is None else {"txid": spender[0], "vin": spender[1]},
+            })
+            if address is not None:  # the node's UTXO set agrees (mempool left out)
+                unspent = node.rpc("gettxout", txid, n, False) is not None
+                assert unspent is (spender is None), (txid, n)
+        assert [{k: o[k] for k in ("n", "value_sat", "address", "spent_by")}
+                for o in shown["vout"]] == expected_vout
+        if not tx.coinbase:
+            in_sat = sum(v["value_sat"] for v in expected_vin)
+            out_sat = sum(v for v, _ in tx.outputs)
+            assert (shown["input_value_sat"], shown["fee_sat"]) == (in_sat, in_sat - out_sat)
+
+    result = cli(clean.path, "show", "block", str(MWEB_HEIGHT), "--json")
+    assert result.returncode == 0, result.stderr
+    block = node.rpc("getblock", walk.hashes[MWEB_HEIGHT], 1)
+    shown = json.loads(result.stdout)
+    assert (shown["hash"], shown["tx"]) == (block["hash"], block["tx"])
+
+
+# -- 2. blk files and RPC give the same store -----------------------------------------------
+
+def test_blk_files_and_rpc_ingest_give_identical_stores(
+    wallet_chain: WalletChain, clean: CleanStore, tmp_path: Path
+) -> None:
+    node = wallet_chain.node
+    node.restart()  # a stop flushes and closes the block files
+    _assert_node_tip_unchanged(node, clean)
+    for stale in wallet_chain.stale_hashes:  # the blk files hold a block off the best chain
+        assert node.rpc("getblockheader", stale)["confirmations"] == -1
+    store = tmp_path / "blk"
+    result = cli(store, "ingest", "blkfiles", str(node.blocks_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["tip_height"], report["tip_hash"]) == (clean.tip_height, clean.tip_hash)
+    assert_same_store(clean.dump, dump_store(store), "blk-file ingest vs RPC ingest")
+
+
+# -- 4. kill -9 during ingest ---------------------------------------------------------------
+
+def test_sync_killed_at_random_points_resumes_to_the_clean_store(
+    wallet_chain: WalletChain, clean: CleanStore, tmp_path: Path
+) -> None:
+    """``sync --batch-txs 50 --batch-blocks 5`` (commits and block fetches happen often) is
+    killed with SIGKILL 20 times, each time a random delay after it asked for the blocks at a
+    random height, then run to the end. The heights are drawn with weight 5 + the block's
+    transaction count, so that kills land in the long sparse part of the chain and in the
+    few dense blocks at its end alike."""
+    node = wallet_chain.node
+    _assert_node_tip_unchanged(node, clean)
+    rng = random.Random(SEED)
+    print(f"\nkill -9 test: seed {SEED}")
+    height, tx_count = column_index("blocks", "height"), column_index("blocks", "tx_count")
+    blocks = clean.dump["blocks"]
+    weights = [5 + int(b[tx_count]) for b in blocks]
+    targets = sorted(rng.choices([int(b[height]) for b in blocks], weights=weights, k=KILLS))
+    store = tmp_path / "killed"
+    options = ("--batch-txs", "50", "--batch-blocks", "5", "--json")
+    log = []
+    with RpcRelay(node) as relay:
+        for i, target in enumerate(targets):
+            before = store_tip(store)
+            relay.highest_height = -1
+            proc = cli_popen(store, "sync", "--rpc", relay.url, *options)
+            while proc.poll() is None and relay.highest_height < target:
+                time.sleep(0.002)
+            delay = rng.uniform(0, 0.4)
+            time.sleep(delay)
+            running = proc.poll() is None
+            if running:
+                proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=60)
+            tip = store_tip(store)
+            if tip is not None:  # every kill leaves the store as a clean run has it at its tip
+                assert_same_store(prefix_dump(clean.dump, tip), dump_store(store),
+                                  f"store after kill {i + 1} at height {tip}")
+            log.append((i + 1, target, delay, before, tip,
+                        "killed" if running else f"exited {proc.returncode}"))
+            if not running:  # it completed before its kill
+                assert proc.returncode == 0
+                break
+        for row in log:
+            print("run {}: kill {:.3f}s after asking for height >= {}; tip {} -> {} ({})".format(
+                row[0], row[2], row[1], *row[3:]))
+        final = cli(store, "sync", "--rpc", relay.url, *options)
+        assert final.returncode == 0, final.stderr
+    assert_same_store(clean.dump, dump_store(store), "store after the kills and a final run")
+    heights = {r[4] for r in log if r[5] == "killed" and r[4] is not None
+               and r[4] < clean.tip_height}
+    print(f"the kills left the store at {len(heights)} distinct heights below the tip")
+    assert len(heights) >= KILLS // 4, f"too few kills landed mid-ingest: {log}"
+
+
+# -- 3. reorganisations during --follow ------------------------------------------------------
+
+def _signed_payments(a: LitecoindNode, wallet: str, dests: list[str]) -> tuple[list[str], Any]:
+    """Payments of the wallet's largest confirmed canonical coin, one to each of `dests` (all
+    spending that same coin), signed and not sent; and the coin."""
+    coins = [u for u in a.rpc("listunspent", 1, wallet=wallet) if "vout" in u]
+    coin = max(coins, key=lambda u: u["amount"])
+    pays = []
+    for dest in dests:
+        raw = a.rpc("createrawtransaction", [{"txid": coin["txid"], "vout": coin["vout"]}],
+                    {dest: str(coin["amount"] - FEE)})
+        signed = a.rpc("signrawtransactionwithwallet", raw, wallet=wallet)
+        assert signed["complete"], signed
+        pays.append(signed["hex"])
+    return pays, coin
+
+
+def _spend_output_to(a: LitecoindNode, wallet: str, txid: str, address: str, dest: str) -> str:
+    tx = a.rpc("getrawtransaction", txid, True)
+    (out,) = [o for o in tx["vout"] if out_address(o) == address]
+    raw = a.rpc("createrawtransaction", [{"txid": txid, "vout": out["n"]}],
+                {dest: str(out["value"] - FEE)})
+    signed = a.rpc("signrawtransactionwithwallet", raw, wallet=wallet)
+    assert signed["complete"], signed
+    return str(a.rpc("sendrawtransaction", signed["hex"]))
+
+
+def _spender(dump: Dump, txid: str, n: int) -> str | None:
+    """The txid spending output `n` of `txid` in a dumped store (None: unspent)."""
+    by_id = {int(r[0]): bytes(r[1])[::-1].hex() for r in dump["txs"]}
+    tx_id = next(i for i, t in by_id.items() if t == txid)
+    assert any(int(r[0]) == tx_id and int(r[1]) == n for r in dump["outputs"])
+    spenders = [by_id[int(r[0])] for r in dump["inputs"] if (int(r[2]), int(r[3])) == (tx_id, n)]
+    assert len(spenders) <= 1
+    return spenders[0] if spenders else None
+
+
+def test_reorgs_during_follow_leave_the_store_equal_to_a_fresh_ingest(tmp_path: Path) -> None:
+    a = new_node()  # the node followed, with the wallets
+    b = new_node()  # the other miner: builds the competing branches
+    follower: Follower | None = None
+    try:
+        builder = WalletChainBuilder(a, SEED + 1, ("alice", "bob", "carol", "dave"))
+        builder.setup()
+        for _ in range(3):
+            builder.transact_round(allow_mweb=False)
+        builder.mweb_activation()
+        for _ in range(2):
+            builder.transact_round(allow_mweb=True)
+        builder.mine(1)
+        b_address = builder.new_address("miner", "legacy")  # B's coinbases: other hashes
+
+        follower = Follower(tmp_path / "follow", rpc_url(a), poll=0.2)
+        follower.expect(str(a.rpc("getbestblockhash")))
+        follower.start()
+        follower.wait()
+
+        total_rolled_back = 0
+        for depth in (1, 2, 5, 20):
+            push_blocks(a, b)  # B has A's chain; the fork point is A's tip
+            fork = int(a.rpc("getblockcount"))
+            # the old branch on A: a payment that B's branch double-spends, a child of it,
+            # ordinary wallet payments (and a peg-in), spread over `depth` blocks
+            carol = builder.new_address("carol", "bech32")
+            (to_carol, to_dave), coin = _signed_payments(
+                a, "alice", [carol, builder.new_address("dave", "p2sh-segwit")])
+            spent_txid = str(a.rpc("sendrawtransaction", to_carol))
+            child_txid = _spend_output_to(a, "carol", spent_txid, carol,
+                                          builder.new_address("bob", "legacy"))
+            # and a payment the new branch leaves out: its coin must become unspent again
+            (withheld,), withheld_coin = _signed_payments(
+                a, "bob", [builder.new_address("carol", "legacy")])
+            withheld_txid = str(a.rpc("sendrawtransaction", withheld))
+            if depth >= 5:
+                builder.run([("bob", "sendtoaddress", (builder.mweb_pools["alice"][0], "2"))])
+            old: list[str] = []
+            for k in range(depth):
+                if k < 3:
+                    builder.run(builder.plan_round(allow_mweb=False))
+                old += builder.mine(1)
+            old_txids = [t for h in old for t in a.rpc("getblock", h, 1)["tx"][1:]]
+            assert {spent_txid, child_txid, withheld_txid} <= set(old_txids)
+            follower.expect(old[-1])
+            before = follower.wait()  # the follower holds the old branch
+            assert _spender(before, coin["txid"], coin["vout"]) == spent_txid
+            assert _spender(before, spent_txid, 0) == child_txid
+            assert _spender(before, withheld_coin["txid"], withheld_coin["vout"]) == withheld_txid
+
+            # the new branch on B: the double-spend first, then A's other transactions that
+            # B accepts (moved to other blocks), one block longer than the old branch
+            b.rpc("sendrawtransaction", to_dave)
+            new = b.mine(1, b_address)
+            moved = []
+            for txid in old_txids:
+                if txid in (spent_txid, child_txid, withheld_txid):
+                    continue
+                try:
+                    b.rpc("sendrawtransaction", a.rpc("getrawtransaction", txid))
+                except RpcError:  # spends what the new branch lacks, or the HogEx
+                    continue
+                moved.append(txid)
+            new += b.mine(depth, b_address)
+            assert len(new) == depth + 1
+            via_invalidate = depth in (2, 20)
+            if via_invalidate:
+                # A drops the old branch first: the follower rolls back to the fork point
+                # and then sees the new branch grow from there
+                a.rpc("invalidateblock", old[0])
+                follower.wait_for_height(fork)
+            # else the follower sees A switch at once from the old tip to the new branch
+            follower.expect(new[-1])
+            push_blocks(b, a)
+            if via_invalidate:
+                a.rpc("reconsiderblock", old[0])  # valid again, but the shorter branch
+            assert str(a.rpc("getbestblockhash")) == new[-1], "node A did not switch branches"
+            assert not set(old) & set(a.best_chain())
+            snapshot = follower.wait()
+            total_rolled_back += depth
+
+            fresh = tmp_path / f"fresh-{depth}"
+            with open_chain(fresh, "litecoin", "regtest") as store, RpcClient(rpc_url(a)) as rpc:
+                sync_rpc(UtxoIngestor(store), rpc)
+                expected = dump_chain_store(store)
+            assert_same_store(expected, snapshot, f"store after the depth-{depth} reorg")
+            # spent/unspent state rolled back: the double-spent coin has its new spender, the
+            # old spender and its child are gone, the withheld payment's coin is unspent
+            txids = {bytes(r[1])[::-1].hex() for r in snapshot["txs"]}
+            to_dave_txid = str(b.rpc("decoderawtransaction", to_dave)["txid"])
+            assert _spender(snapshot, coin["txid"], coin["vout"]) == to_dave_txid
+            assert not {spent_txid, child_txid, withheld_txid} & txids
+            assert _spender(snapshot, withheld_coin["txid"], withheld_coin["vout"]) is None
+            print(f"depth {depth}{' (invalidateblock)' if via_invalidate else ''}: fork at "
+                  f"{fork}, {len(old_txids)} old transactions, {len(moved)} moved to the new "
+                  "branch")
+            assert moved, "no transaction moved to the new branch"
+
+        result = follower.finish()
+        follower = None
+        assert (result.reorgs, result.blocks_rolled_back) == (4, total_rolled_back)
+        assert result.tip_hash == str(a.rpc("getbestblockhash"))
+    except BaseException:
+        _log_tail(a)
+        raise
+    finally:
+        if follower is not None:
+            follower.stop.set()
+            follower.thread.join(timeout=30)
+        discard_node(a)
+        discard_node(b)
+
+
+# -- 5. a node that dies mid-sync ------------------------------------------------------------
+
+def test_node_killed_mid_sync_gives_one_error_and_the_same_command_resumes(
+    wallet_chain: WalletChain, clean: CleanStore, tmp_path: Path
+) -> None:
+    node = wallet_chain.node
+    _assert_node_tip_unchanged(node, clean)
+    node.rpc("gettxoutsetinfo")  # flushes the node's state, so it survives SIGKILL intact
+    store = tmp_path / "store"
+    with RpcRelay(node, kill_node_after=2) as relay:
+        args = ("sync", "--rpc", relay.url, "--batch-blocks", "50")
+        try:
+            result = cli(store, *args)
+            assert relay.node_killed.is_set()
+            assert not node.running
+        finally:
+            node.stop()
+            node.start()
+        _assert_node_tip_unchanged(node, clean)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        message = lines[0]
+        height = store_tip(store)
+        assert height is not None and 0 < height < clean.tip_height
+        assert f"127.0.0.1:{relay.port}" in message  # names the node
+        assert f"consistent at height {height}" in message
+        assert "run the same command again" in message
+        assert node.rpc_password not in message
+        assert_same_store(prefix_dump(clean.dump, height), dump_store(store),
+                          f"store after the node died (height {height})")
+        print(f"\n{message}")
+
+        again = cli(store, *args)
+        assert again.returncode == 0, again.stderr
+    assert_same_store(clean.dump, dump_store(store), "store resumed after the node came back")
+
