@@ -14,6 +14,7 @@ import typer
 
 from cointrail import __version__
 from cointrail.chain.spec import CHAIN_NAMES, NETWORK_NAMES
+from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd, tags_app
 from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
@@ -34,6 +35,9 @@ app.command("status")(status_cmd)
 app.command("demo")(demo)
 app.command("cluster")(cluster_cmd)
 app.command("explain")(explain_cmd)
+app.add_typer(tags_app, name="tags")
+app.add_typer(sanctions_app, name="sanctions")
+app.command("screen")(screen_cmd)
 
 
 def _show_version(value: bool) -> None:
