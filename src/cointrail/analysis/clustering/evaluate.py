@@ -1,9 +1,8 @@
 """Measured clustering accuracy: a stored clustering against ground truth (address → owner).
 
-Pairwise measures over the addresses present in both the clustering and the ground truth (the
-standard for address clustering since Harrigan & Fretter 2016; Möser & Narayanan 2022, Kappos et
-al. 2022): a pair of addresses is *predicted* when both share a cluster and *true* when both
-share an owner. Precision is correct / predicted pairs, recall correct / true pairs, F1 their
+Pair-counting measures over the addresses present in both the clustering and the ground truth:
+a pair of addresses is *predicted* when both share a cluster and *true* when both share an
+owner. Precision is correct / predicted pairs, recall correct / true pairs, F1 their
 harmonic mean. Purity is the share of addresses that belong to their cluster's majority owner;
 inverse purity the share that sit in their owner's largest cluster. Everything is counted from
 the contingency table of (cluster, owner) sizes, Σ n(n - 1) / 2 per cell, row and column — linear
@@ -11,8 +10,10 @@ in the number of addresses, never a loop over pairs.
 
 Besides the totals, an `Evaluation` judges every stored link whose two addresses both have an
 owner (per heuristic: links, judged, wrong), tallies which change heuristics voted for the
-change output on right and on wrong change links, and lists the largest impure clusters and a
-few wrong links with their txids, so an error can be traced to the heuristic that made it.
+change output on right and on wrong change links (``change_votes["right"]`` / ``["wrong"]``)
+and how many agreed on each (``["right_by_votes"]`` / ``["wrong_by_votes"]``), and lists the
+largest impure clusters and a few wrong links with their txids, so an error can be traced to
+the heuristic that made it.
 
 Conventions: precision is 1.0 when no pair is predicted (nothing claimed, nothing wrong) and
 recall 1.0 when no pair is true; ground-truth addresses the store never saw, or first saw above
@@ -33,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from cointrail.analysis.clustering.engine import cluster_view
+from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.address import parse_address
 from cointrail.errors import AddressError, InputError, Problem, ValidationError
 from cointrail.store.duck import ChainStore
@@ -117,13 +119,14 @@ class Evaluation:
 # -- ground truth files ------------------------------------------------------------------------
 
 
-def read_ground_truth(path: str | Path) -> dict[str, str]:
+def read_ground_truth(path: str | Path, spec: ChainSpec | None = None) -> dict[str, str]:
     """Read a ground-truth CSV of ``address,owner`` rows (an ``address,owner`` header line,
-    blank lines and ``#`` comment lines are allowed).
+    blank lines and ``#`` comment lines are allowed). With `spec`, every address must be one of
+    that chain and network, and is returned in its canonical spelling.
 
     Raises ValidationError listing every malformed row as ``file:line: problem`` (wrong number
-    of fields, an empty address or owner, an address given two different owners), and
-    InputError when the file cannot be read or holds no rows.
+    of fields, an empty address or owner, an address given two different owners, with `spec` an
+    address of another chain), and InputError when the file cannot be read or holds no rows.
     """
     source = str(path)
     try:
@@ -150,6 +153,12 @@ def read_ground_truth(path: str | Path) -> dict[str, str]:
             problems.append(Problem(source, line, "empty " + ("address" if not address
                                                                else "owner")))
             continue
+        if spec is not None:
+            try:
+                address = parse_address(address, spec).text
+            except AddressError as exc:
+                problems.append(Problem(source, line, str(exc)))
+                continue
         known = truth.get(address)
         if known is not None and known != owner:
             problems.append(Problem(
@@ -418,13 +427,18 @@ def _judge_links(
     finally:
         store.con.unregister("_truth")
     links = tuple(LinkStats(str(h), int(n), int(j), int(w)) for h, n, j, w in per_heuristic)
-    votes: dict[str, Counter[str]] = {"right": Counter(), "wrong": Counter()}
+    votes: dict[str, Counter[str]] = {
+        "right": Counter(), "wrong": Counter(), "right_by_votes": Counter(),
+        "wrong_by_votes": Counter(),
+    }
     for is_wrong, evidence in judged_change:
         decision = json.loads(evidence)
         chosen = decision.get("change_output")
-        for name, vote in decision.get("votes", {}).items():
-            if vote is not None and vote == chosen:
-                votes["wrong" if is_wrong else "right"][name] += 1
+        verdict = "wrong" if is_wrong else "right"
+        agreeing = [name for name, vote in decision.get("votes", {}).items()
+                    if vote is not None and vote == chosen]
+        votes[verdict].update(agreeing)
+        votes[f"{verdict}_by_votes"][str(len(agreeing))] += 1
     wrong = tuple(
         WrongLink(int(h), bytes(t)[::-1].hex(), str(heur), str(owner_names[a]),
                   str(owner_names[b]), json.loads(d) if d else None)

@@ -25,7 +25,7 @@ def evaluate_cmd(
     """Pairwise precision, recall, F1 and purity of the clustering against known owners."""
     state = get_state(ctx)
     with handle_errors(state.debug):
-        truth = read_ground_truth(ground_truth)
+        truth = read_ground_truth(ground_truth, state.spec)
         with _open(state, read_only=True) as store:
             result = evaluate(store, truth, as_of=as_of)
     if as_json:
@@ -61,10 +61,13 @@ def _print(result: Evaluation) -> None:
         for stat in result.links:
             links.add_row(stat.heuristic, str(stat.links), str(stat.judged), str(stat.wrong))
         console.print(links)
-    for label, counts in result.change_votes.items():
-        if counts:
-            shown = ", ".join(f"{k} {v}" for k, v in counts.items())
-            console.print(f"change votes on {label} change links: {shown}")
+    for verdict in ("right", "wrong"):
+        votes = result.change_votes.get(verdict, {})
+        agreeing = result.change_votes.get(f"{verdict}_by_votes", {})
+        if votes:
+            shown = ", ".join(f"{k} {v}" for k, v in votes.items())
+            by_count = ", ".join(f"{v} with {k} vote(s)" for k, v in sorted(agreeing.items()))
+            console.print(f"{verdict} change links: {by_count}; votes for the change: {shown}")
     for cluster in result.impure_clusters:
         owners = ", ".join(f"{k} {v}" for k, v in cluster.owners.items())
         console.print(f"impure cluster {cluster.cluster_id} ({cluster.size} addresses): {owners}")

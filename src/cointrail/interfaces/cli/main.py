@@ -18,6 +18,7 @@ from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd,
 from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
+from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.demo_cmd import demo
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
 
@@ -35,6 +36,7 @@ app.command("status")(status_cmd)
 app.command("demo")(demo)
 app.command("cluster")(cluster_cmd)
 app.command("explain")(explain_cmd)
+app.command("cluster-evaluate")(evaluate_cmd)
 app.add_typer(tags_app, name="tags")
 app.add_typer(sanctions_app, name="sanctions")
 app.command("screen")(screen_cmd)

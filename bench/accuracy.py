@@ -1,0 +1,396 @@
+"""Clustering accuracy against ground truth: the synthetic economy at a larger scale.
+
+    python bench/accuracy.py [--scale 4] [--seeds 20240607,20240608,20240609] [--no-write]
+
+For each seed: starts ``litecoind -regtest``, acts out `tests.support.scenario` (users,
+merchants, employers, an exchange, Whirlpool-like and WabiSabi-like CoinJoins, a ransomware
+operator; the wallets' ``getaddressinfo`` is the ground truth), syncs the chain into a fresh
+store (``sync_rpc``), clusters it with each heuristic set and evaluates the clustering with
+`cointrail.analysis.clustering.evaluate`:
+
+* pairwise precision, recall, F1, purity and inverse purity, clusters against wallets;
+* the stored links each heuristic made and how many join two owners; which change heuristics
+  voted for the change output on right and on wrong change links;
+* CoinJoin detection: generated rounds flagged with the right kind, per kind; Tx0s; ordinary
+  batched payments (exchange withdrawals, payrolls) flagged; anything else flagged;
+* ceilings from the ground truth (`oracle_partitions`): common-input ownership with a perfect
+  CoinJoin detector, plus perfect change detection on two-output transactions, plus every
+  output paid back to the inputs' owner — what no heuristic over single transactions can beat.
+
+The report is printed and written to bench/results/accuracy.md; docs/accuracy.md carries its
+tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from cointrail import __version__  # noqa: E402
+from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer  # noqa: E402
+from cointrail.analysis.clustering.evaluate import Evaluation, evaluate  # noqa: E402
+from cointrail.chain.rpc import RpcClient  # noqa: E402
+from cointrail.store.duck import open_chain  # noqa: E402
+from cointrail.store.ingest import UtxoIngestor  # noqa: E402
+from cointrail.store.sync import sync_rpc  # noqa: E402
+from tests.support.litecoind import LitecoindNode  # noqa: E402
+from tests.support.scenario import (  # noqa: E402
+    NODE_ARGS,
+    ScenarioFacts,
+    build_scenario,
+    oracle_partitions,
+    pair_scores,
+)
+
+RESULTS = REPO / "bench" / "results" / "accuracy.md"
+CHAIN, NETWORK = "litecoin", "regtest"
+DB = f"{CHAIN}-{NETWORK}.duckdb"
+SETS = {
+    "multi-input": ("multi_input",),
+    "multi-input + change": ("multi_input", "change"),
+}
+CEILINGS = {
+    "inputs": "common-input, perfect CoinJoin detection",
+    "inputs+change2": "+ perfect change detection (two-output transactions)",
+    "inputs+self": "+ every output paid back to the inputs' owner",
+}
+TARGET_PRECISION_CHANGE, TARGET_RECALL_CHANGE = 0.98, 0.9
+
+
+@dataclass
+class Detection:
+    rounds: dict[str, tuple[int, int]]  # kind -> (flagged with that kind, generated)
+    tx0: tuple[int, int]
+    batched_flagged: int
+    batched: int
+    other_flagged: int
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    facts: ScenarioFacts
+    build_seconds: float
+    sync_seconds: float
+    blocks: int
+    txs: int
+    node_version: str
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    cluster_seconds: dict[str, float] = field(default_factory=dict)
+    detection: dict[str, Detection] = field(default_factory=dict)
+    ceilings: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+
+
+def detection(store: Any, facts: ScenarioFacts) -> Detection:
+    rows = store.query("SELECT t.txid, l.kind FROM tx_labels l JOIN txs t USING (tx_id)"
+                       " WHERE l.label = 'coinjoin'")
+    found = {bytes(t)[::-1].hex(): str(k) for t, k in rows}
+    rounds = {}
+    for kind in sorted({f.kind for f in facts.coinjoins}):
+        made = [f for f in facts.coinjoins if f.kind == kind]
+        rounds[kind] = (sum(found.get(f.txid) == kind for f in made), len(made))
+    known = {f.txid for f in facts.coinjoins} | set(facts.tx0s)
+    return Detection(
+        rounds=rounds,
+        tx0=(sum(found.get(t) == "whirlpool_tx0" for t in facts.tx0s), len(facts.tx0s)),
+        batched_flagged=sum(t in found for t in facts.batched_payments),
+        batched=len(facts.batched_payments),
+        other_flagged=sum(t not in known for t in found),
+    )
+
+
+def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
+    print(f"seed {seed}, scale {scale}: building the scenario", flush=True)
+    started = time.perf_counter()
+    pristine = work / f"store-{seed}"
+    with LitecoindNode(extra_args=NODE_ARGS) as node:
+        facts = build_scenario(node, seed, scale)
+        build = time.perf_counter() - started
+        version = str(node.rpc("getnetworkinfo")["subversion"]).strip("/")
+        url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
+        started = time.perf_counter()
+        with open_chain(pristine, CHAIN, NETWORK) as store, RpcClient(url) as client:
+            result = sync_rpc(UtxoIngestor(store), client)
+        sync = time.perf_counter() - started
+    print(f"  built in {build:.0f} s ({facts.transactions} transactions), synced in "
+          f"{sync:.1f} s", flush=True)
+    run = SeedRun(seed, facts, build, sync, result.blocks, result.txs, version)
+    with open_chain(pristine, CHAIN, NETWORK, read_only=True) as store:
+        for name, partition in oracle_partitions(store.con, facts).items():
+            scores = pair_scores(partition, facts.owners)
+            run.ceilings[name] = (scores.precision, scores.recall, scores.clusters)
+    for label, heuristics in SETS.items():
+        target = work / f"store-{seed}-{'-'.join(heuristics)}"
+        target.mkdir()
+        shutil.copy(pristine / DB, target / DB)
+        with open_chain(target, CHAIN, NETWORK) as store:
+            started = time.perf_counter()
+            Clusterer(store, ClusterConfig(heuristics=heuristics)).run()
+            run.cluster_seconds[label] = time.perf_counter() - started
+            run.evaluations[label] = evaluate(store, facts.owners, detail=20)
+            run.detection[label] = detection(store, facts)
+        e = run.evaluations[label]
+        print(f"  {label}: precision {e.precision:.4f}, recall {e.recall:.4f}, "
+              f"{e.clusters} clusters for {e.owners} wallets", flush=True)
+    return run
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.1f} %)" if whole else "0/0"
+
+
+def mean(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return (f"{statistics.mean(values):.4f} (min {min(values):.4f}, "
+            f"max {max(values):.4f})")
+
+
+def accuracy_table(runs: list[SeedRun]) -> list[str]:
+    lines = [
+        "| heuristic set | pairwise precision | pairwise recall | F1 | purity | "
+        "inverse purity | clusters / wallets |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in SETS:
+        es = [r.evaluations[label] for r in runs]
+        clusters = (f"{statistics.mean(e.clusters for e in es):.0f} / "
+                    f"{statistics.mean(e.owners for e in es):.0f}")
+        lines.append(
+            f"| {label} | {mean([e.precision for e in es])} | {mean([e.recall for e in es])} | "
+            f"{mean([e.f1 for e in es])} | {mean([e.purity for e in es])} | "
+            f"{mean([e.inverse_purity for e in es])} | {clusters} |")
+    for name, text in CEILINGS.items():
+        recalls = [r.ceilings[name][1] for r in runs]
+        clusters = (f"{statistics.mean(r.ceilings[name][2] for r in runs):.0f} / "
+                    f"{statistics.mean(r.evaluations['multi-input'].owners for r in runs):.0f}")
+        lines.append(f"| *ceiling: {text}* | 1.0 | {mean(recalls)} | | 1.0 | | {clusters} |")
+    return lines
+
+
+def detection_table(runs: list[SeedRun]) -> list[str]:
+    lines = ["| what | flagged |", "|---|---:|"]
+    kinds = sorted({k for r in runs for k in r.detection["multi-input"].rounds})
+    for kind in kinds:
+        hit = sum(r.detection["multi-input"].rounds[kind][0] for r in runs)
+        made = sum(r.detection["multi-input"].rounds[kind][1] for r in runs)
+        lines.append(f"| {kind} rounds flagged as {kind} | {pct(hit, made)} |")
+    hit = sum(r.detection["multi-input"].tx0[0] for r in runs)
+    made = sum(r.detection["multi-input"].tx0[1] for r in runs)
+    lines.append(f"| Whirlpool Tx0s flagged as whirlpool_tx0 (single owner) | {pct(hit, made)} |")
+    flagged = sum(r.detection["multi-input"].batched_flagged for r in runs)
+    batched = sum(r.detection["multi-input"].batched for r in runs)
+    lines.append(f"| ordinary batched payments flagged (false positives) | "
+                 f"{pct(flagged, batched)} |")
+    other = sum(r.detection["multi-input"].other_flagged for r in runs)
+    total = sum(r.txs for r in runs)
+    lines.append(f"| any other transaction flagged | {other} of {total} |")
+    return lines
+
+
+def links_table(runs: list[SeedRun]) -> list[str]:
+    lines = ["| heuristic set | heuristic | links | judged | joining two owners |",
+             "|---|---|---:|---:|---:|"]
+    for label in SETS:
+        totals: Counter[tuple[str, str]] = Counter()
+        for r in runs:
+            for s in r.evaluations[label].links:
+                totals[(s.heuristic, "links")] += s.links
+                totals[(s.heuristic, "judged")] += s.judged
+                totals[(s.heuristic, "wrong")] += s.wrong
+        for h in sorted({h for h, _ in totals}):
+            lines.append(f"| {label} | {h} | {totals[(h, 'links')]} | {totals[(h, 'judged')]} "
+                         f"| {totals[(h, 'wrong')]} |")
+    votes = ["", "| change heuristic | votes on right change links | votes on wrong change "
+             "links | share wrong |", "|---|---:|---:|---:|"]
+    right: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()
+    right_n: Counter[str] = Counter()
+    wrong_n: Counter[str] = Counter()
+    for r in runs:
+        cv = r.evaluations["multi-input + change"].change_votes
+        right.update(cv.get("right", {}))
+        wrong.update(cv.get("wrong", {}))
+        right_n.update(cv.get("right_by_votes", {}))
+        wrong_n.update(cv.get("wrong_by_votes", {}))
+    for h in sorted(set(right) | set(wrong)):
+        n = right[h] + wrong[h]
+        votes.append(f"| {h} | {right[h]} | {wrong[h]} | {100 * wrong[h] / n:.1f} % |")
+    votes += ["", "| change heuristics agreeing on the linked output | right links | "
+              "wrong links |", "|---:|---:|---:|"]
+    for k in sorted(set(right_n) | set(wrong_n), key=int):
+        votes.append(f"| {k} | {right_n[k]} | {wrong_n[k]} |")
+    return lines + votes
+
+
+def per_seed(runs: list[SeedRun]) -> list[str]:
+    lines = ["| seed | multi-input P / R | + change P / R | wrong change links | "
+             "largest impure clusters (+ change): size, owners |",
+             "|---:|---:|---:|---:|---|"]
+    for r in runs:
+        m, c = r.evaluations["multi-input"], r.evaluations["multi-input + change"]
+        wrong = sum(s.wrong for s in c.links if s.heuristic == "change")
+        impure = "; ".join(
+            f"{i.size}: " + ", ".join(f"{o} {n}" for o, n in list(i.owners.items())[:3])
+            + (" …" if len(i.owners) > 3 else "")
+            for i in c.impure_clusters[:3])
+        lines.append(f"| {r.seed} | {m.precision:.4f} / {m.recall:.4f} | "
+                     f"{c.precision:.4f} / {c.recall:.4f} | {wrong} | {impure} |")
+    return lines
+
+
+def composition(runs: list[SeedRun]) -> list[str]:
+    r = runs[0]
+    f = r.facts
+    roles = Counter(f.actors.values())
+    owners = Counter(f.owners.values())
+    by_role: Counter[str] = Counter()
+    for wallet, n in owners.items():
+        by_role[f.actors[wallet]] += n
+    kinds = Counter(c.kind for c in f.coinjoins)
+    batched = Counter(f.batched_payments.values())
+    wasabi = [c for c in f.coinjoins if c.kind == "wasabi_2"]
+    lines = [
+        f"Seed {r.seed} (the others are alike in size): {r.blocks} blocks, {r.txs} transactions "
+        f"({f.transactions} made by the scenario), {len(f.owners)} wallet addresses.",
+        "",
+        "| actor | wallets | addresses |",
+        "|---|---:|---:|",
+    ]
+    for role in sorted(roles, key=lambda x: -by_role[x]):
+        lines.append(f"| {role} | {roles[role]} | {by_role[role]} |")
+    lines += [
+        "",
+        f"- CoinJoins: {kinds.get('whirlpool', 0)} Whirlpool-like mixes (5 inputs from 5 "
+        f"wallets, 5 equal outputs; pools 0.001, 0.01, 0.05 and 0.5 LTC) fed by {len(f.tx0s)} "
+        f"Tx0s, and {len(wasabi)} WabiSabi-like rounds of "
+        f"{', '.join(f'{c.inputs} inputs / {c.outputs} outputs' for c in wasabi)}.",
+        f"- Ordinary batched payments: {batched.get('exchange_withdrawal', 0)} exchange "
+        f"withdrawal batches and {batched.get('payroll', 0)} payrolls (sendmany, 2+ payees).",
+        f"- Ransomware: {len(f.ransom_payments)} victims paid "
+        f"{f.total_ransom_sat / 1e8:.8f} LTC to fresh operator addresses; one consolidation, "
+        f"then {len(f.peel_txids)} peel hops to {len(f.peel_deposit_addresses)} exchange "
+        "deposit addresses.",
+    ]
+    return lines
+
+
+def machine(node_version: str) -> list[str]:
+    try:
+        cpu = next(line.split(":", 1)[1].strip()
+                   for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown"
+    return [f"- CPU: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}",
+            f"- cointrail {__version__}; {node_version} (regtest, {' '.join(NODE_ARGS)})"]
+
+
+def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    change = [r.evaluations["multi-input + change"] for r in runs]
+    multi = [r.evaluations["multi-input"] for r in runs]
+    met_a = all(e.precision == 1.0 for e in multi)
+    met_b = all(e.precision >= TARGET_PRECISION_CHANGE and e.recall >= TARGET_RECALL_CHANGE
+                for e in change)
+    rounds_hit = sum(v[0] for r in runs for v in r.detection["multi-input"].rounds.values())
+    rounds = sum(v[1] for r in runs for v in r.detection["multi-input"].rounds.values())
+    fp = sum(r.detection["multi-input"].batched_flagged for r in runs)
+    lines = [
+        "# Clustering accuracy against ground truth (issue 4)",
+        "",
+        f"Generated by `python bench/accuracy.py {' '.join(argv)}` on {when} UTC; scale "
+        f"{scale}, seeds {', '.join(str(r.seed) for r in runs)}.",
+        "",
+        *machine(runs[0].node_version),
+        "",
+        "## Results",
+        "",
+        "Means over the seeds (min and max when there are several).",
+        "",
+        *accuracy_table(runs),
+        "",
+        f"- Multi-input alone, precision 1.0 with CoinJoins present: **"
+        f"{'met' if met_a else 'NOT met'}**.",
+        f"- With change heuristics, recall >= {TARGET_RECALL_CHANGE} at precision >= "
+        f"{TARGET_PRECISION_CHANGE}: **{'met' if met_b else 'NOT met'}**.",
+        f"- CoinJoin detection >= 99 % of generated rounds: **"
+        f"{'met' if rounds_hit >= 0.99 * rounds else 'NOT met'}** ({pct(rounds_hit, rounds)}); "
+        f"0 false positives on ordinary batched payments: **{'met' if fp == 0 else 'NOT met'}**.",
+        "",
+        "### Per seed",
+        "",
+        *per_seed(runs),
+        "",
+        "### CoinJoin detection",
+        "",
+        *detection_table(runs),
+        "",
+        "### Links and votes",
+        "",
+        *links_table(runs),
+        "",
+        "### Largest wallets under multi-input + change (first seed)",
+        "",
+        "| wallet | addresses | clusters | share in its largest cluster | pairwise recall |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for o in runs[0].evaluations["multi-input + change"].largest_owners[:12]:
+        lines.append(f"| {o.owner} | {o.addresses} | {o.clusters} | "
+                     f"{o.largest_cluster_share:.3f} | {o.recall:.3f} |")
+    lines += ["", "### Wrong change links (first seed, first few)", ""]
+    for w in runs[0].evaluations["multi-input + change"].wrong_links[:8]:
+        votes = {k: v for k, v in (w.detail or {}).get("votes", {}).items() if v is not None}
+        lines.append(f"- height {w.height}, `{w.txid}`: {w.owner_a} linked to {w.owner_b}; "
+                     f"votes {votes}")
+    lines += ["", "## The scenario", "", *composition(runs), "", "## Time", "",
+              "| seed | build (s) | sync (s) | cluster multi-input (s) | "
+              "cluster + change (s) |", "|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        lines.append(f"| {r.seed} | {r.build_seconds:.0f} | {r.sync_seconds:.1f} | "
+                     f"{r.cluster_seconds['multi-input']:.2f} | "
+                     f"{r.cluster_seconds['multi-input + change']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--seeds", default="20240607,20240608,20240609")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    work = Path(tempfile.mkdtemp(prefix="cointrail-accuracy-"))
+    try:
+        runs = [run_seed(seed, args.scale, work) for seed in seeds]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = report(runs, args.scale, sys.argv[1:])
+    print(text)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
+        print(f"written to {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""Measured clustering accuracy on a synthetic economy (issue 4, "Measured accuracy").
+
+`tests.support.scenario` acts out users, merchants, employers, an exchange, Whirlpool-like and
+WabiSabi-like CoinJoins and a ransomware operator on a real ``litecoind -regtest``; the wallets'
+own ``getaddressinfo`` is the ground truth. The chain is synced into a store and clustered with
+(a) common-input ownership alone and (b) common-input plus change, and the tests check the
+issue's targets:
+
+* (a) pairwise precision 1.0 with CoinJoins on the chain;
+* (b) recall >= 0.9 at precision >= 0.98 — the precision holds; the recall target is not
+  reachable on this economy (see test_change_heuristics_keep_precision_and_add_recall);
+* every generated CoinJoin round flagged in `tx_labels` with its kind (>= 99 %), and none of the
+  ordinary batched payments (exchange withdrawals, payrolls);
+
+and that the tools around them tell the truth: `evaluate` against a brute-force pair count,
+``cluster-evaluate`` against `evaluate`, ``explain`` and ``show cluster`` against the scenario's
+facts, ``--as-of`` against a run stopped at that height, and an incremental run against one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+from cointrail.analysis.clustering.evaluate import (
+    evaluate,
+    read_ground_truth,
+    write_ground_truth,
+)
+from cointrail.chain.rpc import RpcClient
+from cointrail.errors import ValidationError
+from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
+from cointrail.interfaces.cli.main import main as main_callback
+from cointrail.store.duck import ChainStore, open_chain
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.sync import sync_rpc
+from tests.support.litecoind import LitecoindNode
+from tests.support.scenario import (
+    NODE_ARGS,
+    ScenarioFacts,
+    build_scenario,
+    oracle_partitions,
+    pair_scores,
+    plan_scenario,
+)
+
+pytestmark = pytest.mark.integration
+
+SEED = int(os.environ.get("ACCURACY_TEST_SEED", "20240607"))
+SCALE = 1
+CHAIN, NETWORK = "litecoin", "regtest"
+DB = f"{CHAIN}-{NETWORK}.duckdb"
+CONFIGS = {
+    "multi_input": ClusterConfig(heuristics=("multi_input",)),
+    "change": ClusterConfig(heuristics=("multi_input", "change")),
+}
+
+
+@dataclass
+class World:
+    facts: ScenarioFacts
+    root: Path
+    pristine: Path  # the synced store, never clustered
+    truth_csv: Path
+    clustered: dict[str, Path] = field(default_factory=dict)
+
+    def copy(self, name: str) -> Path:
+        target = self.root / name
+        target.mkdir()
+        shutil.copy(self.pristine / DB, target / DB)
+        return target
+
+    def store(self, name: str) -> Path:
+        """A copy of the chain clustered to the tip with CONFIGS[name] (made once)."""
+        if name not in self.clustered:
+            path = self.copy(f"clustered-{name}")
+            with open_chain(path, CHAIN, NETWORK) as store:
+                Clusterer(store, CONFIGS[name]).run()
+            self.clustered[name] = path
+        return self.clustered[name]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("accuracy")
+    with LitecoindNode(extra_args=NODE_ARGS) as node:
+        facts = build_scenario(node, SEED, SCALE)
+        url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
+        with open_chain(root / "pristine", CHAIN, NETWORK) as store, RpcClient(url) as client:
+            sync_rpc(UtxoIngestor(store), client)
+    truth_csv = root / "truth.csv"
+    write_ground_truth(truth_csv, facts.owners)
+    yield World(facts, root, root / "pristine", truth_csv)
+
+
+def opened(path: Path, read_only: bool = True) -> ChainStore:
+    return open_chain(path, CHAIN, NETWORK, read_only=read_only)
+
+
+def cli(store: Path, *args: str) -> Any:
+    """``cointrail --store STORE --chain litecoin --network regtest ARGS --json`` in a
+    subprocess; its JSON document."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINTRAIL_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cointrail.interfaces.cli.main", "--store", str(store),
+         "--chain", CHAIN, "--network", NETWORK, *args, "--json"],
+        capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
+        check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def labels(path: Path) -> dict[str, str]:
+    """txid -> CoinJoin kind of every transaction the clustering labelled."""
+    with opened(path) as store:
+        rows = store.query("SELECT t.txid, l.kind FROM tx_labels l JOIN txs t USING (tx_id)"
+                           " WHERE l.label = 'coinjoin'")
+    return {bytes(t)[::-1].hex(): str(k) for t, k in rows}
+
+
+# -- the scenario ------------------------------------------------------------------------------
+
+
+def test_plan_is_a_function_of_the_seed() -> None:
+    first, again, other = plan_scenario(SEED, 1), plan_scenario(SEED, 1), plan_scenario(SEED + 1)
+    assert first == again
+    assert first.digest == again.digest
+    assert other.digest != first.digest
+    assert first.steps != other.steps
+
+
+def test_ground_truth_covers_every_address_on_chain(world: World) -> None:
+    facts = world.facts
+    with opened(world.pristine) as store:
+        on_chain = {str(t) for (t,) in store.query("SELECT text FROM addresses")}
+        genesis = {str(t) for (t,) in store.query(
+            "SELECT text FROM addresses WHERE first_height = 0")}
+    # a fresh chain: every address is some wallet's but the genesis coinbase's
+    assert on_chain - genesis == set(facts.owners)
+    assert set(facts.owners.values()) == set(facts.actors)  # and every actor shows up
+    assert facts.coinjoins and facts.batched_payments and facts.tx0s
+    assert {f.kind for f in facts.coinjoins} == {"whirlpool", "wasabi_2"}
+    assert facts.tip_height < 431  # below MWEB activation at this scale
+
+
+# -- the issue's targets -----------------------------------------------------------------------
+
+
+def test_multi_input_alone_is_exact_with_coinjoins_present(world: World) -> None:
+    with opened(world.store("multi_input")) as store:
+        result = evaluate(store, world.facts.owners)
+    assert result.addresses == len(world.facts.owners)
+    assert result.correct_pairs > 0
+    assert len(world.facts.coinjoins) >= 10
+    assert result.precision == 1.0, result.wrong_links
+
+
+def test_change_heuristics_keep_precision_and_add_recall(world: World) -> None:
+    """The issue's precision bar (>= 0.98) holds with the change heuristics, and they add true
+    links over multi-input alone. The issue's recall target (>= 0.9) is NOT reachable on this
+    economy by any per-transaction heuristic: the ground-truth ceilings below (perfect change
+    detection) stay far under it; docs/accuracy.md reports the figures."""
+    with opened(world.store("multi_input")) as store:
+        alone = evaluate(store, world.facts.owners)
+    with opened(world.store("change")) as store:
+        result = evaluate(store, world.facts.owners)
+        ceilings = {k: pair_scores(v, world.facts.owners).recall
+                    for k, v in oracle_partitions(store.con, world.facts).items()}
+    report = (
+        f"precision {result.precision:.4f}, recall {result.recall:.4f} "
+        f"({result.correct_pairs}/{result.true_pairs} true pairs); wrong links "
+        f"{[(s.heuristic, s.wrong, s.judged) for s in result.links]}; change votes on wrong "
+        f"links {result.change_votes.get('wrong')}, on right links "
+        f"{result.change_votes.get('right')}; recall ceilings from the ground truth {ceilings}"
+    )
+    assert result.precision >= 0.98, report
+    assert result.recall > alone.recall, report
+    assert max(ceilings.values()) < 0.9, report  # why the 0.9 recall target cannot be met here
+
+
+def test_coinjoin_rounds_are_flagged_and_batched_payments_are_not(world: World) -> None:
+    facts = world.facts
+    for name in CONFIGS:
+        found = labels(world.store(name))
+        right = [f for f in facts.coinjoins if found.get(f.txid) == f.kind]
+        for kind in ("whirlpool", "wasabi_2"):
+            rounds = [f for f in facts.coinjoins if f.kind == kind]
+            hits = [f for f in right if f.kind == kind]
+            assert len(hits) >= 0.99 * len(rounds), (kind, [f for f in rounds if f not in hits])
+        flagged = {t: found[t] for t in facts.batched_payments if t in found}
+        assert flagged == {}
+        tx0 = [t for t in facts.tx0s if found.get(t) == "whirlpool_tx0"]
+        assert len(tx0) == len(facts.tx0s)
+        # nothing else on the chain is a CoinJoin
+        assert set(found) == {f.txid for f in facts.coinjoins} | set(facts.tx0s)
+
+
+# -- the evaluation itself ---------------------------------------------------------------------
+
+
+def test_evaluate_agrees_with_a_brute_force_pair_count(world: World) -> None:
+    rng = random.Random(SEED)
+    owners = world.facts.owners
+    with opened(world.store("change")) as store:
+        view = cluster_view(store)
+        ids = {str(t): int(a) for a, t in store.query("SELECT addr_id, text FROM addresses")
+               if str(t) in owners}
+        # a sample rich in shared clusters: members of the largest clusters and of clusters
+        # holding several owners, plus addresses drawn at random
+        by_cluster: dict[int, set[str]] = {}
+        for text, a in ids.items():
+            by_cluster.setdefault(int(view.ids[a]), set()).add(text)
+        largest = sorted(by_cluster.values(), key=len, reverse=True)[:5]
+        mixed = [m for m in by_cluster.values() if len({owners[t] for t in m}) > 1][:5]
+        chosen = {t for m in largest + mixed for t in sorted(m)[:60]}
+        sample = sorted(chosen | set(rng.sample(sorted(owners), 250)))
+        subset = {a: owners[a] for a in sample}
+        result = evaluate(store, subset)
+    cluster = {a: int(view.ids[ids[a]]) for a in sample}
+    predicted = true = correct = 0
+    for x, y in combinations(sample, 2):
+        same_cluster, same_owner = cluster[x] == cluster[y], subset[x] == subset[y]
+        predicted += same_cluster
+        true += same_owner
+        correct += same_cluster and same_owner
+    assert (result.predicted_pairs, result.true_pairs, result.correct_pairs) == (
+        predicted, true, correct)
+    assert true > correct > 0
+    assert (predicted > correct) == bool(mixed)  # wrong pairs exactly when clusters are mixed
+    assert result.precision == correct / predicted
+    assert result.recall == correct / true
+    majority = 0
+    for c in set(cluster.values()):
+        in_c = [subset[a] for a in sample if cluster[a] == c]
+        majority += max(in_c.count(o) for o in set(in_c))
+    assert result.purity == majority / len(sample)
+    independent = pair_scores(cluster, subset)
+    assert (independent.correct_pairs, independent.clusters) == (correct, result.clusters)
+
+
+def test_cluster_evaluate_command_reports_the_evaluation(world: World) -> None:
+    store_dir = world.store("change")
+    app = typer.Typer()
+    app.callback()(main_callback)
+    app.command("cluster-evaluate")(evaluate_cmd)
+    runner = CliRunner()
+    base = ["--store", str(store_dir), "--chain", CHAIN, "--network", NETWORK,
+            "cluster-evaluate", str(world.truth_csv)]
+    height = world.facts.coinjoins[0].height
+    for extra in ([], ["--as-of", str(height)]):
+        done = runner.invoke(app, [*base, *extra, "--json"])
+        assert done.exit_code == 0, done.output
+        with opened(store_dir) as store:
+            expected = evaluate(store, read_ground_truth(world.truth_csv),
+                                as_of=int(extra[1]) if extra else None)
+        assert json.loads(done.output) == json.loads(json.dumps(expected.to_dict()))
+    human = runner.invoke(app, base)
+    assert human.exit_code == 0
+    assert "pairwise precision" in human.output
+    bad = world.root / "bad.csv"
+    bad.write_text("address,owner\n" + next(iter(world.facts.owners)) + ",x\nnot-an-address,y\n")
+    refused = runner.invoke(app, [*base[:-1], str(bad)])
+    assert refused.exit_code == 2
+    assert f"{bad}:3" in refused.output
+
+
+def test_read_ground_truth_names_file_and_line_of_each_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "truth.csv"
+    path.write_text(
+        "address,owner\n"          # 1
+        "a1,alice\n"               # 2
+        "a2,bob,extra\n"           # 3
+        "\n"                       # 4 blank: skipped
+        "a3,\n"                    # 5
+        "a1,mallory\n"             # 6 a1 was alice's
+        "a1,alice\n"               # 7 the same row again: fine
+    )
+    with pytest.raises(ValidationError) as caught:
+        read_ground_truth(path)
+    assert [(p.source, p.line) for p in caught.value.problems] == [
+        (str(path), 3), (str(path), 5), (str(path), 6)]
+    assert f"{path}:3" in str(caught.value)
+    path.write_text("# comment\na1,alice\na2,bob\n")
+    assert read_ground_truth(path) == {"a1": "alice", "a2": "bob"}
+
+
+# -- explain, show cluster, --as-of, incremental runs ------------------------------------------
+
+
+def test_explain_links_two_ransom_addresses_through_the_consolidation(world: World) -> None:
+    facts = world.facts
+    first, last = facts.operator_addresses[0], facts.operator_addresses[-1]
+    store_dir = world.store("multi_input")
+    answer = cli(store_dir, "explain", first, last)
+    assert answer["linked"] is True
+    assert answer["path"]
+    with opened(store_dir) as store:
+        known = {bytes(t)[::-1].hex() for (t,) in store.query("SELECT txid FROM txs")}
+    for hop in answer["path"]:
+        assert hop["txid"] in known
+        assert hop["txid"] == facts.consolidation_txid
+        assert hop["heuristic"] == "multi_input"
+        assert hop["height"] == facts.tx_heights[facts.consolidation_txid]
+    before = facts.tx_heights[facts.consolidation_txid] - 1
+    earlier = cli(store_dir, "explain", first, last, "--as-of", str(before))
+    assert earlier["linked"] is False
+
+
+def test_show_cluster_of_the_operator_matches_the_ransoms(world: World) -> None:
+    facts = world.facts
+    store_dir = world.store("multi_input")
+    with opened(store_dir) as store:
+        (addr_id,) = store.query("SELECT addr_id FROM addresses WHERE text = ?",
+                                 [facts.operator_addresses[0]])[0]
+        cluster_id = cluster_view(store).of(int(addr_id))
+    assert cluster_id is not None
+    shown = cli(store_dir, "show", "cluster", str(cluster_id), "--limit", "1000")
+    addresses = {item["address"] for item in shown["addresses"]["items"]}
+    assert addresses == set(facts.operator_addresses)
+    assert shown["size"] == len(facts.operator_addresses)
+    assert shown["received_sat"] == facts.total_ransom_sat
+    assert shown["sent_sat"] == facts.total_ransom_sat  # all consolidated
+    assert shown["balance_sat"] == 0
+
+
+def test_as_of_equals_a_run_stopped_at_that_height(world: World) -> None:
+    facts = world.facts
+    height = facts.tx_heights[facts.consolidation_txid] - 1
+    copy = world.copy("stopped")
+    with opened(copy, read_only=False) as store:
+        Clusterer(store, CONFIGS["change"]).run(to_height=height)
+        stopped = np.asarray(cluster_view(store).ids)
+        stopped_eval = evaluate(store, facts.owners)
+    with opened(world.store("change")) as store:
+        replayed = cluster_view(store, as_of=height)
+        replayed_eval = evaluate(store, facts.owners, as_of=height)
+        at_tip = np.asarray(cluster_view(store).ids)
+    assert replayed.height == height
+    assert np.array_equal(np.asarray(replayed.ids), stopped)
+    assert len(stopped) < len(at_tip)  # addresses appeared after `height`
+    assert replayed_eval.to_dict() | {"config": None} == stopped_eval.to_dict() | {"config": None}
+    assert replayed_eval.above_height > 0
+
+
+def test_incremental_runs_equal_one_run(world: World) -> None:
+    facts = world.facts
+    middle = sorted(f.height for f in facts.coinjoins)[len(facts.coinjoins) // 2]
+    copy = world.copy("incremental")
+    with opened(copy, read_only=False) as store:
+        clusterer = Clusterer(store, CONFIGS["change"])
+        clusterer.run(to_height=middle)
+        clusterer.run()
+        stepwise = np.asarray(cluster_view(store).ids)
+        stepwise_rows = {t: store.query(f"SELECT * FROM {t} ORDER BY ALL")
+                         for t in ("cluster_links", "cluster_merges", "tx_labels",
+                                   "link_evidence")}
+    with opened(world.store("change")) as store:
+        once = np.asarray(cluster_view(store).ids)
+        once_rows = {t: store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in stepwise_rows}
+    assert np.array_equal(stepwise, once)
+    for table, rows in once_rows.items():
+        assert stepwise_rows[table] == rows, table
+    assert once_rows["cluster_links"]

@@ -1,0 +1,1284 @@
+"""A synthetic economy acted out on a real ``litecoind -regtest`` node, with its ground truth.
+
+Every actor is a wallet of the node (``createwallet``), so ownership is the node's own answer
+(``getaddressinfo`` → ``ismine``), never a guess. The actors:
+
+* ``miner`` mines every block to one address and sells coins at the exchange;
+* ``exchange`` gives each customer one deposit address (reused for every deposit), sweeps
+  confirmed deposits to its hot address (coin control, one output), and pays the step's
+  withdrawals in one ``sendmany`` batch;
+* ``user-NN``: ordinary Litecoin Core users with a profile drawn from the seed — receive address
+  type (legacy, p2sh-segwit, bech32), one reused receive address or a fresh one per payment,
+  opt-in RBF or not, fee rate, and whether they tick "subtract fee from amount". They buy at the
+  exchange, pay each other and merchants (``sendtoaddress``), sell, and some pay a ransom;
+* ``merchant-NN`` take every payment on a fresh invoice address and now and then cash everything
+  out to their deposit address; ``employer-NN`` buy coins and pay monthly salaries (fixed fiat
+  amounts at the month's price) with ``sendmany``;
+* ``whirlpool-NN`` make Tx0s (``walletcreatefundedpsbt``: premix outputs of pool denomination
+  plus the mix's mining fee, the pool fee to ``whirlpool-coordinator``, an OP_RETURN, change) and
+  mix: 5 inputs from 5 wallets (new entrants' premix coins and remixers' postmix coins), 5 equal
+  outputs to fresh P2WPKH addresses, no change;
+* ``wasabi-NN`` register 1–4 coins each in WabiSabi-like rounds of at least 50 inputs: each
+  participant's coins, less its mining fee and the 0.3 % coordination fee on coins above
+  0.01 LTC, are decomposed into the round's frequent standard denominations (at most 8 outputs),
+  the rest is change when it is worth an output; the fee goes to ``wasabi-coordinator``'s
+  reused address; mixed coins are remixed in later rounds;
+* ``ransomware``: victims pay fresh operator addresses; the operator consolidates every ransom
+  into one address, then peels it hop by hop to deposit addresses at the exchange.
+
+A CoinJoin is built the way a coordinator builds it: ``createpsbt`` with every participant's
+inputs and outputs, ``walletprocesspsbt`` in each participant's wallet (each signs only its own
+inputs), ``combinepsbt``, ``finalizepsbt``, ``sendrawtransaction``.
+
+Determinism: `plan_scenario(seed, scale)` is a pure function — the same seed and scale give the
+same actions, amounts and schedule (`Plan.digest`). `build_scenario` then acts the plan out; the
+node adds its own randomness (keys, change positions, coin selection), so txids differ between
+runs while the actions do not. The planner keeps a conservative ledger (confirmed funds only,
+a generous fee allowance per transaction) so every action is affordable.
+
+The node should run with a small key pool (``-keypool=16``, `NODE_ARGS`): a legacy wallet with
+the default pool of 1000 keys takes over a second to create. Chains stay far below height 431
+at small scales; should a scenario reach it, a peg-in is made first so that block 432 (MWEB
+activation on regtest) can be mined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cointrail.chain.utxo.script import ScriptType
+from tests.support.litecoind import LitecoindNode, RpcError, to_sat
+
+COIN = 100_000_000
+#: Arguments the node should run with (see the module docstring).
+NODE_ARGS = ("-keypool=16",)
+#: Whirlpool pools (denomination, pool fee) in litoshi: the numbers of Samourai's BTC pools
+#: (0.001, 0.01, 0.05 and 0.5) taken as litoshi.
+WHIRLPOOL_POOLS: tuple[tuple[int, int], ...] = (
+    (100_000, 5_000),
+    (1_000_000, 50_000),
+    (5_000_000, 175_000),
+    (50_000_000, 1_750_000),
+)
+WHIRLPOOL_SIZE = 5
+#: vbytes a P2WPKH input / output adds to a transaction.
+P2WPKH_INPUT_VB = 68
+P2WPKH_OUTPUT_VB = 31
+#: WabiSabi's smallest output, and the coordination fee (0.3 %) charged on coins above 0.01.
+WABISABI_MIN_OUTPUT = 5_000
+WABISABI_FEE_PER_MILLE = 3
+WABISABI_FREE_BELOW = 1_000_000
+WABISABI_MAX_OUTPUTS = 8
+WABISABI_MIN_INPUTS = 50
+#: Smallest coin a WabiSabi client registers (smaller ones cost more in fees than they add).
+WABISABI_MIN_COIN = 50_000
+#: Signed PSBT copies per ``combinepsbt`` call (the node refuses requests above 32 MiB).
+COMBINE_CHUNK = 4
+#: The planner's fee allowance per wallet-funded transaction (far above the real fee).
+FEE_ALLOWANCE = 300_000
+REGTEST_HALVING = 150  # Litecoin regtest halves the block subsidy every 150 blocks
+UNPAID = 1 << 30  # the creation step of a coin whose withdrawal is still queued
+MWEB_HEIGHT = 432  # regtest activates MWEB here; the block needs a peg-in in the mempool
+ADDRESS_TYPES = ("legacy", "p2sh-segwit", "bech32")
+#: Litecoin Core's wallet refuses fee rates below -mintxfee (10 sat/vB by default).
+FEE_RATES = (10, 11, 12, 15, 20, 25, 40)
+ROUND_AMOUNTS = tuple(COIN * c // 100 for c in (
+    1, 2, 5, 10, 20, 25, 50, 75, 100, 150, 200, 250, 300, 500, 1000))
+
+
+def standard_denominations(minimum: int = WABISABI_MIN_OUTPUT, maximum: int = 1_000 * COIN
+                           ) -> tuple[int, ...]:
+    """WabiSabi's standard amounts (WalletWasabi's DenominationBuilder), largest first: powers of
+    2, powers of 3 and twice them, powers of 10 and twice and five times them."""
+    values: set[int] = set()
+    for base, multiples in ((2, (1,)), (3, (1, 2)), (10, (1, 2, 5))):
+        power = 1
+        while power <= maximum:
+            values.update(m * power for m in multiples if minimum <= m * power <= maximum)
+            power *= base
+    return tuple(sorted(values, reverse=True))
+
+
+def ltc(sat: int) -> str:
+    """An RPC amount string for `sat` litoshi (exact)."""
+    if sat < 0:
+        raise ValueError(f"negative amount {sat}")
+    return f"{sat // COIN}.{sat % COIN:08d}"
+
+
+class Role(StrEnum):
+    MINER = "miner"
+    EXCHANGE = "exchange"
+    USER = "user"
+    MERCHANT = "merchant"
+    EMPLOYER = "employer"
+    RANSOMWARE = "ransomware"
+    WHIRLPOOL_USER = "whirlpool_user"
+    WHIRLPOOL_COORDINATOR = "whirlpool_coordinator"
+    WASABI_USER = "wasabi_user"
+    WASABI_COORDINATOR = "wasabi_coordinator"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one actor's wallet behaves."""
+
+    wallet: str
+    role: Role
+    address_type: str = "bech32"  # receive addresses (change is the node's default type)
+    reuse: bool = False  # one receive address handed out again and again
+    replaceable: bool = False  # opt-in RBF (nSequence 0xfffffffd)
+    fee_rate: int = 10  # sat/vB
+    subtract_fee: bool = False  # ticks "subtract fee from amount" on payments
+
+
+# -- actions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pay:
+    """``sendtoaddress`` from `payer`: to `payee`'s receive address (purpose "payment"), to the
+    deposit address of `payer`'s account at the exchange ("deposit"), or to a fresh operator
+    address ("ransom")."""
+
+    payer: str
+    payee: str
+    amount: int
+    purpose: str
+    subtract_fee: bool = False
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """One line of an exchange batch; `coin` names the output when the plan tracks it."""
+
+    customer: str
+    amount: int
+    coin: str | None = None
+
+
+@dataclass(frozen=True)
+class WithdrawalBatch:
+    items: tuple[Withdrawal, ...]
+
+
+@dataclass(frozen=True)
+class Payroll:
+    employer: str
+    items: tuple[tuple[str, int], ...]  # (employee, amount)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The exchange moves every confirmed deposit to its hot address (one output)."""
+
+
+@dataclass(frozen=True)
+class CashOut:
+    """`wallet` sends everything confirmed to its deposit address (one output)."""
+
+    wallet: str
+
+
+@dataclass(frozen=True)
+class Tx0:
+    wallet: str
+    denomination: int
+    premix_value: int
+    coins: tuple[str, ...]  # one per premix output
+    pool_fee: int
+    op_return: str  # hex
+
+
+@dataclass(frozen=True)
+class RoundInput:
+    wallet: str
+    coin: str
+    value: int
+
+
+@dataclass(frozen=True)
+class RoundOutput:
+    wallet: str
+    value: int
+    coin: str | None  # None: the coordinator's fee output (paid to its reused address)
+
+
+@dataclass(frozen=True)
+class CoinJoinRound:
+    kind: str  # "whirlpool" or "wasabi_2" (cointrail's CoinJoinKind values)
+    label: str
+    inputs: tuple[RoundInput, ...]
+    outputs: tuple[RoundOutput, ...]
+
+
+@dataclass(frozen=True)
+class Consolidate:
+    """The operator spends every confirmed coin to one fresh address of its own."""
+
+    wallet: str
+    coin: str
+
+
+@dataclass(frozen=True)
+class Peel:
+    """Spend `source` alone: `amount` to `account`'s deposit address, the rest back as change
+    (`change`); the last hop (`amount` None) sends everything."""
+
+    wallet: str
+    source: str
+    account: str
+    amount: int | None
+    change: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    """Mixing is over: the mixers' tracked coins become ordinary funds (unlocked)."""
+
+
+Action = (Pay | WithdrawalBatch | Payroll | Sweep | CashOut | Tx0 | CoinJoinRound | Consolidate
+          | Peel | Release)
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    scale: int
+    initial_blocks: int
+    profiles: tuple[Profile, ...]
+    steps: tuple[tuple[Action, ...], ...]  # one block is mined after each step
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of every action: equal plans have equal digests."""
+        return hashlib.sha256(repr((self.seed, self.scale, self.initial_blocks, self.profiles,
+                                    self.steps)).encode()).hexdigest()
+
+    @property
+    def actions(self) -> int:
+        return sum(len(s) for s in self.steps)
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Coin:
+    wallet: str
+    value: int
+    created: int  # step
+    kind: str
+    spent: bool = False
+
+
+class _Planner:
+    def __init__(self, seed: int, scale: int) -> None:
+        if scale < 1:
+            raise ValueError(f"scale must be at least 1, not {scale}")
+        self.rng = random.Random(seed)
+        self.seed, self.scale = seed, scale
+        self.n_steps = 44 + 6 * scale
+        self.initial_blocks = 101 + 20 * scale
+        self.profiles: dict[str, Profile] = {}
+        self.balance: dict[str, int] = defaultdict(int)
+        self.pending: list[tuple[int, str, int]] = []  # (step available, wallet, amount)
+        self.coins: dict[str, _Coin] = {}
+        self.unswept: list[tuple[int, int]] = []  # (step deposited, amount)
+        self.requests: dict[str, Withdrawal] = {}
+        self.queue: list[Withdrawal] = []
+        self.busy: set[str] = set()  # wallets that already spent this step
+        self.step = 0
+        self.actions: list[Action] = []
+        self._make_actors()
+
+    # -- actors ---------------------------------------------------------------------------
+
+    def _add(self, profile: Profile) -> None:
+        self.profiles[profile.wallet] = profile
+
+    def _make_actors(self) -> None:
+        rng, s = self.rng, self.scale
+        self._add(Profile("miner", Role.MINER, rng.choice(ADDRESS_TYPES), reuse=True,
+                          fee_rate=rng.choice(FEE_RATES)))
+        self._add(Profile("exchange", Role.EXCHANGE, rng.choice(("p2sh-segwit", "bech32")),
+                          fee_rate=rng.choice(FEE_RATES)))
+        self._add(Profile("wasabi-coordinator", Role.WASABI_COORDINATOR, reuse=True))
+        self._add(Profile("whirlpool-coordinator", Role.WHIRLPOOL_COORDINATOR))
+        self._add(Profile("ransomware", Role.RANSOMWARE, fee_rate=rng.choice(FEE_RATES)))
+        self.employers = [f"employer-{i:02d}" for i in range(s)]
+        self.merchants = [f"merchant-{i:02d}" for i in range(2 + 2 * s)]
+        self.users = [f"user-{i:02d}" for i in range(20 * s)]
+        self.whirlpoolers = [f"whirlpool-{i:02d}" for i in range(6 + 2 * s)]
+        self.wasabis = [f"wasabi-{i:02d}" for i in range(20 + 10 * s)]
+        for name in self.employers:
+            self._add(Profile(name, Role.EMPLOYER, rng.choice(ADDRESS_TYPES),
+                              replaceable=rng.random() < 0.5, fee_rate=rng.choice(FEE_RATES)))
+        for name in self.merchants:
+            self._add(Profile(name, Role.MERCHANT, rng.choice(("p2sh-segwit", "bech32")),
+                              replaceable=rng.random() < 0.5, fee_rate=rng.choice(FEE_RATES)))
+        for name in self.users:
+            self._add(Profile(
+                name, Role.USER,
+                rng.choices(ADDRESS_TYPES, weights=(2, 3, 5))[0],
+                reuse=rng.random() < 0.3,
+                replaceable=rng.random() < 0.5,
+                fee_rate=rng.choice(FEE_RATES),
+                subtract_fee=rng.random() < 0.15,
+            ))
+        for name in self.whirlpoolers:
+            self._add(Profile(name, Role.WHIRLPOOL_USER, fee_rate=rng.choice(FEE_RATES),
+                              replaceable=rng.random() < 0.5))
+        for name in self.wasabis:
+            self._add(Profile(name, Role.WASABI_USER, fee_rate=rng.choice(FEE_RATES),
+                              replaceable=rng.random() < 0.5))
+        # employees, salary levels (fiat), victims, pools
+        self.staff = {
+            e: sorted(rng.sample(self.users, rng.randint(4, 8))) for e in self.employers
+        }
+        self.salary = {u: rng.choice((1_500, 1_800, 2_200, 2_500, 3_000, 4_000))
+                       for e in self.employers for u in self.staff[e]}
+        self.victims = sorted(rng.sample(self.users, 3 + 2 * s))
+        self.pool_members = {
+            d: sorted(rng.sample(self.whirlpoolers, rng.randint(WHIRLPOOL_SIZE,
+                                                                len(self.whirlpoolers))))
+            for d, _ in WHIRLPOOL_POOLS
+        }
+
+    # -- ledger ---------------------------------------------------------------------------
+
+    def _credit(self, wallet: str, amount: int, delay: int = 1) -> None:
+        self.pending.append((self.step + delay, wallet, amount))
+
+    def _debit(self, wallet: str, amount: int) -> None:
+        self.balance[wallet] -= amount
+        if self.balance[wallet] < 0:
+            raise AssertionError(f"planner overspent {wallet}")
+
+    def _can_spend(self, wallet: str, amount: int) -> bool:
+        return wallet not in self.busy and self.balance[wallet] >= amount + FEE_ALLOWANCE
+
+    def _incoming(self, wallet: str) -> int:
+        """What `wallet` is owed: requested, queued or paid but not yet confirmed."""
+        owed = sum(a for _, w, a in self.pending if w == wallet)
+        owed += sum(i.amount for i in self.queue if i.customer == wallet)
+        return owed + (self.requests[wallet].amount if wallet in self.requests else 0)
+
+    def _coin(self, name: str, wallet: str, value: int, kind: str) -> str:
+        self.coins[name] = _Coin(wallet, value, self.step, kind)
+        return name
+
+    def _available(self, wallet: str, kinds: Iterable[str], minimum: int = 0) -> list[str]:
+        wanted = set(kinds)
+        return sorted(c for c, coin in self.coins.items()
+                      if coin.wallet == wallet and not coin.spent and coin.kind in wanted
+                      and coin.created < self.step and coin.value >= minimum)
+
+    def _amount(self, low: int, high: int, round_share: float) -> int:
+        """A payment amount: round (0.01, 0.5, 2 LTC ...) with `round_share`, else fiat-priced
+        (any litoshi amount)."""
+        if self.rng.random() < round_share:
+            choices = [a for a in ROUND_AMOUNTS if low <= a <= high]
+            if choices:
+                return self.rng.choice(choices)
+        return self.rng.randint(low, high)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _do(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def _pay(self, payer: str, payee: str, amount: int, purpose: str,
+             subtract_fee: bool | None = None) -> None:
+        profile = self.profiles[payer]
+        subtract = profile.subtract_fee if subtract_fee is None else subtract_fee
+        self._debit(payer, amount + FEE_ALLOWANCE)
+        self.busy.add(payer)
+        self._do(Pay(payer, payee, amount, purpose, subtract))
+        received = amount - FEE_ALLOWANCE if subtract else amount
+        if purpose == "deposit":
+            self.unswept.append((self.step, received))
+        elif purpose == "payment":
+            self._credit(payee, received)
+
+    def _request(self, customer: str, amount: int, track: bool = False) -> None:
+        if customer in self.requests:
+            return
+        coin = None
+        if track:  # not available before its withdrawal batch is paid
+            coin = self._coin(f"wd{self.step}:{customer}", customer, amount, "funding")
+            self.coins[coin].created = UNPAID
+        self.requests[customer] = Withdrawal(customer, amount, coin)
+
+    # -- the plan -------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        rng, n = self.rng, self.n_steps
+        # coinbases at heights 1 .. initial_blocks - 100 are mature when the steps begin
+        mature = sum(50 * COIN >> (h // REGTEST_HALVING)
+                     for h in range(1, self.initial_blocks - 99))
+        self.balance["miner"] = mature
+        tx0_steps = {}
+        for d, members in self.pool_members.items():
+            for w in members:
+                tx0_steps[(w, d)] = rng.randint(n * 20 // 100, n * 28 // 100)
+        wasabi_rounds = [n * 32 // 100 + k * (n * 42 // 100) // (1 + self.scale)
+                         for k in range(1 + self.scale)]
+        whirlpool_target = {d: 2 + self.scale for d, _ in WHIRLPOOL_POOLS}
+        ransom_step = {v: rng.randint(n * 15 // 100, n * 40 // 100) for v in self.victims}
+        ransom_amount = {v: rng.randint(COIN * 3 // 10, COIN * 5 // 2) for v in self.victims}
+        consolidation_step = n * 48 // 100
+        peel_hops = 4 + self.scale
+        release_step = n * 78 // 100
+        price = rng.randint(600_00, 1_200_00)  # fiat cents per LTC
+        payday = {e: rng.randint(3, 8) for e in self.employers}
+        cashout_every = {m: rng.randint(5, 10) for m in self.merchants}
+        steps: list[tuple[Action, ...]] = []
+        consolidated: str | None = None
+        peel_source: str | None = None
+        peel_left = 0
+        hops_done = 0
+        for k in range(n):
+            self.step, self.actions, self.busy = k, [], set()
+            for _, wallet, amount in [p for p in self.pending if p[0] <= k]:
+                self.balance[wallet] += amount
+            self.pending = [p for p in self.pending if p[0] > k]
+            if k == release_step:
+                self._do(Release())
+                self._release()
+            if k == 0:
+                self._pay("miner", "exchange", mature - 50 * COIN, "deposit", subtract_fee=False)
+            # the exchange sweeps confirmed deposits first
+            ready = [a for s, a in self.unswept if s < k]
+            if ready:
+                self._do(Sweep())
+                self._credit("exchange", sum(ready) - FEE_ALLOWANCE)
+                self.unswept = [(s, a) for s, a in self.unswept if s >= k]
+            if k >= 2:
+                self._funding(k)
+                self._employers(k, payday, price)
+                if k % 10 == 0:
+                    price = max(300_00, price + rng.randint(-150_00, 150_00))
+                for (w, d), when in sorted(tx0_steps.items()):
+                    if when <= k and self._tx0(w, d):
+                        del tx0_steps[(w, d)]
+                if k in wasabi_rounds:
+                    self._wasabi_round(k)
+                if n * 30 // 100 < k < release_step:
+                    for d, _ in WHIRLPOOL_POOLS:
+                        if whirlpool_target[d] > 0 and rng.random() < 0.7 and self._whirlpool(d):
+                            whirlpool_target[d] -= 1
+                for v, when in sorted(ransom_step.items()):
+                    if when <= k and v not in self.busy:
+                        if self._can_spend(v, ransom_amount[v]):
+                            self._pay(v, "ransomware", ransom_amount[v], "ransom",
+                                      subtract_fee=False)
+                            self._credit("ransomware", ransom_amount[v])
+                            del ransom_step[v]
+                        else:
+                            self._request(v, ransom_amount[v] + COIN // 2)
+                if (k >= consolidation_step and consolidated is None and not ransom_step
+                        and self._incoming("ransomware") == 0):
+                    total = self.balance["ransomware"]
+                    if total > 0:
+                        consolidated = self._coin("ransom:consolidated", "ransomware",
+                                                  total - FEE_ALLOWANCE, "operator")
+                        self.balance["ransomware"] = 0
+                        self._do(Consolidate("ransomware", consolidated))
+                        peel_source, peel_left = consolidated, total - FEE_ALLOWANCE
+                elif peel_source is not None and self.coins[peel_source].created < k:
+                    peel_source, peel_left = self._peel(
+                        peel_source, peel_left, hops_done, last=hops_done == peel_hops - 1)
+                    hops_done += 1
+                for m in self.merchants:
+                    if k % cashout_every[m] == 0 and self.balance[m] > 2 * FEE_ALLOWANCE:
+                        self._do(CashOut(m))
+                        self.balance[m] = 0
+                        self.busy.add(m)
+                self._economy(k, release_step)
+            self._withdrawals()
+            steps.append(tuple(self.actions))
+        if ransom_step or consolidated is None or peel_source is not None:
+            raise AssertionError("the ransomware story did not finish; lengthen the scenario")
+        return Plan(self.seed, self.scale, self.initial_blocks,
+                    tuple(self.profiles.values()), tuple(steps))
+
+    def _funding(self, k: int) -> None:
+        """Mixers and employers buy their coins at the exchange early on."""
+        rng, n = self.rng, self.n_steps
+        if k < n * 28 // 100:
+            last = k == n * 28 // 100 - 1  # nobody is left without coins to mix
+            for w in self.wasabis:
+                have = len([c for c in self.coins.values() if c.wallet == w])
+                if have < 4 and (rng.random() < 0.35 or (last and have == 0)):
+                    amount = self._amount(COIN // 20, 3 * COIN, 0.3)
+                    self._request(w, amount, track=True)
+        if k < n * 20 // 100:
+            last = k == n * 20 // 100 - 1
+            for w in self.whirlpoolers:
+                need = sum(4 * (d + max(FEE_RATES) * 300) + fee for d, fee in WHIRLPOOL_POOLS
+                           if w in self.pool_members[d]) + 4 * FEE_ALLOWANCE
+                have = self.balance[w] + self._incoming(w)
+                if have < need and (rng.random() < 0.5 or last):
+                    self._request(w, need - have + self._amount(COIN // 10, COIN, 0.5))
+
+    def _employers(self, k: int, payday: dict[str, int], price: int) -> None:
+        for e in self.employers:
+            items = tuple((u, self.salary[u] * COIN * 100 // price) for u in self.staff[e])
+            total = sum(a for _, a in items)
+            if self.balance[e] + self._incoming(e) < 2 * total + FEE_ALLOWANCE:
+                self._request(e, 6 * total)
+            if k >= payday[e] and self._can_spend(e, total):
+                self._debit(e, total + FEE_ALLOWANCE)
+                self.busy.add(e)
+                self._do(Payroll(e, items))
+                for u, a in items:
+                    self._credit(u, a)
+                payday[e] = k + 8
+
+    def _tx0(self, wallet: str, denomination: int) -> bool:
+        pool_fee = dict(WHIRLPOOL_POOLS)[denomination]
+        count = self.rng.randint(2, 4)
+        surplus = self.rng.choice(FEE_RATES) * 300  # the mix's mining fee, carried by entrants
+        premix = denomination + surplus
+        total = count * premix + pool_fee
+        if not self._can_spend(wallet, total):
+            return False
+        self._debit(wallet, total + FEE_ALLOWANCE)
+        self.busy.add(wallet)
+        coins = tuple(self._coin(f"premix{denomination}:{wallet}:{self.step}:{i}", wallet,
+                                 premix, f"premix{denomination}") for i in range(count))
+        self._do(Tx0(wallet, denomination, premix, coins, pool_fee,
+                     self.rng.randbytes(46).hex()))
+        return True
+
+    def _whirlpool(self, denomination: int) -> bool:
+        """One mix of the pool if 5 wallets can join, at least one of them a new entrant."""
+        rng = self.rng
+        entrants: dict[str, str] = {}
+        remixers: dict[str, str] = {}
+        for w in self.pool_members[denomination]:
+            premix = self._available(w, [f"premix{denomination}"])
+            postmix = self._available(w, [f"postmix{denomination}"])
+            if premix:
+                entrants[w] = premix[0]
+            if postmix:
+                remixers[w] = postmix[0]
+        if not entrants:
+            return False
+        n_entrants = rng.choice((1, 2, 2, 3))
+        chosen: dict[str, str] = {}
+        for w in rng.sample(sorted(entrants), min(n_entrants, len(entrants))):
+            chosen[w] = entrants[w]
+        others = [w for w in sorted(remixers) if w not in chosen]
+        for w in rng.sample(others, min(WHIRLPOOL_SIZE - len(chosen), len(others))):
+            chosen[w] = remixers[w]
+        extra = [w for w in sorted(entrants) if w not in chosen]
+        rng.shuffle(extra)
+        while len(chosen) < WHIRLPOOL_SIZE and extra:
+            w = extra.pop()
+            chosen[w] = entrants[w]
+        if len(chosen) < WHIRLPOOL_SIZE:
+            return False
+        label = f"whirlpool{denomination}:{self.step}"
+        inputs = [RoundInput(w, c, self.coins[c].value) for w, c in sorted(chosen.items())]
+        for i in inputs:
+            self.coins[i.coin].spent = True
+        outputs = [RoundOutput(w, denomination, self._coin(f"{label}:{w}", w, denomination,
+                                                            f"postmix{denomination}"))
+                   for w in sorted(chosen)]
+        rng.shuffle(inputs)
+        rng.shuffle(outputs)
+        self._do(CoinJoinRound("whirlpool", label, tuple(inputs), tuple(outputs)))
+        return True
+
+    def _wasabi_round(self, k: int) -> None:
+        rng = self.rng
+        kinds = ("funding", "wasabi")
+        candidates = [w for w in self.wasabis
+                      if self._available(w, kinds, WABISABI_MIN_COIN)]
+        rng.shuffle(candidates)
+        target = rng.randint(55, 75) + 15 * (self.scale - 1)
+        registrations: list[tuple[str, list[str]]] = []
+        for w in candidates:
+            coins = self._available(w, kinds, WABISABI_MIN_COIN)
+            registrations.append((w, rng.sample(coins, min(len(coins), rng.randint(1, 4)))))
+            if sum(len(c) for _, c in registrations) >= target:
+                break
+        if sum(len(c) for _, c in registrations) < WABISABI_MIN_INPUTS:
+            raise AssertionError(f"too few coins for a WabiSabi round at step {k}")
+        fee_rate = rng.choice(FEE_RATES[:4])
+        out_cost = P2WPKH_OUTPUT_VB * fee_rate
+        coordinator = 0
+        effective: list[int] = []
+        for _, coins in registrations:
+            values = [self.coins[c].value for c in coins]
+            fee = sum(v * WABISABI_FEE_PER_MILLE // 1000 for v in values
+                      if v > WABISABI_FREE_BELOW)
+            coordinator += fee
+            effective.append(sum(values) - fee - len(values) * P2WPKH_INPUT_VB * fee_rate)
+        denominations = _frequent_denominations(effective)
+        label = f"wasabi:{k}"
+        inputs: list[RoundInput] = []
+        outputs: list[RoundOutput] = []
+        for (w, coins), amount in zip(registrations, effective, strict=True):
+            for c in coins:
+                inputs.append(RoundInput(w, c, self.coins[c].value))
+                self.coins[c].spent = True
+            parts = _decompose(amount, denominations, out_cost)
+            for i, value in enumerate(parts):
+                outputs.append(RoundOutput(w, value, self._coin(f"{label}:{w}:{i}", w, value,
+                                                                "wasabi")))
+        if coordinator >= WABISABI_MIN_OUTPUT:
+            outputs.append(RoundOutput("wasabi-coordinator", coordinator, None))
+        inputs.sort(key=lambda i: (-i.value, i.coin))
+        outputs.sort(key=lambda o: (-o.value, o.coin or ""))
+        self._do(CoinJoinRound("wasabi_2", label, tuple(inputs), tuple(outputs)))
+
+    def _peel(self, source: str, left: int, hop: int, *, last: bool) -> tuple[str | None, int]:
+        account = ("ransomware", "ransomware-mule")[hop % 2]
+        if last:
+            self._do(Peel("ransomware", source, account, None, None))
+            self.coins[source].spent = True
+            return None, 0
+        amount = self.rng.randint(left * 8 // 100, left * 20 // 100)
+        change = self._coin(f"peel:{hop}", "ransomware", left - amount - FEE_ALLOWANCE,
+                            "operator")
+        self.coins[source].spent = True
+        self._do(Peel("ransomware", source, account, amount, change))
+        return change, left - amount - FEE_ALLOWANCE
+
+    def _release(self) -> None:
+        """Mixing is over: the mixers' unspent coins become ordinary funds."""
+        mixers = set(self.whirlpoolers) | set(self.wasabis)
+        for coin in self.coins.values():
+            if coin.wallet in mixers and not coin.spent and coin.created != UNPAID:
+                coin.spent = True
+                self.balance[coin.wallet] += coin.value
+
+    def _economy(self, k: int, release_step: int) -> None:
+        """Ordinary activity: buy, pay a merchant or a user, sell."""
+        rng = self.rng
+        spenders = list(self.users)
+        if k > release_step:
+            spenders += self.whirlpoolers + self.wasabis
+        for w in spenders:
+            if w in self.busy:
+                continue
+            bal = self.balance[w]
+            roll = rng.random()
+            if self.profiles[w].role is Role.USER and roll < 0.08 + (0.2 if bal < COIN // 5
+                                                                         else 0.0):
+                self._request(w, self._amount(COIN // 5, 8 * COIN, 0.5))
+            elif roll < 0.3 and bal > COIN // 20 + FEE_ALLOWANCE:
+                amount = self._amount(COIN // 100, (bal - FEE_ALLOWANCE) // 2, 0.25)
+                if rng.random() < 0.6:
+                    payee = rng.choice(self.merchants)
+                else:
+                    payee = rng.choice([u for u in self.users if u != w])
+                self._pay(w, payee, amount, "payment")
+            elif roll < 0.36 and bal > COIN // 2 + FEE_ALLOWANCE:
+                amount = self._amount(COIN // 10, (bal - FEE_ALLOWANCE) * 8 // 10, 0.5)
+                self._pay(w, "exchange", amount, "deposit")
+
+    def _withdrawals(self) -> None:
+        """The step's withdrawal requests, paid in one batch as far as the hot wallet allows."""
+        self.queue.extend(self.requests[c] for c in sorted(self.requests))
+        self.requests = {}
+        batch: list[Withdrawal] = []
+        left = self.balance["exchange"] - FEE_ALLOWANCE
+        waiting: list[Withdrawal] = []
+        for item in self.queue:
+            if item.amount <= left and item.customer not in {b.customer for b in batch}:
+                batch.append(item)
+                left -= item.amount
+            else:
+                waiting.append(item)
+        self.queue = waiting
+        if batch:
+            self._debit("exchange", sum(i.amount for i in batch) + FEE_ALLOWANCE)
+            self._do(WithdrawalBatch(tuple(batch)))
+            for item in batch:
+                if item.coin is None:
+                    self._credit(item.customer, item.amount)
+                else:
+                    self.coins[item.coin].created = self.step
+
+
+def _frequent_denominations(amounts: Sequence[int]) -> tuple[int, ...]:
+    """The standard denominations a greedy breakdown of at least two participants' amounts
+    uses (WalletWasabi keeps a round's frequent denominations), largest first."""
+    standard = standard_denominations()
+    used: dict[int, int] = defaultdict(int)
+    for amount in amounts:
+        seen = set()
+        remaining = amount
+        for d in standard:
+            if d <= remaining:
+                seen.add(d)
+                remaining -= d
+        for d in seen:
+            used[d] += 1
+    frequent = tuple(d for d in standard if used[d] >= 2)
+    return frequent or standard
+
+
+def _decompose(amount: int, denominations: Sequence[int], out_cost: int) -> list[int]:
+    """Up to WABISABI_MAX_OUTPUTS outputs: denominations greedily, largest first, then the rest
+    as change when it is worth an output (else it is left to the miners)."""
+    parts: list[int] = []
+    remaining = amount
+    for d in denominations:
+        while len(parts) < WABISABI_MAX_OUTPUTS - 1 and remaining >= d + out_cost:
+            parts.append(d)
+            remaining -= d + out_cost
+    change = remaining - out_cost
+    if change >= WABISABI_MIN_OUTPUT:
+        parts.append(change)
+    return parts
+
+
+def plan_scenario(seed: int, scale: int = 1) -> Plan:
+    """The scenario's actions for `seed` and `scale` (a pure function of both)."""
+    return _Planner(seed, scale).plan()
+
+
+# -- facts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundFact:
+    """A CoinJoin the scenario made."""
+
+    txid: str
+    kind: str  # cointrail CoinJoinKind value: "whirlpool" or "wasabi_2"
+    label: str
+    inputs: int
+    outputs: int
+    participants: tuple[str, ...]
+    height: int = -1
+
+
+@dataclass
+class ScenarioFacts:
+    """What the scenario did, and the ground truth."""
+
+    seed: int
+    scale: int
+    plan_digest: str
+    actors: dict[str, str] = field(default_factory=dict)  # wallet -> role
+    owners: dict[str, str] = field(default_factory=dict)  # address -> wallet (ground truth)
+    coinjoins: list[RoundFact] = field(default_factory=list)
+    tx0s: list[str] = field(default_factory=list)
+    batched_payments: dict[str, str] = field(default_factory=dict)  # txid -> kind
+    tx_heights: dict[str, int] = field(default_factory=dict)  # every scenario tx -> height
+    exchange: str = "exchange"
+    hot_address: str = ""
+    exchange_deposits: dict[str, str] = field(default_factory=dict)  # account -> address
+    operator: str = "ransomware"
+    victims: list[str] = field(default_factory=list)
+    ransom_payments: dict[str, str] = field(default_factory=dict)  # txid -> victim
+    operator_addresses: list[str] = field(default_factory=list)  # addresses victims paid
+    total_ransom_sat: int = 0
+    consolidation_txid: str = ""
+    consolidation_address: str = ""
+    peel_txids: list[str] = field(default_factory=list)
+    peel_deposit_addresses: list[str] = field(default_factory=list)
+    start_height: int = 0
+    tip_height: int = 0
+    transactions: int = 0
+    actions: int = 0
+    seconds: float = 0.0
+
+    def addresses_of(self, wallet: str) -> list[str]:
+        return sorted(a for a, w in self.owners.items() if w == wallet)
+
+
+# -- acting the plan out -----------------------------------------------------------------------
+
+
+def _out_address(vout: dict[str, Any]) -> str | None:
+    spk = vout.get("scriptPubKey", {})
+    if "address" in spk:
+        return str(spk["address"])
+    addresses = spk.get("addresses") or []
+    return str(addresses[0]) if len(addresses) == 1 else None
+
+
+class _Actor:
+    """Runs a plan against a node."""
+
+    def __init__(self, node: LitecoindNode, plan: Plan) -> None:
+        self.node = node
+        self.plan = plan
+        self.profiles = {p.wallet: p for p in plan.profiles}
+        self.issued: dict[str, str] = {}  # address -> wallet that handed it out
+        self.reused: dict[str, str] = {}  # wallet -> its one receive address
+        self.coins: dict[str, tuple[str, int, int]] = {}  # plan coin -> (txid, vout, value)
+        self.step_txids: list[str] = []
+        self.pegged_in = False
+        self.facts = ScenarioFacts(plan.seed, plan.scale, plan.digest,
+                                   actors={p.wallet: str(p.role) for p in plan.profiles},
+                                   actions=plan.actions)
+
+    # -- node helpers ---------------------------------------------------------------------
+
+    def w(self, wallet: str, method: str, *params: Any) -> Any:
+        return self.node.rpc(method, *params, wallet=wallet)
+
+    def new_address(self, wallet: str, kind: str | None = None) -> str:
+        kind = kind or self.profiles[wallet].address_type
+        address = str(self.w(wallet, "getnewaddress", "", kind))
+        self.issued[address] = wallet
+        return address
+
+    def receive_address(self, wallet: str) -> str:
+        if self.profiles[wallet].reuse:
+            if wallet not in self.reused:
+                self.reused[wallet] = self.new_address(wallet)
+            return self.reused[wallet]
+        return self.new_address(wallet)
+
+    def deposit_address(self, account: str) -> str:
+        deposits = self.facts.exchange_deposits
+        if account not in deposits:
+            address = str(self.w("exchange", "getnewaddress", account,
+                                 self.profiles["exchange"].address_type))
+            self.issued[address] = "exchange"
+            deposits[account] = address
+        return deposits[account]
+
+    def outputs(self, txid: str) -> list[tuple[int, str | None, int]]:
+        tx = self.node.rpc("getrawtransaction", txid, True)
+        return [(int(v["n"]), _out_address(v), to_sat(v["value"])) for v in tx["vout"]]
+
+    def vout_of(self, txid: str, address: str) -> tuple[int, int]:
+        for n, a, value in self.outputs(txid):
+            if a == address:
+                return n, value
+        raise AssertionError(f"{txid} pays nothing to {address}")
+
+    def sent(self, txid: str) -> str:
+        self.step_txids.append(txid)
+        return txid
+
+    def lock(self, wallet: str, coins: Iterable[str], unlock: bool = False) -> None:
+        """Keep tracked coins out of (or put them back into) the wallet's coin selection."""
+        outpoints = [{"txid": self.coins[c][0], "vout": self.coins[c][1]} for c in coins]
+        if outpoints:
+            # wallets learn of mempool transactions asynchronously: wait until they have
+            self.node.rpc("syncwithvalidationinterfacequeue")
+            assert self.w(wallet, "lockunspent", unlock, outpoints)
+
+    def finish_psbt(self, psbt: str, signers: Sequence[str]) -> str:
+        """Each signer signs its own inputs of a copy; the copies are combined (a few at a time:
+        each carries the transactions its inputs spend), finalised and sent."""
+        signed = [self.w(s, "walletprocesspsbt", psbt)["psbt"] for s in signers]
+        combined = signed[0]
+        for start in range(1, len(signed), COMBINE_CHUNK):
+            combined = self.node.rpc("combinepsbt",
+                                     [combined, *signed[start:start + COMBINE_CHUNK]])
+        final = self.node.rpc("finalizepsbt", combined)
+        assert final["complete"], f"PSBT not complete after signing by {list(signers)}"
+        return self.sent(str(self.node.rpc("sendrawtransaction", final["hex"])))
+
+    def fund_and_send(self, wallet: str, inputs: list[dict[str, Any]],
+                      outputs: list[dict[str, str]], *, subtract_fee: bool) -> str:
+        """``walletcreatefundedpsbt`` with exactly `inputs` (all if `inputs` is empty and
+        `subtract_fee`), signed by `wallet` and sent."""
+        profile = self.profiles[wallet]
+        options: dict[str, Any] = {
+            "add_inputs": not inputs, "fee_rate": profile.fee_rate,
+            "replaceable": profile.replaceable,
+        }
+        if subtract_fee:
+            options["subtractFeeFromOutputs"] = list(range(len(outputs)))
+        funded = self.w(wallet, "walletcreatefundedpsbt", inputs, outputs, 0, options)
+        return self.finish_psbt(funded["psbt"], [wallet])
+
+    def unspent(self, wallet: str, addresses: Sequence[str] | None = None
+                ) -> list[dict[str, Any]]:
+        args: list[Any] = [1, 9_999_999]
+        if addresses is not None:
+            args.append(list(addresses))
+        return list(self.w(wallet, "listunspent", *args))
+
+    def mine(self) -> None:
+        height = int(self.node.rpc("getblockcount"))
+        if height + 1 == MWEB_HEIGHT and not self.pegged_in:
+            # the first MWEB block needs a peg-in in the mempool (tests/integration/conftest.py)
+            mweb = self.w("miner", "getnewaddress", "", "mweb")
+            self.sent(str(self.w("miner", "sendtoaddress", mweb, "1")))
+            self.pegged_in = True
+        self.node.mine(1, self.reused["miner"])
+        for txid in self.step_txids:
+            self.facts.tx_heights[txid] = height + 1
+        self.step_txids = []
+
+    # -- running --------------------------------------------------------------------------
+
+    def act(self, action: Action) -> None:
+        if isinstance(action, Pay):
+            self.pay(action)
+        elif isinstance(action, WithdrawalBatch):
+            self.withdrawals(action)
+        elif isinstance(action, Payroll):
+            self.payroll(action)
+        elif isinstance(action, Sweep):
+            self.sweep()
+        elif isinstance(action, CashOut):
+            self.cash_out(action)
+        elif isinstance(action, Tx0):
+            self.tx0(action)
+        elif isinstance(action, CoinJoinRound):
+            self.coinjoin(action)
+        elif isinstance(action, Consolidate):
+            self.consolidate(action)
+        elif isinstance(action, Peel):
+            self.peel(action)
+        elif isinstance(action, Release):
+            self.release()
+        else:  # pragma: no cover - every action type is handled above
+            raise TypeError(action)
+
+    def send(self, wallet: str, address: str, amount: int, subtract_fee: bool) -> str:
+        p = self.profiles[wallet]
+        return self.sent(str(self.w(wallet, "sendtoaddress", address, ltc(amount), "", "",
+                                    subtract_fee, p.replaceable, None, "unset", None,
+                                    p.fee_rate)))
+
+    def pay(self, action: Pay) -> None:
+        if action.purpose == "deposit":
+            address = self.deposit_address(action.payer)
+        elif action.purpose == "ransom":
+            address = self.new_address(action.payee, "bech32")
+            self.facts.operator_addresses.append(address)
+        else:
+            address = self.receive_address(action.payee)
+        txid = self.send(action.payer, address, action.amount, action.subtract_fee)
+        if action.purpose == "ransom":
+            self.facts.ransom_payments[txid] = action.payer
+            self.facts.victims.append(action.payer)
+            self.facts.total_ransom_sat += action.amount
+
+    def withdrawals(self, action: WithdrawalBatch) -> None:
+        addresses = []
+        for item in action.items:
+            fresh = item.coin is not None or self.profiles[item.customer].role in (
+                Role.WASABI_USER, Role.WHIRLPOOL_USER)
+            addresses.append(self.new_address(item.customer, "bech32") if fresh
+                             else self.receive_address(item.customer))
+        amounts = {a: ltc(i.amount) for a, i in zip(addresses, action.items, strict=True)}
+        assert len(amounts) == len(action.items), "a batch pays one address twice"
+        txid = self.sendmany("exchange", amounts)
+        if len(action.items) > 1:
+            self.facts.batched_payments[txid] = "exchange_withdrawal"
+        paid = {a: (n, v) for n, a, v in self.outputs(txid) if a is not None}
+        for item, address in zip(action.items, addresses, strict=True):
+            if item.coin is not None:
+                n, value = paid[address]
+                self.coins[item.coin] = (txid, n, value)
+                self.lock(item.customer, [item.coin])
+
+    def sendmany(self, wallet: str, amounts: dict[str, str]) -> str:
+        p = self.profiles[wallet]
+        return self.sent(str(self.w(wallet, "sendmany", "", amounts, None, "", [],
+                                    p.replaceable, None, "unset", p.fee_rate)))
+
+    def payroll(self, action: Payroll) -> None:
+        amounts = {self.receive_address(u): ltc(a) for u, a in action.items}
+        assert len(amounts) == len(action.items)
+        txid = self.sendmany(action.employer, amounts)
+        if len(action.items) > 1:
+            self.facts.batched_payments[txid] = "payroll"
+
+    def sweep(self) -> None:
+        deposits = sorted(set(self.facts.exchange_deposits.values()))
+        coins = self.unspent("exchange", deposits)
+        assert coins, "the plan sweeps, but no confirmed deposit is waiting"
+        total = sum(to_sat(c["amount"]) for c in coins)
+        inputs = [{"txid": c["txid"], "vout": c["vout"]} for c in coins]
+        self.fund_and_send("exchange", inputs, [{self.facts.hot_address: ltc(total)}],
+                           subtract_fee=True)
+
+    def cash_out(self, action: CashOut) -> None:
+        coins = self.unspent(action.wallet)
+        assert coins, f"{action.wallet} has nothing confirmed to cash out"
+        total = sum(to_sat(c["amount"]) for c in coins)
+        inputs = [{"txid": c["txid"], "vout": c["vout"]} for c in coins]
+        self.fund_and_send(action.wallet, inputs,
+                           [{self.deposit_address(action.wallet): ltc(total)}],
+                           subtract_fee=True)
+
+    def tx0(self, action: Tx0) -> None:
+        premix = [self.new_address(action.wallet, "bech32") for _ in action.coins]
+        fee_address = self.new_address("whirlpool-coordinator", "bech32")
+        outputs: list[dict[str, str]] = [{a: ltc(action.premix_value)} for a in premix]
+        outputs += [{fee_address: ltc(action.pool_fee)}, {"data": action.op_return}]
+        p = self.profiles[action.wallet]
+        funded = self.w(action.wallet, "walletcreatefundedpsbt", [], outputs, 0,
+                        {"fee_rate": p.fee_rate, "change_type": "bech32",
+                         "replaceable": p.replaceable})
+        txid = self.finish_psbt(funded["psbt"], [action.wallet])
+        self.facts.tx0s.append(txid)
+        paid = {a: (n, v) for n, a, v in self.outputs(txid) if a is not None}
+        for coin, address in zip(action.coins, premix, strict=True):
+            n, value = paid[address]
+            self.coins[coin] = (txid, n, value)
+        self.lock(action.wallet, action.coins)
+
+    def coinjoin(self, action: CoinJoinRound) -> None:
+        inputs = []
+        for i in action.inputs:
+            txid, n, value = self.coins[i.coin]
+            assert value == i.value, f"{i.coin}: planned {i.value}, on chain {value}"
+            inputs.append({"txid": txid, "vout": n})
+        addresses = []
+        for o in action.outputs:
+            if o.coin is None:
+                addresses.append(self.receive_address(o.wallet))  # the coordinator's
+            else:
+                addresses.append(self.new_address(o.wallet, "bech32"))
+        outputs = [{a: ltc(o.value)} for a, o in zip(addresses, action.outputs, strict=True)]
+        psbt = self.node.rpc("createpsbt", inputs, outputs, 0, False)
+        signers = list(dict.fromkeys(i.wallet for i in action.inputs))
+        for wallet in signers:  # a participant's coins leave its locked set as it signs
+            self.lock(wallet, [i.coin for i in action.inputs if i.wallet == wallet], unlock=True)
+        txid = self.finish_psbt(psbt, signers)
+        for n, o in enumerate(action.outputs):
+            if o.coin is not None:
+                self.coins[o.coin] = (txid, n, o.value)
+                self.lock(o.wallet, [o.coin])
+        self.facts.coinjoins.append(RoundFact(
+            txid, action.kind, action.label, len(inputs), len(outputs), tuple(signers)))
+
+    def consolidate(self, action: Consolidate) -> None:
+        coins = self.unspent(action.wallet)
+        total = sum(to_sat(c["amount"]) for c in coins)
+        address = self.new_address(action.wallet, "bech32")
+        inputs = [{"txid": c["txid"], "vout": c["vout"]} for c in coins]
+        txid = self.fund_and_send(action.wallet, inputs, [{address: ltc(total)}],
+                                  subtract_fee=True)
+        n, value = self.vout_of(txid, address)
+        self.coins[action.coin] = (txid, n, value)
+        self.facts.consolidation_txid = txid
+        self.facts.consolidation_address = address
+
+    def peel(self, action: Peel) -> None:
+        txid, n, value = self.coins[action.source]
+        deposit = self.deposit_address(action.account)
+        source = [{"txid": txid, "vout": n}]
+        if action.amount is None:
+            peel = self.fund_and_send(action.wallet, source, [{deposit: ltc(value)}],
+                                      subtract_fee=True)
+        else:
+            peel = self.fund_and_send(action.wallet, source, [{deposit: ltc(action.amount)}],
+                                      subtract_fee=False)
+            change = [(k, v) for k, a, v in self.outputs(peel) if a != deposit]
+            assert len(change) == 1 and action.change is not None, "a peel without change"
+            self.coins[action.change] = (peel, change[0][0], change[0][1])
+        self.facts.peel_txids.append(peel)
+        if deposit not in self.facts.peel_deposit_addresses:
+            self.facts.peel_deposit_addresses.append(deposit)
+
+    def release(self) -> None:
+        """Unlock every coin the plan tracked (used once mixing is over)."""
+        by_wallet: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for wallet in self.profiles:
+            for locked in self.w(wallet, "listlockunspent"):
+                by_wallet[wallet].append(locked)
+        for wallet, outpoints in by_wallet.items():
+            self.w(wallet, "lockunspent", True, outpoints)
+
+    # -- ground truth ---------------------------------------------------------------------
+
+    def chain_addresses(self) -> list[str]:
+        """Every address an output of the active chain pays, in order of first appearance."""
+        node = self.node
+        height = int(node.rpc("getblockcount"))
+        hashes = node.batch([("getblockhash", [h]) for h in range(height + 1)])
+        seen: dict[str, None] = {}
+        for start in range(0, len(hashes), 50):
+            for block in node.batch([("getblock", [h, 2]) for h in hashes[start:start + 50]]):
+                for tx in block["tx"]:
+                    for vout in tx["vout"]:
+                        address = _out_address(vout)
+                        if address is not None:
+                            seen.setdefault(address)
+        return list(seen)
+
+    def ground_truth(self) -> dict[str, str]:
+        """address -> the wallet whose ``getaddressinfo`` says ``ismine``. Addresses the
+        scenario asked a wallet for are confirmed in that wallet; every other address (change,
+        the peg-in's) is asked of every wallet, and must be owned by at most one."""
+        owners: dict[str, str] = {}
+        addresses = self.chain_addresses()
+        by_wallet: dict[str, list[str]] = defaultdict(list)
+        for a in addresses:
+            if a in self.issued:
+                by_wallet[self.issued[a]].append(a)
+        for wallet, mine in by_wallet.items():
+            infos = self.node.batch([("getaddressinfo", [a]) for a in mine], wallet=wallet)
+            for a, info in zip(mine, infos, strict=True):
+                assert info["ismine"], f"{wallet} handed out {a} but does not own it"
+                owners[a] = wallet
+        unknown = [a for a in addresses if a not in owners]
+        for wallet in self.profiles:
+            infos = self.node.batch([("getaddressinfo", [a]) for a in unknown], wallet=wallet)
+            for a, info in zip(unknown, infos, strict=True):
+                if info["ismine"]:
+                    assert a not in owners, f"{a} is owned by {owners.get(a)} and {wallet}"
+                    owners[a] = wallet
+        return owners
+
+
+def build_scenario(node: LitecoindNode, seed: int, scale: int = 1) -> ScenarioFacts:
+    """Act out `plan_scenario(seed, scale)` on `node` (a fresh regtest node, ideally started
+    with `NODE_ARGS`) and return what happened with the ground truth."""
+    started = time.perf_counter()
+    plan = plan_scenario(seed, scale)
+    actor = _Actor(node, plan)
+    loaded = set(node.rpc("listwallets"))
+    for p in plan.profiles:
+        if p.wallet in loaded:
+            raise AssertionError(f"the node already has a wallet {p.wallet!r}")
+        node.rpc("createwallet", p.wallet)
+    facts = actor.facts
+    facts.start_height = int(node.rpc("getblockcount"))
+    if facts.start_height != 0:
+        raise AssertionError("build_scenario needs a fresh regtest node (no blocks yet)")
+    facts.hot_address = actor.new_address("exchange", "bech32")
+    node.mine(plan.initial_blocks, actor.receive_address("miner"))
+    for k, actions in enumerate(plan.steps):
+        for action in actions:
+            try:
+                actor.act(action)
+            except RpcError as exc:
+                raise AssertionError(f"step {k}: {repr(action)[:300]} failed: {exc}") from exc
+        actor.mine()
+    facts.tip_height = int(node.rpc("getblockcount"))
+    for fact in facts.coinjoins:
+        fact.height = facts.tx_heights[fact.txid]
+    facts.transactions = len(facts.tx_heights)
+    facts.owners = actor.ground_truth()
+    facts.seconds = time.perf_counter() - started
+    return facts
+
+
+# -- scoring partitions independently of cointrail, and the ceiling of what can be linked ------
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Pairwise precision and recall of a partition against the ground truth."""
+
+    addresses: int
+    clusters: int
+    true_pairs: int
+    predicted_pairs: int
+    correct_pairs: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
+
+
+def pair_scores(cluster_of: Mapping[str, object], owners: Mapping[str, str]) -> PairScores:
+    """Score a partition (address -> cluster key) over the addresses it shares with `owners`,
+    counting pairs per cluster, owner and (cluster, owner) cell with Counters — written apart
+    from cointrail's `evaluate` so each checks the other."""
+    common = [a for a in cluster_of if a in owners]
+
+    def pairs(counts: Counter[Any]) -> int:
+        return sum(n * (n - 1) // 2 for n in counts.values())
+
+    clusters = Counter(cluster_of[a] for a in common)
+    return PairScores(
+        addresses=len(common),
+        clusters=len(clusters),
+        true_pairs=pairs(Counter(owners[a] for a in common)),
+        predicted_pairs=pairs(clusters),
+        correct_pairs=pairs(Counter((cluster_of[a], owners[a]) for a in common)),
+    )
+
+
+def oracle_partitions(con: Any, facts: ScenarioFacts) -> dict[str, dict[str, int]]:
+    """Two ceilings over a store's transactions (`con`: its DuckDB connection), from the ground
+    truth rather than heuristics:
+
+    * ``inputs``: the input addresses of every transaction that is not one of the scenario's
+      CoinJoins joined — common-input ownership with a perfect CoinJoin detector;
+    * ``inputs+self``: also every output address owned by the owner of the transaction's first
+      input — perfect change detection, self-transfers included: the most that any heuristic
+      looking at one transaction's inputs and outputs could join;
+    * ``inputs+change2``: as ``inputs+self`` but only in transactions with exactly two outputs
+      (cointrail's `ChangeLinker` scope by default) — a perfect change detector there.
+
+    Returns address text -> cluster key for every address of the store."""
+    texts = dict(con.execute("SELECT addr_id, text FROM addresses").fetchall())
+    joins = {bytes.fromhex(f.txid)[::-1] for f in facts.coinjoins}
+    skip = {int(t) for t, h in con.execute("SELECT tx_id, txid FROM txs").fetchall()
+            if bytes(h) in joins}
+    inputs: dict[int, list[int]] = defaultdict(list)
+    for tx_id, addr in con.execute(
+            "SELECT tx_id, addr_id FROM inputs WHERE addr_id IS NOT NULL ORDER BY tx_id, n"
+    ).fetchall():
+        inputs[int(tx_id)].append(int(addr))
+    outputs: dict[int, list[int]] = defaultdict(list)
+    for tx_id, addr in con.execute(
+            "SELECT tx_id, addr_id FROM outputs WHERE addr_id IS NOT NULL").fetchall():
+        outputs[int(tx_id)].append(int(addr))
+    n_out = dict(con.execute("SELECT tx_id, count(*) FROM outputs WHERE script_type <> ?"
+                             " GROUP BY tx_id", [ScriptType.NULLDATA.code]).fetchall())
+    owner = {a: facts.owners.get(t) for a, t in texts.items()}
+    result = {}
+    for name in ("inputs", "inputs+self", "inputs+change2"):
+        parent = {a: a for a in texts}
+        for tx_id, addrs in inputs.items():
+            if tx_id in skip:
+                continue
+            members = list(addrs)
+            if name == "inputs+self" or (name == "inputs+change2" and n_out[tx_id] == 2):
+                members += [o for o in outputs[tx_id]
+                            if owner[o] is not None and owner[o] == owner[addrs[0]]]
+            root = _find(parent, members[0])
+            for a in members[1:]:
+                parent[_find(parent, a)] = root
+        result[name] = {texts[a]: _find(parent, a) for a in texts}
+    return result
+
+
+def _find(parent: dict[int, int], a: int) -> int:
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+__all__ = [
+    "NODE_ARGS",
+    "WHIRLPOOL_POOLS",
+    "PairScores",
+    "Plan",
+    "Profile",
+    "Role",
+    "RoundFact",
+    "ScenarioFacts",
+    "build_scenario",
+    "ltc",
+    "oracle_partitions",
+    "pair_scores",
+    "plan_scenario",
+    "standard_denominations",
+]
