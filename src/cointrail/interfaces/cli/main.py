@@ -18,8 +18,8 @@ from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd,
 from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
-from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.demo_cmd import demo
+from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
 
 app = typer.Typer(
