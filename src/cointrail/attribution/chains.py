@@ -225,3 +225,53 @@ def canonical_address(currency: str, address: str) -> CanonicalAddress:
 
 def supported_chains() -> tuple[str, ...]:
     return tuple(_VALIDATORS)
+
+
+_UTXO_CHAINS = frozenset({"bitcoin", "litecoin", "bitcoin-cash", "dogecoin"})
+_EVM_CHAINS = frozenset({
+    "ethereum", "ethereum-classic", "bsc", "arbitrum", "polygon", "avalanche",
+})
+
+
+def resolve_chain(value: str, address: str) -> str:
+    """A chain named by its cointrail name (``bitcoin``) or by a currency code (``BTC``)."""
+    name = value.strip().lower()
+    if name in _VALIDATORS:
+        return name
+    try:
+        return chain_for(value, address)
+    except AddressError:
+        raise AddressError(
+            f"{value!r} is neither a chain ({', '.join(sorted(_VALIDATORS))}) nor a currency "
+            "code cointrail has a codec for"
+        ) from None
+
+
+def canonical_on_chain(chain: str, network: str, address: str) -> CanonicalAddress:
+    """Validate `address` for a named chain and network (own tags name them directly).
+
+    Mainnet uses the same validators as `canonical_address`; other networks are known for the
+    UTXO chains (through their chain specs: testnet, regtest, ...) and the EVM chains (one
+    address form on every network).
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise AddressError("empty address")
+    if chain not in _VALIDATORS:
+        raise AddressError(f"cointrail has no address codec for chain {chain!r}")
+    net = network.strip().lower() or MAINNET
+    if net == MAINNET:
+        return CanonicalAddress(chain, MAINNET, _VALIDATORS[chain][1](address))
+    if chain in _UTXO_CHAINS:
+        return CanonicalAddress(chain, net, parse_address(address.strip(),
+                                                          get_chain(chain, net)).text)
+    if chain in _EVM_CHAINS:
+        return CanonicalAddress(chain, net, parse_evm_address(address))
+    raise AddressError(f"cointrail knows only the mainnet addresses of {chain}, not {net!r}")
+
+
+def currency_of(chain: str) -> str:
+    """The usual currency code of a chain (``bitcoin`` → ``BTC``)."""
+    for code, name in CURRENCY_CHAINS.items():
+        if name == chain:
+            return code
+    return chain.upper()

@@ -18,9 +18,11 @@ from typing import Any
 
 from cointrail.attribution import sanctions as sx
 from cointrail.attribution.db import AttributionStore, ListVersion, arrow_rows
+from cointrail.attribution.misp import MISP_CONFIDENCE, misp_events, read_misp
+from cointrail.attribution.own import is_own_yaml, read_own_csv, read_own_yaml, sniff_own_csv
 from cointrail.attribution.problems import ImportProblem, ProblemLog
 from cointrail.attribution.schema import ACTORS, SANCTIONS, TAGS
-from cointrail.attribution.tagpacks import load_pack, read_actorpack, read_tagpack
+from cointrail.attribution.tagpacks import PackResult, load_pack, read_actorpack, read_tagpack
 from cointrail.errors import InputError
 
 _ACTORS_KEY = re.compile(rb"^actors\s*:", re.MULTILINE)
@@ -133,9 +135,17 @@ def _write(
 
 
 def import_tags(
-    store: AttributionStore, paths: Sequence[Path | str], *, licence: str | None = None
+    store: AttributionStore,
+    paths: Sequence[Path | str],
+    *,
+    licence: str | None = None,
+    misp_confidence: str = MISP_CONFIDENCE,
 ) -> ImportReport:
-    """Import TagPacks and ActorPacks (ActorPacks first, so tags can name their actors)."""
+    """Import TagPacks, ActorPacks, MISP event exports and the agency's own CSV/YAML tags.
+
+    ActorPacks go first, so tags can name their actors. Each file is one list version; a newer
+    import of a file of the same name and kind replaces the older one's tags.
+    """
     import time
 
     started = time.perf_counter()
@@ -144,31 +154,54 @@ def import_tags(
     actor_files: list[Path] = []
     tag_files: list[Path] = []
     for path in files:
-        if path.suffix.lower() not in YAML_SUFFIXES:
-            report.files.append(FileResult(str(path), None, skipped="not a YAML pack"))
-            continue
-        raw = _read(path)
-        (actor_files if _ACTORS_KEY.search(raw) else tag_files).append(path)
+        suffix = path.suffix.lower()
+        if suffix in YAML_SUFFIXES:
+            raw = _read(path)
+            (actor_files if _ACTORS_KEY.search(raw) else tag_files).append(path)
+        elif suffix in (".json", ".csv"):
+            tag_files.append(path)
+        else:
+            report.files.append(FileResult(str(path), None, skipped="not a tag file format"))
     cache: dict[Any, Any] = {}
     for path in actor_files + tag_files:
         raw = _read(path)
         result = FileResult(str(path), None)
         report.files.append(result)
-        doc, log = load_pack(str(path), raw)
-        is_actor = path in actor_files
-        result.kind = "actorpack" if is_actor else "tagpack"
-        if doc is None:
-            store.add_problems(log.items, None)
-            result.problems = log.counts()
-            result.skipped = "not valid YAML"
-            continue
-        if is_actor:
-            pack = read_actorpack(str(path), doc, log)
-            table = ACTORS
+        suffix = path.suffix.lower()
+        pack: PackResult
+        table = TAGS
+        if suffix == ".json":
+            events = misp_events(raw)
+            if events is None:
+                result.skipped = "JSON, but not a MISP event export"
+                continue
+            result.kind = "misp"
+            pack = read_misp(str(path), raw, events, confidence=misp_confidence)
+        elif suffix == ".csv":
+            if not sniff_own_csv(raw[:4096]):
+                result.skipped = "CSV, but its header names no address, chain and label columns"
+                continue
+            result.kind = "own"
+            pack = read_own_csv(str(path), raw, known_actors=store.actor_ids() or None)
         else:
-            pack = read_tagpack(str(path), doc, log, known_actors=store.actor_ids() or None,
-                                address_cache=cache)
-            table = TAGS
+            doc, log = load_pack(str(path), raw)
+            is_actor = path in actor_files
+            if doc is None:
+                result.kind = "actorpack" if is_actor else "tagpack"
+                store.add_problems(log.items, None)
+                result.problems = log.counts()
+                result.skipped = "not valid YAML"
+                continue
+            if is_actor:
+                pack = read_actorpack(str(path), doc, log)
+                table = ACTORS
+            elif is_own_yaml(doc):
+                pack = read_own_yaml(str(path), doc, log,
+                                     known_actors=store.actor_ids() or None)
+            else:
+                pack = read_tagpack(str(path), doc, log, known_actors=store.actor_ids() or None,
+                                    address_cache=cache)
+            result.kind = pack.kind
         pack_licence = licence or _licence_near(path)
         if table is TAGS:
             pack.columns["licence"] = [pack_licence] * pack.records
@@ -177,7 +210,7 @@ def import_tags(
             sha256=hashlib.sha256(raw).hexdigest(), published=_pack_date(pack.header),
             licence=pack_licence, title=pack.title,
         )
-        _write(store, result, version, {table: arrow_rows(table, pack.columns)}, log,
+        _write(store, result, version, {table: arrow_rows(table, pack.columns)}, pack.problems,
                pack.rejected, supersede=True)
     report.seconds = time.perf_counter() - started
     return report

@@ -9,12 +9,16 @@ force now — so a million addresses cost three hash joins, not a million querie
 the latest publication date on or before D. Versions without a publication date count only for
 "now". A 2019 payment to an address first listed in 2022 reads ``sanctioned: false`` as of
 2019 and ``sanctioned_now: true``, with the date of the first list version naming it.
+
+Where a chain store in the same folder holds a clustering, tags also roll up to clusters:
+each address gets its cluster, its cluster mates' tags and any actor conflict
+(`cointrail.attribution.clusters`, also set-based).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -57,6 +61,10 @@ class ScreenResult:
     tags: pa.Table  # pos + tag columns + list version
     sanctions: pa.Table  # pos + entry columns + list version, published, in_force_then/now
     as_of: str | None
+    clusters: pa.Table | None = None  # pos, chain, network, cluster_id, size, as_of_height
+    cluster_tags: pa.Table | None = None  # pos, chain, network, cluster_id, via + tag columns
+    conflicts: pa.Table | None = None  # pos, chain, network, cluster_id, actor, addresses
+    clusterings: list[dict[str, Any]] = field(default_factory=list)  # chain stores consulted
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per input address (for the CLI and the REST API)."""
@@ -68,11 +76,16 @@ class ScreenResult:
         hits_by: dict[int, list[dict[str, Any]]] = {}
         for row in self.sanctions.to_pylist():
             hits_by.setdefault(row.pop("pos"), []).append(row)
+        clusters_by = _by_pos(self.clusters)
+        ctags_by = _by_pos(self.cluster_tags)
+        conflicts_by = _by_pos(self.conflicts)
         out = []
         for row in self.addresses.to_pylist():
             pos = row["pos"]
             tags = tags_by.get(pos, [])
             categories = sorted({c for t in tags for c in (t["category"], t["abuse"]) if c})
+            clusters = clusters_by.get(pos, [])
+            ctags = ctags_by.get(pos, [])
             out.append({
                 "input": row["input"],
                 "address": row["address"],
@@ -86,8 +99,23 @@ class ScreenResult:
                 "sources": sorted({t["source"] for t in tags}),
                 "tags": tags,
                 "sanctions": hits_by.get(pos, []),
+                "cluster": clusters[0] if clusters else None,
+                "more_clusters": clusters[1:],
+                "cluster_tags": ctags,
+                "cluster_categories": sorted(
+                    {c for t in ctags for c in (t["category"], t["abuse"]) if c}),
+                "actor_conflict": conflicts_by.get(pos) or None,
             })
         return out
+
+
+def _by_pos(table: pa.Table | None) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    if table is None or not table.num_rows:
+        return out
+    for row in table.to_pylist():
+        out.setdefault(row.pop("pos"), []).append(row)
+    return out
 
 
 def _verdict(row: dict[str, Any], as_of: str | None) -> str:
@@ -114,8 +142,13 @@ def screen(
     addresses: Sequence[str] | pa.Array,
     *,
     as_of: str | date | None = None,
+    clusters: bool = True,
 ) -> ScreenResult:
-    """Screen `addresses` against every tag and the sanctions lists (as of a date, and now)."""
+    """Screen `addresses` against every tag and the sanctions lists (as of a date, and now).
+
+    With `clusters` (default), each chain store in the store folder that holds a clustering
+    adds the address's cluster, its cluster tags and any actor conflict (`attribution.clusters`).
+    """
     day = parse_as_of(as_of)
     raw = addresses if isinstance(addresses, pa.Array) else pa.array(list(addresses), pa.string())
     inputs = pa.table({
@@ -129,6 +162,7 @@ def screen(
         tags = con.execute("""
             SELECT i.pos, t.address, t.chain, t.label, t.category, t.abuse, t.actor,
                    t.confidence, t.confidence_level, t.source, t.licence, t.lastmod,
+                   t.author, t.case_ref, t.network, t.context,
                    t.tag_id, t.version_id, v.name AS list_name
             FROM _screen_in i JOIN tags t ON t.address = i.address
             JOIN list_versions v ON v.version_id = t.version_id
@@ -174,4 +208,10 @@ def screen(
         "sanctioned_now": summary.column("sanctioned_now"),
         "first_listed": summary.column("first_listed"),
     })
-    return ScreenResult(table, tags, hits, day)
+    if not clusters:
+        return ScreenResult(table, tags, hits, day)
+    from cointrail.attribution.clusters import screen_clusters
+
+    rolled = screen_clusters(store, inputs.select(["pos", "address"]))
+    return ScreenResult(table, tags, hits, day, rolled.clusters, rolled.tags, rolled.conflicts,
+                        rolled.sources)

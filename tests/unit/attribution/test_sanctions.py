@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from cointrail import decode_block
@@ -171,7 +172,7 @@ def test_block_574200_pays_an_address_listed_only_in_2022(ofac_store: Attributio
     assert [o.value for o in payment] == [38_796_959]  # 0.388 BTC
 
 
-def _cli() -> object:
+def _cli() -> typer.Typer:
     """The app, with the attribution commands registered once (main.py may already do so)."""
     if not any(g.name == "tags" for g in app.registered_groups):
         app.add_typer(tags_app, name="tags")

@@ -20,7 +20,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 Paths = Annotated[list[Path], typer.Argument(metavar="PATH...",
                                              help="Files or directories (read recursively).")]
 
-tags_app = typer.Typer(help="Attribution tags: TagPacks and ActorPacks.", no_args_is_help=True)
+tags_app = typer.Typer(help="Attribution tags: TagPacks, ActorPacks, MISP events, own tags.",
+                       no_args_is_help=True)
 sanctions_app = typer.Typer(help="Sanctions lists (OFAC SDN).", no_args_is_help=True)
 
 
@@ -42,14 +43,18 @@ def tags_import_cmd(
     paths: Paths,
     licence: Annotated[str | None, typer.Option(
         help="Licence of the packs (default: the nearest LICENSE file's first line).")] = None,
+    misp_confidence: Annotated[str, typer.Option(
+        help="Confidence (GraphSense scale) given to tags from MISP events.")
+    ] = "trusted_provider",
     as_json: JsonOption = False,
 ) -> None:
-    """Import GraphSense TagPacks and ActorPacks, validated against schema and taxonomy."""
+    """Import tags: GraphSense TagPacks and ActorPacks (YAML), MISP event exports (JSON), and
+    the agency's own tags (CSV or YAML), each validated against the taxonomy and its chain."""
     from cointrail.attribution import AttributionStore, import_tags
 
     state = get_state(ctx)
     with handle_errors(state.debug), AttributionStore(state.settings.store) as store:
-        report = import_tags(store, paths, licence=licence)
+        report = import_tags(store, paths, licence=licence, misp_confidence=misp_confidence)
         _print_report(report.as_dict(), as_json)
 
 
@@ -117,7 +122,8 @@ def screen_cmd(
         "--as-of", metavar="DATE", help="Answer with the sanctions lists in force then.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Screen addresses: direct tags, categories, confidence, sources, sanctions hits."""
+    """Screen addresses: direct tags, cluster tags (where the chain is clustered), categories,
+    confidence, sources, sanctions hits; conflicting actors in a cluster are flagged."""
     from cointrail.attribution import AttributionStore, screen
     from cointrail.errors import InputError
 
@@ -133,7 +139,9 @@ def screen_cmd(
             rows = result.to_dicts()
     doc = {"as_of": result.as_of, "screened": len(rows),
            "sanctioned": sum(1 for r in rows if r["sanctioned"]),
-           "tagged": sum(1 for r in rows if r["tags"]), "addresses": rows}
+           "tagged": sum(1 for r in rows if r["tags"]),
+           "actor_conflicts": sum(1 for r in rows if r["actor_conflict"]),
+           "clusterings": result.clusterings, "addresses": rows}
     if as_json:
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -141,5 +149,12 @@ def screen_cmd(
     for r in rows:
         flag = "SANCTIONED" if r["sanctioned"] else "-"
         cats = ",".join(r["categories"]) or "-"
+        cluster = r["cluster"]
+        where = (f"  cluster={cluster['chain']}:{cluster['cluster_id']} (size {cluster['size']}, "
+                 f"{len(r['cluster_tags'])} cluster tags)" if cluster else "")
+        conflict = r["actor_conflict"]
+        clash = ("  ACTOR CONFLICT: " + ", ".join(
+            f"{c['actor']} ({len(c['addresses'])} addr)" for c in conflict)) if conflict else ""
         console.print(f"{r['address']}  {flag}  {r['verdict']}  categories={cats}  "
-                      f"tags={len(r['tags'])}  first_listed={r['first_listed'] or '-'}")
+                      f"tags={len(r['tags'])}  first_listed={r['first_listed'] or '-'}"
+                      f"{where}{clash}")

@@ -73,12 +73,17 @@ def show_cluster_cmd(
     as_of: AsOf = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A cluster: size, a page of its addresses, balance, first and last seen."""
+    """A cluster: size, a page of its addresses, balance, first and last seen, its tags."""
     from cointrail.analysis.clustering.engine import show_cluster
+    from cointrail.attribution.clusters import cluster_tags
 
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
-        _emit(show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of), as_json)
+        doc = show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of)
+        doc["attribution"] = cluster_tags(state.settings.store, store.spec.chain,
+                                          store.spec.network, doc["cluster_id"],
+                                          chain_store=store, as_of=as_of)
+        _emit(doc, as_json)
 
 
 def explain_cmd(
