@@ -21,6 +21,7 @@ from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
 from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
+from cointrail.interfaces.cli.trace_cmds import trace_app
 
 app = typer.Typer(
     name="cointrail",
@@ -40,6 +41,7 @@ app.command("cluster-evaluate")(evaluate_cmd)
 app.add_typer(tags_app, name="tags")
 app.add_typer(sanctions_app, name="sanctions")
 app.command("screen")(screen_cmd)
+app.add_typer(trace_app, name="trace")
 
 
 def _show_version(value: bool) -> None:
