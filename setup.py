@@ -1,8 +1,9 @@
 """Build hook for cointrail's compiled cores: the block decoder
-(src/cointrail/chain/utxo/_speedups.c) and the union-find
-(src/cointrail/analysis/clustering/_unionfind.c).
+(src/cointrail/chain/utxo/_speedups.c), the union-find
+(src/cointrail/analysis/clustering/_unionfind.c) and the ingest core
+(src/cointrail/store/_ingestcore.c).
 
-Both are optional: if one cannot be built (no compiler), cointrail falls back to its pure-Python
+All are optional: if one cannot be built (no compiler), cointrail falls back to its pure-Python
 reference, which gives identical results, only slower. CI requires both to be built.
 """
 
@@ -37,6 +38,13 @@ setup(
             "cointrail.analysis.clustering._unionfind",
             sources=["src/cointrail/analysis/clustering/_unionfind.c"],
             extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "cointrail.store._ingestcore",
+            sources=["src/cointrail/store/_ingestcore.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O3", "-Wno-deprecated-declarations"],
             optional=True,
         ),
     ],

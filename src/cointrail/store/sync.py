@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
-from cointrail.chain.rpc import RpcClient
+from cointrail.chain.rpc import NodeRpcError, RpcClient
 from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
 from cointrail.chain.utxo.columnar import decode_block_columns
 from cointrail.chain.utxo.hashes import sha256d
@@ -51,6 +51,7 @@ class _Prefetcher:
 
     def __init__(self, rpc: RpcClient, first: int, last: int, batch_blocks: int) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
+        self.chain_moved = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(rpc, first, last, batch_blocks), daemon=True
@@ -89,6 +90,20 @@ class _Prefetcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+#: Node errors that mean the chain changed under a fetch (a reorg shortened it): look again.
+_CHAIN_MOVED = {-8, -5}  # RPC_INVALID_PARAMETER "Block height out of range", "Block not found"
+
+
+def _until_chain_moves(fetcher: _Prefetcher) -> Iterator[list[str]]:
+    """The fetcher's batches; a node error saying the chain moved ends them quietly."""
+    try:
+        yield from fetcher
+    except NodeRpcError as exc:
+        if exc.code not in _CHAIN_MOVED:
+            raise
+        fetcher.chain_moved = True
 
 
 def check_node_network(store: ChainStore, rpc: RpcClient) -> None:
@@ -141,6 +156,7 @@ def sync_rpc(
     reorgs = rolled_back = 0
     spec = ingestor.spec
     check_node_network(ingestor.store, rpc)
+    moved, moved_at = 0, -2
     try:
         while True:
             fork = find_fork(ingestor, rpc)
@@ -151,7 +167,7 @@ def sync_rpc(
             reorged = False
             fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks)
             try:
-                for raws in fetcher:
+                for raws in _until_chain_moves(fetcher):
                     for raw in raws:
                         try:
                             ingestor.add_block(decode_block_columns(bytes.fromhex(raw), spec))
@@ -165,7 +181,15 @@ def sync_rpc(
             finally:
                 fetcher.close()
             ingestor.flush()
-            if reorged:
+            if fetcher.chain_moved:
+                moved = moved + 1 if ingestor.height == moved_at else 1
+                moved_at = ingestor.height
+                if moved > 10:
+                    raise ExternalServiceError(
+                        f"the node at {rpc.url} keeps reporting blocks missing at height "
+                        f"{ingestor.height + 1}; check the node"
+                    )
+            if reorged or fetcher.chain_moved:
                 continue
             if not follow or (should_stop and should_stop()):
                 break
