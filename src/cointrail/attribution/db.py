@@ -7,14 +7,12 @@ always bound parameters; table and column names come from `attribution.schema`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from cointrail.attribution.problems import ImportProblem
@@ -29,6 +27,7 @@ from cointrail.attribution.schema import (
     TAGS,
 )
 from cointrail.errors import StoreError
+from cointrail.store.duck import connect_duckdb
 from cointrail.store.schema import Table
 
 ATTRIBUTION_DB = "attribution.duckdb"
@@ -73,17 +72,7 @@ class AttributionStore:
                 "(cointrail tags import PATH or cointrail sanctions import PATH)"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                pid = re.search(r"PID (\d+)", str(exc))
-                who = f" (process {pid.group(1)})" if pid else ""
-                raise StoreError(
-                    f"the attribution database {self.path} is in use by another cointrail "
-                    f"process{who}; wait for it to finish or stop it"
-                ) from exc
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        self.con = connect_duckdb(self.path, read_only=read_only, what="the attribution database")
         try:
             if not read_only:
                 for table in ATTRIBUTION_TABLES:

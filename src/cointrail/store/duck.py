@@ -38,6 +38,21 @@ class Tip:
     hash: bytes  # internal order
 
 
+def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file; a lock held by another process becomes a StoreError naming it."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            pid = re.search(r"PID (\d+)", str(exc))
+            who = f" (process {pid.group(1)})" if pid else ""
+            raise StoreError(
+                f"{what} {path} is in use by another cointrail process{who}; "
+                "wait for it to finish or stop it"
+            ) from exc
+        raise StoreError(f"cannot open {what} {path}: {exc}") from exc
+
+
 def _db_name(spec: ChainSpec) -> str:
     return f"{spec.chain}-{spec.network}{DB_SUFFIX}"
 
@@ -76,17 +91,7 @@ class ChainStore:
         self.path = path
         self.spec = spec
         self.read_only = read_only
-        try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                pid = re.search(r"PID (\d+)", str(exc))
-                who = f" (process {pid.group(1)})" if pid else ""
-                raise StoreError(
-                    f"the store {path} is in use by another cointrail process{who}; "
-                    "wait for it to finish or stop it"
-                ) from exc
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        self.con = connect_duckdb(path, read_only=read_only, what="the store")
         try:
             if not read_only:
                 self._create()
