@@ -20,6 +20,7 @@ from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
 from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
+from cointrail.interfaces.cli.path_cmds import exposure_cmd, path_cmd
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
 from cointrail.interfaces.cli.trace_cmds import trace_app
 
@@ -42,6 +43,8 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(sanctions_app, name="sanctions")
 app.command("screen")(screen_cmd)
 app.add_typer(trace_app, name="trace")
+app.command("path")(path_cmd)
+app.command("exposure")(exposure_cmd)
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Risk measures over the spend graph: exposure of addresses and clusters to categories."""
