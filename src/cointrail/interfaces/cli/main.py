@@ -21,6 +21,7 @@ from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
 from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.path_cmds import exposure_cmd, path_cmd
+from cointrail.interfaces.cli.rules_cmds import flags_cmd
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
 from cointrail.interfaces.cli.trace_cmds import trace_app
 
@@ -45,6 +46,7 @@ app.command("screen")(screen_cmd)
 app.add_typer(trace_app, name="trace")
 app.command("path")(path_cmd)
 app.command("exposure")(exposure_cmd)
+app.command("flags")(flags_cmd)
 
 
 def _show_version(value: bool) -> None:
