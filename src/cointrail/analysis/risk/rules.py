@@ -312,14 +312,21 @@ class PassThrough:
     """A coin paid to the subject from outside (a transaction spending none of its coins) of at
     least `min_value` sat, of which >= `min_out_share` leaves the subject within `max_blocks`
     blocks (and, if set, `max_seconds` of block time): each spending transaction counts with
-    the share of its outputs that goes to non-subject addresses."""
+    the share of its outputs that goes to non-subject addresses.
+
+    Version 2: the spending transaction's change output, as the change heuristics see it (any
+    uncontested vote, `ChangeLinker(min_votes=1)`), stays with the subject when
+    `keep_change` is set: an ordinary user's change goes to a fresh address that multi-input
+    clustering has not joined yet, and counting it as "out" made every payment a pass-through.
+    Known false positives: users who sweep whole balances onward (single-output spends)."""
 
     name: ClassVar[str] = "pass_through"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     min_out_share: float = 0.9
     max_blocks: int = 288
     max_seconds: int | None = None
     min_value: int = 0
+    keep_change: bool = True
 
     def params(self) -> dict[str, Any]:
         return _params(self)
@@ -331,6 +338,7 @@ class PassThrough:
         for coin in act.coins:
             if coin.external and coin.value >= self.min_value:
                 by_tx[coin.tx_id].append(coin)
+        kept = self._change_values(store, by_tx.values(), act) if self.keep_change else {}
         hits = []
         for tx_id, coins in sorted(by_tx.items()):
             inflow = act.txs[tx_id]
@@ -341,7 +349,7 @@ class PassThrough:
                 spender = act.txs.get(coin.spent_by) if coin.spent_by is not None else None
                 if spender is None or not self._within(inflow, spender):
                     continue
-                leaving = spender.out_total - spender.out_subject
+                leaving = spender.out_total - spender.out_subject - kept.get(spender.tx_id, 0)
                 share = coin.value * leaving // spender.out_total if spender.out_total else 0
                 out += share
                 evidence.append(Evidence(spender.txid, spender.height, share, "out"))
@@ -351,6 +359,27 @@ class PassThrough:
                     f"received {received} sat at height {inflow.height} and sent {out} sat "
                     f"({100 * out / received:.1f} %) out again by height {last}")))
         return hits
+
+    @staticmethod
+    def _change_values(
+        store: ChainStore, groups: Iterable[list[_Coin]], act: _Activity
+    ) -> dict[int, int]:
+        """Value of the change output the change heuristics find in each spending tx."""
+        from cointrail.analysis.clustering.heuristics import ChangeLinker, TxContext
+        from cointrail.analysis.txview import iter_tx_views
+
+        linker = ChangeLinker(min_votes=1)
+        kept: dict[int, int] = {}
+        spenders = sorted({c.spent_by for coins in groups for c in coins if c.spent_by is not None})
+        for tx_id in spenders:
+            spender = act.txs.get(tx_id)
+            if spender is None or spender.out_subject:
+                continue  # already pays the subject back: nothing to guess
+            for view in iter_tx_views(store.con, tx_id, tx_id):
+                decision = linker.decide(view, TxContext())
+                if decision.index is not None:
+                    kept[tx_id] = view.outputs[decision.index].value
+        return kept
 
     def _within(self, inflow: _Tx, spender: _Tx) -> bool:
         if spender.height - inflow.height > self.max_blocks:
