@@ -1,5 +1,7 @@
-"""Benchmark: a 5-hop forward haircut trace on a synthetic store, the trace engine beside the
-same trace as one recursive SQL query (DuckDB), both on one core, in the same run.
+"""Benchmark: a 5-hop forward haircut trace on a synthetic store: the trace engine walking the
+memory-mapped spend graph (CSR, `cointrail.analysis.tracing.spendgraph`), the same engine on
+set-based SQL (``spendgraph=False``), and the same trace as one recursive SQL query (DuckDB),
+all on one core, in the same run.
 
 Target (issue 6): on a synthetic store of 10 M transactions, p95 <= 100 ms on one core.
 
@@ -10,7 +12,9 @@ left unspent with probability 0.1, otherwise spent by a later transaction a rand
 is a coinbase. Values flow: a transaction's outputs split its inputs less a fee. Seeds are
 random transactions from the middle of the chain with a spent output. Run:
 
-    python bench/trace.py [--txs 1000000] [--seeds 30] [--out bench/results/trace.md]
+    python bench/trace.py [--txs 1000000] [--seeds 30] [--root DIR] [--out FILE]
+
+With ``--root`` the store (and its spend graph) is kept there and reused by the next run.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from cointrail import get_chain
-from cointrail.analysis.tracing import TraceParams, trace
+from cointrail.analysis.tracing import TraceParams, spendgraph, trace
 from cointrail.analysis.tracing.engine import Start
 from cointrail.chain.utxo.hashes import Txid
 from cointrail.store.duck import ChainStore, Store
@@ -168,7 +172,8 @@ def main() -> None:
         t0 = time.perf_counter()
         store = Store(root).chain(SPEC)
         store.con.execute("SET threads = 1")  # one core, for both the engine and the CTE
-        if not store.query("SELECT count(*) FROM txs")[0][0]:
+        reused = bool(store.query("SELECT count(*) FROM txs")[0][0])
+        if not reused:
             build(store, args.txs, args.reach, rng)
         t_build = time.perf_counter() - t0
         counts = store.table_counts()
@@ -179,12 +184,30 @@ def main() -> None:
             " ORDER BY hash(t.tx_id) LIMIT ?", [lo, hi, args.seeds])
         seeds = [(int(t), bytes(h)) for t, h in rows]
         params = TraceParams(hops=HOPS)
-        engine_s, cte_s, sizes, agree = [], [], [], 0
+        tip = store.tip()
+        assert tip is not None
+        t0 = time.perf_counter()
+        where = spendgraph.build(store, tip)
+        t_csr = time.perf_counter() - t0
+        csr_bytes = sum(f.stat().st_size for f in where.iterdir())
+        graph = spendgraph.spend_graph(store)
+        assert graph is not None
+        warm = Start("tx", seeds[0][1][::-1].hex(), Txid(seeds[0][1]))
+        trace(store, warm, "forward", params)
+        trace(store, warm, "forward", params, spendgraph=False)
+        csr_s, engine_s, cte_s, sizes, agree, same = [], [], [], [], 0, 0
         for tx_id, txid in seeds:
             start = Start("tx", txid[::-1].hex(), Txid(txid))
             t0 = time.perf_counter()
-            result = trace(store, start, "forward", params)
+            fast = trace(store, start, "forward", params)
+            csr_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            result = trace(store, start, "forward", params, spendgraph=False)
             engine_s.append(time.perf_counter() - t0)
+            records = [{k: v for k, v in r.record.items() if k != "spend_graph"}
+                       for r in (fast, result)]
+            same += (fast.nodes, fast.edges, fast.endpoints, records[0]) == (
+                result.nodes, result.edges, result.endpoints, records[1])
             t0 = time.perf_counter()
             cte = store.con.execute(CTE, {"seed": tx_id, "hops": HOPS}).fetchall()
             cte_s.append(time.perf_counter() - t0)
@@ -205,18 +228,26 @@ def main() -> None:
         "",
         f"Store: {counts['txs']:,} txs, {counts['outputs']:,} outputs, "
         f"{counts['inputs']:,} inputs, {counts['addresses']:,} addresses; "
-        f"built directly from Arrow in {t_build:.1f} s.",
+        + (f"reused from {args.root}." if reused else
+           f"built directly from Arrow in {t_build:.1f} s."),
         f"Seeds: {len(seeds)} random transactions from the middle of the chain; tainted outputs "
         f"per trace: median {int(np.median(sizes))}, max {max(sizes)}.",
         "",
         "| method | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|",
-        f"| trace engine (`cointrail.analysis.tracing.trace`) | {pct(engine_s, 50):.1f} | "
+        f"| trace engine on the spend graph (CSR, default) | {pct(csr_s, 50):.1f} | "
+        f"{pct(csr_s, 95):.1f} | {max(csr_s) * 1000:.1f} |",
+        f"| trace engine on SQL (`spendgraph=False`, the old path) | {pct(engine_s, 50):.1f} | "
         f"{pct(engine_s, 95):.1f} | {max(engine_s) * 1000:.1f} |",
         f"| recursive CTE (DuckDB, one query) | {pct(cte_s, 50):.1f} | {pct(cte_s, 95):.1f} | "
         f"{max(cte_s) * 1000:.1f} |",
         "",
-        f"Same set of tainted outputs (CTE amounts >= 1 sat) in {agree} of {len(seeds)} traces.",
+        f"Same set of tainted outputs (CTE amounts >= 1 sat) in {agree} of {len(seeds)} traces;"
+        f" CSR and SQL engine traces identical in {same} of {len(seeds)}.",
+        "",
+        f"Spend graph: built in {t_csr:.1f} s (one pass, NumPy from DuckDB), "
+        f"{csr_bytes / 1e6:,.0f} MB on disk = {csr_bytes / counts['txs']:.0f} bytes per tx; "
+        f"key: tip height {graph.key['tip_height']}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from cointrail.analysis.tracing.models import (
@@ -37,6 +39,7 @@ from cointrail.analysis.tracing.models import (
     union_spans,
 )
 from cointrail.analysis.tracing.result import Endpoint, Trace, TraceEdge, TraceNode
+from cointrail.analysis.tracing.spendgraph import SpendGraph, spend_graph
 from cointrail.analysis.tracing.stops import SERVICE_CATEGORIES, Stop, StopList, load_stops
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import Txid
@@ -174,7 +177,8 @@ class _Graph:
     def _ids(self, tx_ids: Sequence[int]) -> pa.Table:
         return pa.table({"tx_id": pa.array(sorted(set(tx_ids)), pa.int64())})
 
-    def txs(self, tx_ids: Sequence[int]) -> dict[int, _Tx]:
+    def txs(self, tx_ids: Sequence[int], *, txids: bool = True) -> dict[int, _Tx]:
+        """Transactions by tx_id; `txids=False` lets a graph leave ``txid`` empty."""
         rows = self._with("_trace_txs", self._ids(tx_ids), (
             "SELECT t.tx_id, t.txid, t.height, t.is_coinbase, coalesce(t.fee, 0),"
             " EXISTS (SELECT 1 FROM tx_labels l WHERE l.tx_id = t.tx_id"
@@ -212,6 +216,95 @@ class _Graph:
         return {int(a): str(t) for a, t in rows}
 
 
+class _CsrGraph(_Graph):
+    """The same reads as `_Graph`, answered from the memory-mapped spend graph (`spendgraph`);
+    only CoinJoin labels, txids and address texts still come from the store."""
+
+    def __init__(self, store: ChainStore, csr: SpendGraph) -> None:
+        super().__init__(store)
+        self.csr = csr
+        self.labelled: npt.NDArray[np.int64] | None = None
+
+    def spenders(self, keys: Sequence[Key]) -> dict[Key, int]:
+        rows = self.csr.rows(list(keys))
+        spent = np.where(rows >= 0, self.csr.spent_tx[np.maximum(rows, 0)], -1).tolist()
+        return {k: t for k, t in zip(keys, spent, strict=True) if t >= 0}
+
+    def _coinjoins(self, ids: list[int]) -> set[int]:
+        if self.labelled is None:  # once per trace: the tx_ids labelled CoinJoin
+            got = self.store.con.execute(
+                "SELECT DISTINCT tx_id FROM tx_labels WHERE label = 'coinjoin'").fetchnumpy()
+            self.labelled = np.sort(np.asarray(got["tx_id"], np.int64))
+        if not len(self.labelled):
+            return set()
+        arr = np.asarray(ids, np.int64)
+        return {int(t) for t in arr[np.isin(arr, self.labelled)].tolist()}
+
+    def texts(self, addr_ids: Sequence[int]) -> dict[int, str]:
+        return self.csr.texts(sorted(set(addr_ids)))
+
+    def txs(self, tx_ids: Sequence[int], *, txids: bool = True) -> dict[int, _Tx]:
+        ids = sorted(set(tx_ids))
+        if not ids:
+            return {}
+        arr = np.asarray(ids, np.int64)
+        heights = self.csr.height[arr].tolist()
+        coinbase = self.csr.coinbase[arr].tolist()
+        fees = self.csr.fee[arr].tolist()
+        coinjoins = self._coinjoins(ids)
+        hashes: dict[int, bytes] = {}
+        if txids:
+            listed = ", ".join(str(int(i)) for i in ids)  # constants: zone maps prune
+            hashes = {int(i): bytes(h) for i, h in self.store.query(
+                f"SELECT tx_id, txid FROM txs WHERE tx_id BETWEEN {ids[0]} AND {ids[-1]}"
+                f" AND tx_id IN ({listed})")}
+        return {i: _Tx(hashes.get(i, b""), int(h), bool(cb), int(f), i in coinjoins)
+                for i, h, cb, f in zip(ids, heights, coinbase, fees, strict=True)}
+
+    def _ranges(self, starts: npt.NDArray[np.int64], ids: list[int]) -> tuple[
+            npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(row, owner position) of every row of the transactions `ids` in `starts`."""
+        arr = np.asarray(ids, np.int64)
+        lo, hi = starts[arr], starts[arr + 1]
+        counts = hi - lo
+        owner = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+        first = np.cumsum(counts) - counts
+        rows = np.repeat(lo, counts) + (np.arange(int(counts.sum()), dtype=np.int64)
+                                        - np.repeat(first, counts))
+        return rows, owner
+
+    def inputs(self, tx_ids: Sequence[int]) -> dict[int, list[_In]]:
+        ids = sorted(set(tx_ids))
+        out: dict[int, list[_In]] = defaultdict(list)
+        if not ids:
+            return out
+        csr = self.csr
+        rows, owner = self._ranges(csr.in_start, ids)
+        prev = np.asarray(csr.in_prev[rows], np.int64)
+        cols = (owner.tolist(), csr.tx_of_rows(prev).tolist(), csr.out_n[prev].tolist(),
+                csr.out_value[prev].tolist(), csr.out_addr[prev].tolist())
+        pos = 0
+        last = -1
+        for o, pt, pn, v, a in zip(*cols, strict=True):
+            pos = pos + 1 if o == last else 0
+            last = o
+            out[ids[o]].append(_In(pos, (pt, pn), v, None if a < 0 else a))
+        return out
+
+    def outputs(self, tx_ids: Sequence[int]) -> dict[int, list[_Out]]:
+        ids = sorted(set(tx_ids))
+        out: dict[int, list[_Out]] = defaultdict(list)
+        if not ids:
+            return out
+        csr = self.csr
+        rows, owner = self._ranges(csr.out_start, ids)
+        for o, n, v, a in zip(owner.tolist(), csr.out_n[rows].tolist(),
+                              csr.out_value[rows].tolist(), csr.out_addr[rows].tolist(),
+                              strict=True):
+            out[ids[o]].append(_Out(n, v, None if a < 0 else a))
+        return out
+
+
 def _height_bound(store: ChainStore, value: int | date | None, upper: bool) -> int | None:
     if value is None or isinstance(value, int):
         return value
@@ -225,12 +318,25 @@ def _height_bound(store: ChainStore, value: int | date | None, upper: bool) -> i
     return int(row[0][0])
 
 
-def _seeds(store: ChainStore, start: Start) -> list[tuple[int, int, int, int | None]]:
+def _find_tx(store: ChainStore, txid: bytes, csr: SpendGraph | None) -> list[tuple[Any, ...]]:
+    """[(tx_id or None,)] of `txid`: by the spend graph's txid index when there is one."""
+    if csr is None:
+        return store.query("SELECT max(tx_id) FROM txs WHERE txid = ?", [txid])
+    candidates = csr.find_txid(txid)
+    if not candidates:
+        return [(None,)]
+    listed = ", ".join(str(t) for t in candidates)
+    return store.query(f"SELECT max(tx_id) FROM txs WHERE tx_id IN ({listed}) AND txid = ?",
+                       [txid])
+
+
+def _seeds(store: ChainStore, start: Start,
+           csr: SpendGraph | None = None) -> list[tuple[int, int, int, int | None]]:
     """(tx_id, n, value, addr_id) of the outputs a trace starts from."""
     where = f"the {store.spec.key} store"
     if start.kind in ("tx", "outpoint"):
         assert start.txid is not None
-        found = store.query("SELECT max(tx_id) FROM txs WHERE txid = ?", [bytes(start.txid)])
+        found = _find_tx(store, bytes(start.txid), csr)
         if not found or found[0][0] is None:
             raise NotFoundError(f"no transaction {start.txid.rpc_hex} in {where}")
         tx_id = int(found[0][0])
@@ -272,8 +378,8 @@ def _seeds(store: ChainStore, start: Start) -> list[tuple[int, int, int, int | N
 
 class _Tracer:
     def __init__(self, store: ChainStore, params: TraceParams, stops: StopList,
-                 direction: str) -> None:
-        self.graph = _Graph(store)
+                 direction: str, csr: SpendGraph | None = None) -> None:
+        self.graph = _Graph(store) if csr is None else _CsrGraph(store, csr)
         self.params = params
         self.model = params.model
         self.stops = stops
@@ -383,8 +489,8 @@ class _Tracer:
                 live[spent[key]].append(key)
         if not live:
             return {}
-        txs, ins, outs = (self.graph.txs(list(live)), self.graph.inputs(list(live)),
-                          self.graph.outputs(list(live)))
+        txs = self.graph.txs(list(live), txids=False)
+        ins, outs = self.graph.inputs(list(live)), self.graph.outputs(list(live))
         pending: dict[Key, Taint] = {}
         for tx_id in sorted(live):
             tx = txs[tx_id]
@@ -398,7 +504,8 @@ class _Tracer:
                 for k, taint in shares:
                     if k == len(outputs):  # the fee
                         self.edges[(inp.prev, tx_id, None)] += taint.amount
-                        self.fees[tx_id] += taint.amount
+                        # poison taints the whole fee from every input: count it once
+                        self.fees[tx_id] = min(self.fees[tx_id] + taint.amount, tx.fee)
                         continue
                     out = outputs[k]
                     self.edges[(inp.prev, tx_id, out.n)] += taint.amount
@@ -409,7 +516,7 @@ class _Tracer:
         by_tx: dict[int, list[Key]] = defaultdict(list)
         for key in frontier:
             by_tx[key[0]].append(key)
-        txs = self.graph.txs(list(by_tx))
+        txs = self.graph.txs(list(by_tx), txids=False)
         live: dict[int, list[Key]] = {}
         for tx_id, keys in by_tx.items():
             reason = ("coinbase" if txs[tx_id].coinbase
@@ -460,10 +567,14 @@ def trace(
     params: TraceParams | None = None,
     *,
     attribution_root: Path | str | None = None,
+    spendgraph: bool = True,
 ) -> Trace:
     """Trace the funds of `start` forward (where they went) or backward (where they came from).
 
     `attribution_root` is the folder holding ``attribution.duckdb`` (default: the store's).
+    The walk reads the memory-mapped spend graph beside the store (built or rebuilt for the
+    store's tip when missing or stale); with `spendgraph` false, or when it cannot be built,
+    it runs set-based queries on the store instead (same result).
     """
     from cointrail import __version__
 
@@ -471,11 +582,12 @@ def trace(
         raise InputError(f"direction {direction!r}: use forward or backward")
     params = params or TraceParams()
     begin = parse_start(start) if isinstance(start, str) else start
-    seeds = _seeds(store, begin)
+    csr = spend_graph(store) if spendgraph else None
+    seeds = _seeds(store, begin, csr)
     root = None if attribution_root is None else Path(attribution_root)
     stops = load_stops(store, params.stop_categories, sanctioned=params.stop_sanctioned,
                        clusters=params.clusters, attribution_root=root)
-    tracer = _Tracer(store, params, stops, direction)
+    tracer = _Tracer(store, params, stops, direction, csr)
     tracer.run(seeds)
     tip = store.tip()
     record = {
@@ -483,6 +595,7 @@ def trace(
         "tip_height": None if tip is None else tip.height,
         "tip_hash": None if tip is None else tip.hash[::-1].hex(),
         **stops.record,
+        "spend_graph": None if csr is None else dict(csr.key),
         "direction": direction, "start": begin.text, "start_kind": begin.kind,
         "parameters": params.describe() | {"since_height": tracer.since,
                                            "until_height": tracer.until},
