@@ -7,8 +7,8 @@ always bound parameters; table and column names come from `attribution.schema`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from cointrail.attribution.schema import (
     TAGS,
 )
 from cointrail.errors import StoreError
-from cointrail.store.duck import connect_duckdb
+from cointrail.store.duck import connect_duckdb, duckdb_transaction
 from cointrail.store.schema import Table
 
 ATTRIBUTION_DB = "attribution.duckdb"
@@ -107,15 +107,8 @@ class AttributionStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return duckdb_transaction(self.con)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,18 @@ def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPy
                 "wait for it to finish or stop it"
             ) from exc
         raise StoreError(f"cannot open {what} {path}: {exc}") from exc
+
+
+@contextmanager
+def duckdb_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _db_name(spec: ChainSpec) -> str:
@@ -168,15 +180,8 @@ class ChainStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return duckdb_transaction(self.con)
 
     def append(self, rows: dict[Table, pa.Table], state: dict[str, str] | None = None) -> None:
         """Append a batch to several tables and update state, atomically."""

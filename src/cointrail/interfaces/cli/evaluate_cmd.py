@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # the analysis libraries load on first use: `cointrail --help` stays fast
+    from cointrail.analysis.clustering.evaluate import Evaluation
 from rich.table import Table
 
-from cointrail.analysis.clustering.evaluate import Evaluation, evaluate, read_ground_truth
 from cointrail.interfaces.cli.cluster_cmds import AsOf
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
@@ -23,6 +25,8 @@ def evaluate_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Pairwise precision, recall, F1 and purity of the clustering against known owners."""
+    from cointrail.analysis.clustering.evaluate import evaluate, read_ground_truth
+
     state = get_state(ctx)
     with handle_errors(state.debug):
         truth = read_ground_truth(ground_truth, state.spec)
