@@ -7,7 +7,7 @@
 # present, and list it in SERVICES below.
 set -euo pipefail
 
-SERVICES=(litecoind)
+SERVICES=(litecoind pdftotext chromium anvil)
 
 log() { printf 'install-services: %s\n' "$*"; }
 die() { printf 'install-services: error: %s\n' "$*" >&2; exit 1; }
@@ -40,7 +40,41 @@ install_litecoind() {
     log "litecoind installed: $(litecoind -version 2>/dev/null | head -n1)"
 }
 
-# Planned: install_anvil (npm: foundry's anvil), install_chromium (apt: chromium).
+install_pdftotext() {
+    # Report tests read the PDFs back as text.
+    if have pdftotext; then
+        log "pdftotext present: $(command -v pdftotext)"
+        return
+    fi
+    apt_install poppler-utils
+    have pdftotext || die "pdftotext is still not on PATH after installing poppler-utils"
+}
+
+install_chromium() {
+    # The web investigator's browser tests drive Debian's Chromium through Playwright.
+    if have chromium; then
+        log "chromium present: $(command -v chromium)"
+        return
+    fi
+    apt_install chromium
+    have chromium || die "chromium is still not on PATH after installing the package"
+}
+
+install_anvil() {
+    # Ethereum tests run a local anvil node (npm package @foundry-rs/anvil, binary included).
+    if have anvil; then
+        log "anvil present: $(command -v anvil)"
+        return
+    fi
+    have npm || apt_install npm
+    if [ "$(id -u)" -ne 0 ]; then
+        die "installing anvil needs root (npm install -g); run: sudo $0"
+    fi
+    log "npm install -g @foundry-rs/anvil"
+    npm install -g --silent @foundry-rs/anvil >/dev/null || die "npm install of anvil failed"
+    have anvil || die "anvil is still not on PATH after npm install -g @foundry-rs/anvil"
+    log "anvil installed: $(anvil --version 2>/dev/null | head -n1)"
+}
 
 for service in "${SERVICES[@]}"; do
     "install_${service}"

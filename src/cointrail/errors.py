@@ -7,6 +7,9 @@
     │   ├── UnknownChainError           chain/network name not in the ChainSpec registry
     │   └── ValidationError             many problems collected at once (file, line, message)
     ├── NotFoundError (LookupError)     an id, hash or address the store does not hold (HTTP 404)
+    ├── AuthError                       no valid credentials (HTTP 401, exit 3)
+    │   └── PermissionDeniedError       valid credentials, but the role or case access forbids it
+    │                                   (HTTP 403)
     ├── StoreError                      the local store is locked, corrupt or inconsistent (exit 1)
     └── ExternalServiceError            a node or feed failed or went away (exit 1, HTTP 502)
 
@@ -76,6 +79,14 @@ class NotFoundError(CointrailError, LookupError):
     """An id, hash or address that the store does not hold."""
 
 
+class AuthError(CointrailError):
+    """No credentials, or credentials that match no active key."""
+
+
+class PermissionDeniedError(AuthError):
+    """The principal is known, but its role or case access does not allow the action."""
+
+
 class StoreError(CointrailError):
     """The local store is locked, corrupt, or inconsistent with what was asked."""
 
@@ -87,6 +98,7 @@ class ExternalServiceError(CointrailError):
 EXIT_CODES: dict[type[CointrailError], int] = {
     InputError: 2,
     NotFoundError: 2,
+    AuthError: 3,
     StoreError: 1,
     ExternalServiceError: 1,
     CointrailError: 1,
@@ -95,6 +107,8 @@ EXIT_CODES: dict[type[CointrailError], int] = {
 HTTP_STATUS: dict[type[CointrailError], int] = {
     InputError: 400,
     NotFoundError: 404,
+    PermissionDeniedError: 403,
+    AuthError: 401,
     StoreError: 503,
     ExternalServiceError: 502,
     CointrailError: 500,

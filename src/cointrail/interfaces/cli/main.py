@@ -14,13 +14,17 @@ import typer
 
 from cointrail import __version__
 from cointrail.chain.spec import CHAIN_NAMES, NETWORK_NAMES
+from cointrail.interfaces.cli import api_cmds, case_output_cmds
+from cointrail.interfaces.cli.api_cmds import keys_app
 from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd, tags_app
+from cointrail.interfaces.cli.case_cmds import case_app
 from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
 from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
 from cointrail.interfaces.cli.path_cmds import exposure_cmd, path_cmd
+from cointrail.interfaces.cli.request_cmds import request_app
 from cointrail.interfaces.cli.rules_cmds import flags_cmd
 from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
 from cointrail.interfaces.cli.trace_cmds import trace_app
@@ -47,6 +51,16 @@ app.add_typer(trace_app, name="trace")
 app.command("path")(path_cmd)
 app.command("exposure")(exposure_cmd)
 app.command("flags")(flags_cmd)
+app.add_typer(case_app, name="case")
+for _name in ("report", "export"):
+    _command = getattr(case_output_cmds, f"{_name}_cmd", None)
+    if _command is not None:
+        case_app.command(_name)(_command)
+app.add_typer(request_app, name="request")
+app.add_typer(keys_app, name="keys")
+_serve = getattr(api_cmds, "serve_cmd", None)
+if _serve is not None:
+    app.command("serve")(_serve)
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,3 @@
+"""Case outputs: ``case report`` (HTML and PDF) and ``case export`` (partner bundles)."""
+
+from __future__ import annotations
