@@ -14,6 +14,13 @@ from typing import Annotated, Any
 
 import typer
 
+from cointrail.interfaces.cli.case_cmds import (
+    CaseOption,
+    case_option,
+    read_acquisitions,
+    record_acquisitions,
+    record_query_in_case,
+)
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -47,14 +54,21 @@ def tags_import_cmd(
         help="Confidence (GraphSense scale) given to tags from MISP events.")
     ] = "trusted_provider",
     as_json: JsonOption = False,
+    case: CaseOption = None,
 ) -> None:
     """Import tags: GraphSense TagPacks and ActorPacks (YAML), MISP event exports (JSON), and
     the agency's own tags (CSV or YAML), each validated against the taxonomy and its chain."""
     from cointrail.attribution import AttributionStore, import_tags
 
     state = get_state(ctx)
-    with handle_errors(state.debug), AttributionStore(state.settings.store) as store:
-        report = import_tags(store, paths, licence=licence, misp_confidence=misp_confidence)
+    with handle_errors(state.debug):
+        in_case = case_option(state, case)
+        acquired = read_acquisitions(paths) if in_case is not None else []
+        with AttributionStore(state.settings.store) as store:
+            report = import_tags(store, paths, licence=licence,
+                                 misp_confidence=misp_confidence)
+        if in_case is not None:
+            record_acquisitions(in_case, "acquire.tags", acquired, _summary(report))
         _print_report(report.as_dict(), as_json)
 
 
@@ -87,6 +101,7 @@ def sanctions_import_cmd(
         metavar="DATE", help="Publication date for lists that do not carry one (YYYY-MM-DD).")
     ] = None,
     as_json: JsonOption = False,
+    case: CaseOption = None,
 ) -> None:
     """Import OFAC lists: sdn_advanced.xml, sdn.xml, sdn.csv, per-asset lists and history."""
     from cointrail.attribution import AttributionStore, import_sanctions
@@ -95,9 +110,20 @@ def sanctions_import_cmd(
     state = get_state(ctx)
     with handle_errors(state.debug):
         day = parse_as_of(published)
+        in_case = case_option(state, case)
+        acquired = read_acquisitions(paths) if in_case is not None else []
         with AttributionStore(state.settings.store) as store:
             report = import_sanctions(store, paths, published=day)
-            _print_report(report.as_dict(), as_json)
+        if in_case is not None:
+            record_acquisitions(in_case, "acquire.sanctions", acquired, _summary(report))
+        _print_report(report.as_dict(), as_json)
+
+
+def _summary(report: Any) -> dict[str, Any]:
+    """What a custody entry keeps of an import report (counts, not timings)."""
+    doc = report.as_dict()
+    return {k: doc[k] for k in ("files", "imported", "records", "rejected", "problems")
+            if k in doc}
 
 
 def _addresses_from_csv(path: Path) -> list[str]:
@@ -121,10 +147,13 @@ def screen_cmd(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", metavar="DATE", help="Answer with the sanctions lists in force then.")] = None,
     as_json: JsonOption = False,
+    case: CaseOption = None,
 ) -> None:
     """Screen addresses: direct tags, cluster tags (where the chain is clustered), categories,
     confidence, sources, sanctions hits; conflicting actors in a cluster are flagged."""
     from cointrail.attribution import AttributionStore, screen
+    from cointrail.attribution.screening import parse_as_of
+    from cointrail.cases.queries import screening_doc
     from cointrail.errors import InputError
 
     state = get_state(ctx)
@@ -134,14 +163,14 @@ def screen_cmd(
             items += _addresses_from_csv(file)
         if not items:
             raise InputError("no address to screen; pass ADDRESS... or --file CSV")
+        in_case = case_option(state, case)
         with AttributionStore(state.settings.store, read_only=True) as store:
-            result = screen(store, items, as_of=as_of)
-            rows = result.to_dicts()
-    doc = {"as_of": result.as_of, "screened": len(rows),
-           "sanctioned": sum(1 for r in rows if r["sanctioned"]),
-           "tagged": sum(1 for r in rows if r["tags"]),
-           "actor_conflicts": sum(1 for r in rows if r["actor_conflict"]),
-           "clusterings": result.clusterings, "addresses": rows}
+            doc = screening_doc(screen(store, items, as_of=as_of))
+        if in_case is not None:
+            record_query_in_case(in_case, "screen", "screening", {
+                "addresses": items, "as_of": parse_as_of(as_of)}, doc,
+                f"screening of {len(items)} address(es)")
+    rows = doc["addresses"]
     if as_json:
         typer.echo(json.dumps(doc, indent=2, default=str))
         return

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console, print_json
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
 
@@ -20,13 +21,21 @@ def path_cmd(
     hops: HopsOpt = 6,
     k: Annotated[int, typer.Option("--k", metavar="K", help="How many paths to list.")] = 3,
     as_json: JsonOption = False,
+    case: CaseOption = None,
 ) -> None:
     """The K shortest fund-flow paths FROM → TO within N hops, with amounts and txids."""
     from cointrail.analysis.tracing.paths import find_paths
 
     state = get_state(ctx)
+    with handle_errors(state.debug):
+        in_case = case_option(state, case)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         doc = find_paths(store, source, target, hops=hops, k=k).to_dict()
+    if in_case is not None:
+        with handle_errors(state.debug):
+            record_query_in_case(in_case, "path", "path", {
+                "chain": state.spec.chain, "network": state.spec.network, "from": source,
+                "to": target, "hops": hops, "k": k}, doc, f"paths from {source} to {target}")
     if as_json:
         print_json(json.dumps(doc, indent=2))
         return
@@ -53,13 +62,22 @@ def exposure_cmd(
         "--direction", help="in (sources), out (destinations) or both.")] = "both",
     hops: HopsOpt = 6,
     as_json: JsonOption = False,
+    case: CaseOption = None,
 ) -> None:
     """Shares of incoming/outgoing value by counterparty category within N hops."""
     from cointrail.analysis.risk.exposure import exposure
 
     state = get_state(ctx)
+    with handle_errors(state.debug):
+        in_case = case_option(state, case)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         doc = exposure(store, subject, direction=direction.strip().lower(), hops=hops).to_dict()
+    if in_case is not None:
+        with handle_errors(state.debug):
+            record_query_in_case(in_case, "exposure", "exposure", {
+                "chain": state.spec.chain, "network": state.spec.network, "subject": subject,
+                "direction": direction.strip().lower(), "hops": hops}, doc,
+                f"exposure of {subject}")
     if as_json:
         print_json(json.dumps(doc, indent=2))
         return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console, print_json
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
 
@@ -31,29 +33,23 @@ CurrencyOpt = Annotated[str, typer.Option(
 def flags_cmd(
     ctx: typer.Context, subject: SubjectArg, rules: RulesOpt = None,
     threshold: ThresholdOpt = None, price_table: PriceOpt = None, currency: CurrencyOpt = "",
-    as_json: JsonOption = False,
+    as_json: JsonOption = False, case: CaseOption = None,
 ) -> None:
     """Red flags (FATF VA indicators) of an address or cluster, each with its evidence.
 
     One indicator alone proves nothing: the hits are leads for an analyst to review."""
-    from cointrail.analysis.risk.rules import (
-        PriceTable,
-        Structuring,
-        default_rules,
-        evaluate,
-        resolve_subject,
-    )
+    from cointrail.analysis.risk.rules import RULE_NAMES, evaluate, resolve_subject
+    from cointrail.cases.queries import flags_doc, flags_rules
     from cointrail.errors import InputError
 
     state = get_state(ctx)
     with handle_errors(state.debug):
-        prices = None if price_table is None else PriceTable.from_csv(price_table, currency)
-        structuring = None
-        if threshold is not None or prices is not None:
-            limit: int | str = "10000" if prices is not None else 100_000_000
+        structuring: dict[str, Any] | None = None
+        if threshold is not None or price_table is not None:
+            limit: int | str = "10000" if price_table is not None else 100_000_000
             if threshold is not None:
                 text = threshold.strip()
-                if prices is None:
+                if price_table is None:
                     if not text.isdigit():
                         raise InputError(f"--threshold {threshold!r}: give whole satoshi "
                                          "(or add --price-table for a fiat amount)")
@@ -65,17 +61,29 @@ def flags_cmd(
                         raise InputError(f"--threshold {threshold!r} is not a number") \
                             from None
                     limit = text
-            structuring = Structuring(threshold=limit, prices=prices)
-        chosen = default_rules(None if rules is None else rules.split(","),
-                               structuring=structuring)
+            table = None
+            if price_table is not None:
+                try:
+                    digest = hashlib.sha256(price_table.read_bytes()).hexdigest()
+                except OSError as exc:
+                    raise InputError(f"cannot read the price table {price_table}: "
+                                     f"{exc.strerror}") from None
+                table = {"path": str(price_table.resolve()), "sha256": digest}
+            structuring = {"threshold": limit, "price_table": table, "currency": currency}
+        names = (list(RULE_NAMES) if rules is None
+                 else [n.strip() for n in rules.split(",") if n.strip()])
+        request = {"chain": state.spec.chain, "network": state.spec.network,
+                   "subject": subject, "rules": names, "structuring": structuring}
+        chosen = flags_rules(request)
+        in_case = case_option(state, case)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         target = resolve_subject(store, subject)
         hits = evaluate(store, target, chosen)
-        doc: dict[str, Any] = {
-            "subject": target.text, "kind": target.kind,
-            "rules": {r.name: {"version": r.version, "params": r.params()} for r in chosen},
-            "hits": [h.to_dict() for h in hits],
-        }
+        doc: dict[str, Any] = flags_doc(target, chosen, hits)
+    if in_case is not None:
+        with handle_errors(state.debug):
+            record_query_in_case(in_case, "flags", "flags", request, doc,
+                                 f"red flags of {subject}")
     if as_json:
         print_json(json.dumps(doc, indent=2, default=str))
         return

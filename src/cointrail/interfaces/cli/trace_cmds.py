@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cointrail.errors import InputError
+from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console, print_json
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
 
@@ -50,7 +51,7 @@ def parse_bound(value: str | None, option: str) -> int | date | None:
 
 def _run(ctx: typer.Context, direction: str, start: str, model: str, hops: int,
          min_value: int, since: str | None, until: str | None, coinjoin: str,
-         stop_at: str | None, no_clusters: bool, as_json: bool) -> None:
+         stop_at: str | None, no_clusters: bool, as_json: bool, case: str | None) -> None:
     from cointrail.analysis.tracing import SERVICE_CATEGORIES, TaintModel, TraceParams, trace
 
     state = get_state(ctx)
@@ -66,14 +67,28 @@ def _run(ctx: typer.Context, direction: str, start: str, model: str, hops: int,
             since=parse_bound(since, "--since"), until=parse_bound(until, "--until"),
             stop_categories=categories, coinjoin=coinjoin, clusters=not no_clusters,
         )
+        in_case = case_option(state, case)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
-        result = trace(store, start, direction, params)
-        if as_json:
-            import json
+        doc = trace(store, start, direction, params).to_dict()
+    if in_case is not None:
+        from cointrail.cases.queries import bound_for_request
 
-            print_json(json.dumps(result.to_dict(), indent=2))
-            return
-        _print_human(result.to_dict())
+        request = {"chain": state.spec.chain, "network": state.spec.network,
+                   "direction": direction, "start": start, "model": taint_model.value,
+                   "hops": hops, "min_value": min_value,
+                   "since": bound_for_request(params.since),
+                   "until": bound_for_request(params.until), "coinjoin": coinjoin,
+                   "stop_at": sorted(categories), "stop_sanctioned": params.stop_sanctioned,
+                   "clusters": not no_clusters}
+        with handle_errors(state.debug):
+            record_query_in_case(in_case, "trace", "trace", request, doc,
+                                 f"{direction} trace of {start}")
+    if as_json:
+        import json
+
+        print_json(json.dumps(doc, indent=2))
+        return
+    _print_human(doc)
 
 
 def _print_human(doc: dict[str, Any]) -> None:
@@ -99,11 +114,11 @@ def trace_forward_cmd(
     ctx: typer.Context, start: StartArg, model: ModelOpt = "haircut", hops: HopsOpt = 10,
     min_value: MinOpt = 0, since: SinceOpt = None, until: UntilOpt = None,
     coinjoin: CoinJoinOpt = "stop", stop_at: StopAtOpt = None,
-    no_clusters: NoClustersOpt = False, as_json: JsonOption = False,
+    no_clusters: NoClustersOpt = False, as_json: JsonOption = False, case: CaseOption = None,
 ) -> None:
     """Where the funds of START went: tainted outputs, flows and endpoints by category."""
     _run(ctx, "forward", start, model, hops, min_value, since, until, coinjoin, stop_at,
-         no_clusters, as_json)
+         no_clusters, as_json, case)
 
 
 @trace_app.command("backward")
@@ -111,8 +126,8 @@ def trace_backward_cmd(
     ctx: typer.Context, start: StartArg, model: ModelOpt = "haircut", hops: HopsOpt = 10,
     min_value: MinOpt = 0, since: SinceOpt = None, until: UntilOpt = None,
     coinjoin: CoinJoinOpt = "stop", stop_at: StopAtOpt = None,
-    no_clusters: NoClustersOpt = False, as_json: JsonOption = False,
+    no_clusters: NoClustersOpt = False, as_json: JsonOption = False, case: CaseOption = None,
 ) -> None:
     """Where the funds of START came from: tainted outputs, flows and endpoints by category."""
     _run(ctx, "backward", start, model, hops, min_value, since, until, coinjoin, stop_at,
-         no_clusters, as_json)
+         no_clusters, as_json, case)
