@@ -52,7 +52,15 @@ class Addressee:
             "actor": None if self.actor is None else self.actor.to_dict(),
             "legal_entity": None if self.legal_entity is None else self.legal_entity.to_dict(),
             "state": None if self.state is None else self.state.to_dict(),
+            "service": self.service,
         }
+
+    @property
+    def service(self) -> str | None:
+        """The service as attributed: the actor's label, else the tag labels of the outputs."""
+        if self.actor is not None and self.actor.label:
+            return self.actor.label
+        return ", ".join(self.labels) or None
 
 
 def service_outputs(result: Mapping[str, Any]) -> list[dict[str, Any]]:
