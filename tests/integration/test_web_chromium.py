@@ -1,0 +1,167 @@
+"""The web investigator in Debian's Chromium, driven by Playwright, against a real server.
+
+uvicorn serves the app on a free 127.0.0.1 port (in a thread) over a store built from the
+bundled mainnet blocks 0–438. An investigator signs in with an API key, finds Satoshi's block-9
+address, expands it in the graph (the first bitcoin transfer appears, Hal Finney's address with
+it), runs a trace and reads its endpoints, keeps the trace in a case, writes the case report
+and downloads its PDF, verifies the custody log, and screens a list. Screenshots are written to
+``test-artifacts/web/`` as test artefacts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cointrail.auth.keys import create_key
+from cointrail.interfaces.api import ApiConfig, create_app
+from cointrail.settings import load_settings
+from tests.support.data import REPO_ROOT
+from tests.unit.api.conftest import BLOCK_9_COINBASE, CASE, HAL, SATOSHI, build_store
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "web"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    import uvicorn
+
+    root = tmp_path_factory.mktemp("web-store")
+    build_store(root)
+    key = create_key(root, "web-investigator", "analyst").secret
+    from cointrail.auth import Principal, Role
+    from cointrail.cases import CaseStore
+
+    CaseStore.for_store(root).create(Principal("web-investigator", Role.ANALYST), **CASE)
+    app = create_app(load_settings(store=root, chain="bitcoin", network="mainnet"),
+                     ApiConfig(rate_per_second=200, burst=400))
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is absent; scripts/install-services.sh installs Debian's "
+                    "chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_investigator_finds_expands_and_traces(server: tuple[str, str], browser: object) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    base, key = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    external: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(base) else external.append(r.url))
+    page.goto(base + "/")
+
+    # a wrong key is refused with the server's message
+    page.fill("#api-key", "ct_0123456789ab_" + "A" * 43)
+    page.click("#login-form button")
+    expect(page.locator("#login-error")).to_contain_text("unknown API key")
+    page.fill("#api-key", key)
+    page.click("#login-form button")
+    expect(page.locator("#who")).to_contain_text("web-investigator (analyst)")
+    page.screenshot(path=str(ARTIFACTS / "01-signed-in.png"))
+
+    # find Satoshi's block-9 address and put it on the graph
+    page.fill("#search-q", SATOSHI)
+    page.click("#search-form button[type=submit]")
+    hit = page.locator("#search-results li.hit-address")
+    expect(hit).to_contain_text(SATOSHI)
+    hit.click()
+    expect(page.locator("#detail-address")).to_have_text(SATOSHI)
+    assert page.evaluate("() => document.querySelector('#graph canvas') !== null")
+
+    # expand its neighbours: the block-9 coinbase and the first transfer, to Hal
+    page.click("#expand")
+    expect(page.locator("#expand")).to_have_text("All neighbours shown", timeout=30_000)
+    assert page.evaluate("hal => window.__explorerHas(hal)", HAL)
+    count = page.evaluate("() => window.__explorerCount()")
+    assert count["tx"] >= 2 and count["address"] >= 2
+    page.screenshot(path=str(ARTIFACTS / "02-expanded.png"))
+
+    # trace the block-9 coinbase forward: Hal's 10 BTC is among the endpoints
+    page.click("#tabs button[data-tab=trace]")
+    page.fill("#trace-form input[name=start]", f"{BLOCK_9_COINBASE}:0")
+    page.select_option("#trace-form select[name=model]", "fifo")
+    page.fill("#trace-form input[name=hops]", "1")
+    page.click("#trace-form button[type=submit]")
+    expect(page.locator("#trace-summary")).to_contain_text("forward fifo trace")
+    expect(page.locator("#trace-endpoints")).to_contain_text(f"{HAL} 10")
+    page.screenshot(path=str(ARTIFACTS / "03-trace.png"))
+
+    # open the case, keep the trace in it, write the report and download the PDF
+    ref = str(CASE["reference"])
+    page.click("#tabs button[data-tab=case]")
+    page.select_option("#case-select", ref)
+    page.click("#case-open-form button")
+    expect(page.locator("#case-current")).to_contain_text(ref)
+    page.click("#tabs button[data-tab=trace]")
+    page.click("#trace-keep")
+    expect(page.locator("#trace-kept")).to_contain_text(f"kept in case {ref} as finding F0001")
+    page.click("#tabs button[data-tab=case]")
+    page.fill("#attach-form input[name=address]", HAL)
+    page.click("#attach-form button")
+    expect(page.locator("#custody-list li[data-action='attach.address']")).to_have_count(1)
+    page.click("#case-report")
+    expect(page.locator("#case-status")).to_contain_text("report written", timeout=120_000)
+    pdf_link = page.locator("a.case-file[data-path$='report.pdf']")
+    with page.expect_download() as download_info:
+        pdf_link.click()
+    download = download_info.value
+    saved = ARTIFACTS / "case-report.pdf"
+    download.save_as(str(saved))
+    assert saved.read_bytes().startswith(b"%PDF")
+    page.click("#case-verify")
+    expect(page.locator("#case-status")).to_contain_text("custody log verified")
+    actions = page.locator("#custody-list li").evaluate_all(
+        "items => items.map(i => i.dataset.action)")
+    assert {"query.trace", "finding.record", "report.write", "query.api"} <= set(actions)
+    page.screenshot(path=str(ARTIFACTS / "04-case.png"))
+
+    # screen a pasted list
+    page.click("#tabs button[data-tab=screen]")
+    page.fill("#screen-form textarea[name=addresses]", f"{HAL}\n{SATOSHI}\n")
+    page.click("#screen-form button[type=submit]")
+    expect(page.locator("#screen-table")).to_contain_text("Hal Finney (test label)")
+    page.screenshot(path=str(ARTIFACTS / "05-screening.png"))
+
+    assert errors == []
+    assert external == []  # nothing fetched from anywhere but the server: no CDN
