@@ -19,12 +19,11 @@ form: ``0x…`` is EVM, ``T…`` Tron, else a Bitcoin (Omni) address.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from Crypto.Hash import keccak
-
+from cointrail.chain.account.address import keccak256 as _keccak256
+from cointrail.chain.account.address import parse_eth_address
 from cointrail.chain.spec import get_chain
 from cointrail.chain.utxo.address import (
     B58_ALPHABET,
@@ -35,7 +34,6 @@ from cointrail.chain.utxo.address import (
 from cointrail.errors import AddressError
 
 MAINNET = "mainnet"
-_HEX40 = re.compile(r"0[xX][0-9a-fA-F]{40}")
 ZERO_EVM_ADDRESS = "0x" + "0" * 40
 
 
@@ -48,31 +46,14 @@ class CanonicalAddress:
     text: str
 
 
-def keccak256(data: bytes) -> bytes:
-    return keccak.new(digest_bits=256, data=data).digest()
+keccak256 = _keccak256  # one implementation, in the chain layer
 
 
 def parse_evm_address(text: str) -> str:
-    """Lower-case ``0x`` + 40 hex digits; the EIP-55 checksum is checked on mixed-case input."""
-    cleaned = text.strip()
-    if not _HEX40.fullmatch(cleaned):
-        raise AddressError(
-            f"{cleaned[:64]!r} is not an EVM address (0x followed by 40 hex digits)"
-        )
-    digits = cleaned[2:]
-    lower = digits.lower()
-    if digits != lower and digits != digits.upper():
-        hashed = keccak256(lower.encode("ascii")).hex()
-        expected = "".join(
-            c.upper() if c.isalpha() and int(h, 16) >= 8 else c
-            for c, h in zip(lower, hashed[:40], strict=True)
-        )
-        if expected != digits:
-            raise AddressError(
-                f"{cleaned!r} fails its EIP-55 checksum (mixed case that does not match); "
-                "the address is mistyped: copy it again from the source"
-            )
-    return "0x" + lower
+    """Lower-case ``0x`` + 40 hex digits; the EIP-55 checksum is checked on mixed-case input.
+
+    One implementation for the store and attribution: `cointrail.chain.account.address`."""
+    return parse_eth_address(text)
 
 
 def _base58check_versions(

@@ -57,6 +57,11 @@ class ChainSpec:
     def has_segwit(self) -> bool:
         return self.bech32_hrp is not None
 
+    @property
+    def is_account_model(self) -> bool:
+        """Account-model chain (Ethereum): transfers between accounts, not spent outputs."""
+        return self.family is Family.ACCOUNT
+
 
 _B, _L, _C, _D = "bitcoin", "litecoin", "bitcoin-cash", "dogecoin"
 
@@ -134,3 +139,8 @@ def all_chains() -> tuple[ChainSpec, ...]:
 def chains_with_magic(magic: bytes) -> tuple[ChainSpec, ...]:
     """UTXO specs whose blk-file magic is `magic` (several share regtest's ``fabfb5da``)."""
     return tuple(s for s in _REGISTRY.values() if s.magic == magic)
+
+
+def chains_with_chain_id(chain_id: int) -> tuple[ChainSpec, ...]:
+    """Account-model specs whose EIP-155 chain id is `chain_id` (a node's ``eth_chainId``)."""
+    return tuple(s for s in _REGISTRY.values() if s.chain_id == chain_id)

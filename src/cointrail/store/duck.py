@@ -210,7 +210,10 @@ class ChainStore:
         with self.transaction():
             for name in ("inputs", "outputs", "coinbases", "txs"):
                 self.con.execute(f"DELETE FROM {name} WHERE tx_id >= ?", [first_tx])
-            self.con.execute("DELETE FROM transfers WHERE tx_id >= ?", [first_tx])
+            self.con.execute("DELETE FROM account_txs WHERE tx_id >= ?", [first_tx])
+            # block-level credits (rewards, withdrawals) have no transaction: by height
+            self.con.execute("DELETE FROM transfers WHERE tx_id >= ? OR height > ?",
+                             [first_tx, height])
             for table in CLUSTER_TABLES:  # clustering never outlives the blocks it rests on
                 self.con.execute(f"DELETE FROM {table.name} WHERE tx_id >= ?", [first_tx])
             state = self.state()

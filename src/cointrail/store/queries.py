@@ -35,6 +35,8 @@ def status(store: ChainStore, confirmations: int) -> dict[str, Any]:
         "addresses": counts["addresses"],
         "confirmations": confirmations,
     }
+    if store.spec.is_account_model:
+        out |= {"transfers": counts["transfers"], "assets": counts["assets"]}
     if tip:
         height, block_hash, block_time = tip[0]
         out |= {
@@ -51,6 +53,8 @@ def status(store: ChainStore, confirmations: int) -> dict[str, Any]:
 
 def show_block(store: ChainStore, ident: str) -> dict[str, Any]:
     """A block by height or hash, with its txids."""
+    if store.spec.is_account_model:
+        ident = ident.strip().lower().removeprefix("0x")
     if ident.isdigit():
         rows = store.query("SELECT * FROM blocks WHERE height = ?", [int(ident)])
     else:
@@ -65,6 +69,8 @@ def show_block(store: ChainStore, ident: str) -> dict[str, Any]:
         "SELECT txid FROM txs WHERE tx_id >= ? AND tx_id < ? ORDER BY tx_id",
         [row["first_tx_id"], row["first_tx_id"] + row["tx_count"]],
     )
+    if store.spec.is_account_model:
+        return _eth_block(row, [_hex(t[0]) for t in txids])
     return {
         "height": row["height"],
         "hash": _hex(row["hash"]),
@@ -82,8 +88,24 @@ def show_block(store: ChainStore, ident: str) -> dict[str, Any]:
     }
 
 
+def _eth_block(row: dict[str, Any], txids: list[str | None]) -> dict[str, Any]:
+    """An Ethereum block as stored (the UTXO-only header fields are left out)."""
+    return {
+        "height": row["height"],
+        "hash": f"0x{_hex(row['hash'])}",
+        "parentHash": f"0x{_hex(row['prev_hash'])}",
+        "transactionsRoot": f"0x{_hex(row['merkle_root'])}",
+        "time": row["time"],
+        "size": row["size"],
+        "nTx": row["tx_count"],
+        "tx": [f"0x{t}" for t in txids],
+    }
+
+
 def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
     """A transaction with inputs resolved (value, address) and outputs with their spender."""
+    if store.spec.is_account_model:
+        return show_account_tx(store, ident)
     txid = Txid.from_rpc_hex(ident)
     rows = store.query(
         "SELECT tx_id, height, version, lock_time, size, vsize, is_coinbase, input_value,"
@@ -140,6 +162,8 @@ def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
 
 def show_address(store: ChainStore, text: str) -> dict[str, Any]:
     """Balance, received, sent, transaction count and first/last seen of an address."""
+    if store.spec.is_account_model:
+        return show_account_address(store, text)
     parsed = parse_address(text, store.spec)
     rows = store.query(
         "SELECT addr_id, type, first_height FROM addresses WHERE text = ?", [parsed.text]
@@ -184,4 +208,159 @@ def show_address(store: ChainStore, text: str) -> dict[str, Any]:
         "tx_count": int(tx_count),
         "first_seen": {"height": first, "time": times.get(first)},
         "last_seen": {"height": last, "time": times.get(last)},
+    }
+
+
+# -- account model (Ethereum) ------------------------------------------------------------------
+
+_KIND_NAMES = ("native", "internal", "token", "fee", "reward", "withdrawal")
+
+
+def _display(amount: int, decimals: int | None) -> str | None:
+    """An exact decimal string of a smallest-unit amount (no float involved)."""
+    if decimals is None:
+        return None
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**decimals)
+    text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".") if decimals else str(whole)
+    return sign + text
+
+
+def _account_sums(store: ChainStore, addr_id: int) -> dict[int, dict[str, int]]:
+    """Per asset: received, sent and fees paid by `addr_id`, exact (Python integers, so sums
+    beyond HUGEINT and ``amount_exact`` rows stay exact)."""
+    rows = store.query(
+        "SELECT asset_id, kind, to_addr_id = ? AS incoming, from_addr_id = ? AS outgoing,"
+        " sum(amount)::VARCHAR, list(amount_exact) FILTER (WHERE amount_exact IS NOT NULL),"
+        " count(*) FROM transfers WHERE to_addr_id = ? OR from_addr_id = ?"
+        " GROUP BY ALL",
+        [addr_id, addr_id, addr_id, addr_id],
+    )
+    out: dict[int, dict[str, int]] = {}
+    for asset_id, kind, incoming, outgoing, total, exact, count in rows:
+        amount = int(total) + sum(int(x) for x in exact or ())
+        sums = out.setdefault(int(asset_id), {"received": 0, "sent": 0, "fees": 0,
+                                              "transfers": 0})
+        sums["transfers"] += int(count)
+        if incoming and outgoing:
+            continue  # paid to itself: no change
+        if incoming:
+            sums["received"] += amount
+        elif kind == 3:
+            sums["fees"] += amount
+        else:
+            sums["sent"] += amount
+    return out
+
+
+def show_account_address(store: ChainStore, text: str) -> dict[str, Any]:
+    """An Ethereum address: native balance in wei, token balances per asset, activity.
+
+    Balances are sums of the stored transfers (native, internal, fee, reward, withdrawal;
+    tokens per contract). Genesis allocations are not transfers: an account funded in the
+    genesis block shows its balance change since then (see docs/ethereum.md)."""
+    from cointrail.chain.account.address import parse_eth_address
+
+    address = parse_eth_address(text)
+    rows = store.query("SELECT addr_id FROM addresses WHERE text = ?", [address])
+    if not rows:
+        raise NotFoundError(
+            f"{address} is a valid {store.spec.key} address but has never appeared on the "
+            "chain held by the store (up to its tip)"
+        )
+    addr_id = int(rows[0][0])
+    sums = _account_sums(store, addr_id)
+    assets = {int(a): (None if c is None else "0x" + bytes(c).hex(), s, d)
+              for a, c, s, d in store.query("SELECT asset_id, contract, symbol, decimals"
+                                            " FROM assets")}
+    native = sums.pop(0, {"received": 0, "sent": 0, "fees": 0, "transfers": 0})
+    balance = native["received"] - native["sent"] - native["fees"]
+    tokens = []
+    for asset_id, s in sorted(sums.items()):
+        contract, symbol, decimals = assets.get(asset_id, (None, None, None))
+        held = s["received"] - s["sent"]
+        tokens.append({
+            "asset_id": asset_id, "contract": contract, "symbol": symbol, "decimals": decimals,
+            "balance": held, "balance_display": _display(held, decimals),
+            "received": s["received"], "sent": s["sent"], "transfers": s["transfers"],
+        })
+    seen = store.query(
+        "SELECT min(height), max(height), count(DISTINCT tx_id) FROM transfers"
+        " WHERE to_addr_id = ? OR from_addr_id = ?", [addr_id, addr_id])[0]
+    txs = store.query(
+        "SELECT count(*) FROM account_txs WHERE from_addr_id = ? OR to_addr_id = ?"
+        " OR created_addr_id = ?", [addr_id, addr_id, addr_id])[0][0]
+    first, last = seen[0], seen[1]
+    times = dict(store.query("SELECT height, time FROM blocks WHERE height IN (?, ?)",
+                             [first, last])) if first is not None else {}
+    decimals = store.spec.decimals
+    return {
+        "address": address,
+        "addr_id": addr_id,
+        "chain": store.spec.chain,
+        "network": store.spec.network,
+        "type": "account",
+        "balance_wei": balance,
+        "balance": _display(balance, decimals),
+        "received_wei": native["received"],
+        "sent_wei": native["sent"],
+        "fees_paid_wei": native["fees"],
+        "tokens": tokens,
+        "tx_count": int(txs),
+        "transfers_with_value": int(seen[2] or 0),
+        "first_seen": {"height": first, "time": times.get(first)},
+        "last_seen": {"height": last, "time": times.get(last)},
+        "balance_basis": "sum of stored transfers since block 0; genesis allocations "
+                         "are not counted",
+    }
+
+
+def show_account_tx(store: ChainStore, ident: str) -> dict[str, Any]:
+    """An Ethereum transaction: sender, recipient, status, gas, and every transfer it made."""
+    ident = ident.strip().lower().removeprefix("0x")
+    txid = Txid.from_rpc_hex(ident)
+    rows = store.query(
+        "SELECT t.tx_id, t.height, a.tx_index, f.text, r.text, c.text, a.value::VARCHAR,"
+        " a.nonce, a.gas, a.gas_used, a.gas_price::VARCHAR, a.status, a.tx_type, a.selector"
+        " FROM txs t JOIN account_txs a USING (tx_id)"
+        " JOIN addresses f ON f.addr_id = a.from_addr_id"
+        " LEFT JOIN addresses r ON r.addr_id = a.to_addr_id"
+        " LEFT JOIN addresses c ON c.addr_id = a.created_addr_id WHERE t.txid = ?",
+        [bytes(txid)])
+    if not rows:
+        raise NotFoundError(f"no transaction {ident} in the {store.spec.key} store")
+    (tx_id, height, index, sender, to, created, value, nonce, gas, used, price, status,
+     kind, selector) = rows[-1]
+    block = store.query("SELECT hash, time FROM blocks WHERE height = ?", [height])[0]
+    moves = store.query(
+        "SELECT t.kind, f.text, r.text, t.asset_id, s.contract, s.symbol,"
+        " coalesce(t.amount_exact, t.amount::VARCHAR), t.log_index, t.trace_address"
+        " FROM transfers t LEFT JOIN addresses f ON f.addr_id = t.from_addr_id"
+        " LEFT JOIN addresses r ON r.addr_id = t.to_addr_id"
+        " LEFT JOIN assets s ON s.asset_id = t.asset_id WHERE t.tx_id = ?"
+        " ORDER BY t.transfer_id", [tx_id])
+    return {
+        "txid": "0x" + ident,
+        "height": height,
+        "blockhash": f"0x{_hex(block[0])}",
+        "time": block[1],
+        "index": index,
+        "from": sender,
+        "to": to,
+        "contract_created": created,
+        "value_wei": int(value),
+        "status": {1: "success", 0: "failed", -1: "unknown"}[int(status)],
+        "nonce": nonce,
+        "gas": gas,
+        "gas_used": used,
+        "gas_price_wei": int(price),
+        "fee_wei": int(used) * int(price),
+        "type": kind,
+        "selector": None if selector is None else "0x" + bytes(selector).hex(),
+        "transfers": [
+            {"kind": _KIND_NAMES[k], "from": f, "to": r, "asset_id": a,
+             "contract": None if c is None else "0x" + bytes(c).hex(), "symbol": s,
+             "amount": int(amt), "log_index": li, "trace_address": tr}
+            for k, f, r, a, c, s, amt, li, tr in moves
+        ],
     }

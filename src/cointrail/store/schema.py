@@ -2,8 +2,9 @@
 
 Conventions (DESIGN.md "Data model"): dense integer ids in chain order (`tx_id`, `addr_id`,
 `transfer_id`), 32-byte hashes as BLOB in internal byte order, integer amounts in the smallest
-unit. UTXO tables and the account-model tables (`transfers`, `assets`) live side by side; both
-refer to `addresses` and `txs`, so analyses can treat a flow the same way on either model.
+unit. UTXO tables and the account-model tables (`transfers`, `assets`, `account_txs`) live side
+by side; both refer to `addresses` and `txs`, so analyses can treat a flow the same way on
+either model.
 
 Tables are append-only in chain order: rolling back a reorg is a range delete on ids, and the
 spending side of an output is the `inputs` row that names it (view `outputs_spent`).
@@ -190,19 +191,48 @@ TRANSFERS = Table(
     "transfers",
     (
         C("transfer_id", I64, doc="dense id in chain order"),
-        C("tx_id", I64),
+        C("tx_id", I64, nullable=True,
+          doc="NULL for block-level credits (mining rewards, validator withdrawals)"),
         C("height", I32),
-        C("kind", I8, doc="0 native, 1 internal (trace), 2 token (ERC-20 Transfer log)"),
+        C("kind", I8, doc="0 native, 1 internal (trace), 2 token (ERC-20 Transfer log), "
+                          "3 fee (gas; to_addr_id NULL = burned), 4 reward, 5 withdrawal "
+                          "(cointrail.chain.account.transfers.TransferKind)"),
         C("from_addr_id", I64, nullable=True),
         C("to_addr_id", I64, nullable=True),
         C("asset_id", I32),
         C("amount", ColType.AMOUNT256, doc="smallest unit (wei, token units)"),
         C("log_index", I32, nullable=True),
         C("trace_address", ColType.TEXT, nullable=True),
+        C("amount_exact", ColType.TEXT, nullable=True,
+          doc="decimal text of an amount beyond 38 digits (uint256 token amounts); "
+              "amount is then 0"),
     ),
     "Value movements on account chains; failed transactions move no value.",
     model="account",
     order_by=("transfer_id",),
+)
+
+ACCOUNT_TXS = Table(
+    "account_txs",
+    (
+        C("tx_id", I64),
+        C("tx_index", I32, doc="position in the block (transactionIndex)"),
+        C("from_addr_id", I64, doc="sender (from)"),
+        C("to_addr_id", I64, nullable=True, doc="recipient (to); NULL: contract creation"),
+        C("created_addr_id", I64, nullable=True, doc="contract created (receipt contractAddress)"),
+        C("value", ColType.AMOUNT256, doc="wei sent with the call (moved only if status 1)"),
+        C("nonce", I64),
+        C("gas", I64, doc="gas limit"),
+        C("gas_used", I64, doc="receipt gasUsed"),
+        C("gas_price", ColType.AMOUNT256, doc="receipt effectiveGasPrice, wei"),
+        C("status", I8, doc="1 success, 0 failed, -1 unknown (pre-Byzantium receipt)"),
+        C("tx_type", I8, doc="EIP-2718 type: 0 legacy, 1 access list, 2 EIP-1559, 3 blob, 4 "
+                             "set-code"),
+        C("selector", ColType.BYTES, nullable=True, doc="first 4 bytes of the input"),
+    ),
+    "Account-model transaction details beside txs (which holds the hash and height).",
+    model="account",
+    order_by=("tx_id",),
 )
 
 TX_LABELS = Table(
@@ -309,7 +339,7 @@ CLUSTER_TABLES: tuple[Table, ...] = (
     TX_LABELS, CLUSTER_LINKS, CLUSTER_MERGES, CLUSTER_HELD, LINK_EVIDENCE
 )
 TABLES: tuple[Table, ...] = (
-    BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES, ASSETS, TRANSFERS,
+    BLOCKS, TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES, ASSETS, TRANSFERS, ACCOUNT_TXS,
     *CLUSTER_TABLES, CLUSTER_RUNS, SYNC_STATE,
 )
 UTXO_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES)

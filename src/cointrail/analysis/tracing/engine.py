@@ -581,6 +581,20 @@ def trace(
     if direction not in (FORWARD, BACKWARD):
         raise InputError(f"direction {direction!r}: use forward or backward")
     params = params or TraceParams()
+    if store.spec.is_account_model:  # transfers between accounts, per asset (issue 9)
+        from cointrail.analysis.tracing.account import trace_account
+
+        tip = store.tip()
+        return trace_account(
+            store, start if isinstance(start, str) else start.text, direction, params.model,
+            params.hops, params.min_value, stop_categories=params.stop_categories,
+            stop_sanctioned=params.stop_sanctioned, attribution_root=attribution_root,
+            record={"chain": store.spec.chain, "network": store.spec.network,
+                    "tip_height": None if tip is None else tip.height,
+                    "tip_hash": None if tip is None else tip.hash[::-1].hex(),
+                    "direction": direction, "start": str(start if isinstance(start, str)
+                                                         else start.text),
+                    "parameters": params.describe(), "cointrail_version": __version__})
     begin = parse_start(start) if isinstance(start, str) else start
     csr = spend_graph(store) if spendgraph else None
     seeds = _seeds(store, begin, csr)

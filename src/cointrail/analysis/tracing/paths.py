@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -282,6 +282,10 @@ def find_paths(store: ChainStore, source: str, target: str, *, hops: int = DEFAU
     ``cluster:ID``) of at most `hops` edges; ``found`` is false when there is none."""
     from cointrail import __version__
 
+    if store.spec.is_account_model:
+        from cointrail.analysis.tracing.account import find_account_paths
+
+        return cast(Paths, find_account_paths(store, source, target, hops=hops, k=k))
     if hops < 1:
         raise InputError(f"--hops {hops}: give 1 or more")
     if k < 1:

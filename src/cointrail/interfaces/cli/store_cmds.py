@@ -115,12 +115,17 @@ def sync_cmd(
     batch_txs: Annotated[int, typer.Option(help="Transactions per committed batch.")] = 50_000,
     as_json: JsonOption = False,
 ) -> None:
-    """Follow a Bitcoin Core-compatible node over JSON-RPC until its tip (and on, --follow)."""
+    """Follow a node over JSON-RPC until its tip (and on, --follow): Bitcoin Core-compatible,
+    or an Ethereum node with --chain ethereum."""
     from cointrail.chain.rpc import RpcClient
     from cointrail.store.ingest import UtxoIngestor
     from cointrail.store.sync import sync_rpc
 
     state = get_state(ctx)
+    if state.spec.is_account_model:
+        _sync_account(state, rpc, follow=follow, poll=poll, batch_blocks=batch_blocks,
+                      as_json=as_json)
+        return
     with handle_errors(state.debug), _open(state) as store:
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, cookie_file=rpc_cookie)
         with client, _progress(not as_json, "sync") as update:
@@ -134,6 +139,36 @@ def sync_cmd(
                 ingestor.flush()
                 raise typer.Exit(130) from None
         _report(result, as_json)
+
+
+def _sync_account(state: AppState, rpc: str, *, follow: bool, poll: float, batch_blocks: int,
+                  as_json: bool) -> None:
+    """``sync`` for an account-model chain (Ethereum JSON-RPC)."""
+    from cointrail.chain.account.node import EthNode
+    from cointrail.chain.rpc import RpcClient
+    from cointrail.store.ethsync import EthIngestor, sync_eth
+
+    with handle_errors(state.debug), _open(state) as store:
+        client = RpcClient(rpc, timeout=state.settings.rpc_timeout, jsonrpc="2.0")
+        with client, _progress(not as_json, "sync") as update:
+            ingestor = EthIngestor(store)
+            try:
+                result = sync_eth(
+                    ingestor, EthNode(client), follow=follow, poll_seconds=poll,
+                    batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+                )
+            except KeyboardInterrupt:
+                ingestor.flush()
+                raise typer.Exit(130) from None
+        for warning in result.warnings:
+            warning_line(warning)
+        _emit({
+            "tip_height": result.tip_height, "tip_hash": result.tip_hash,
+            "blocks_added": result.blocks, "transactions_added": result.txs,
+            "transfers_added": ingestor.transfers_added, "traces": ingestor.tracer_note,
+            "reorgs": result.reorgs, "blocks_rolled_back": result.blocks_rolled_back,
+            "seconds": round(result.seconds, 3), "warnings": result.warnings,
+        }, as_json)
 
 
 def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
