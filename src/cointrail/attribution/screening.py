@@ -13,6 +13,9 @@ the latest publication date on or before D. Versions without a publication date 
 Where a chain store in the same folder holds a clustering, tags also roll up to clusters:
 each address gets its cluster, its cluster mates' tags and any actor conflict
 (`cointrail.attribution.clusters`, also set-based).
+
+This is the reference. One address, or a few, are answered from memory by
+`cointrail.attribution.fastscreen` (the REST API's path), which must give the same result.
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ from cointrail.errors import InputError
 _LOWER = r"^(0[xX][0-9a-fA-F]{40}|(bc|tb|bcrt|ltc|tltc|rltc|BC|TB|BCRT|LTC|TLTC)1.*|" \
          r"(bitcoincash|BITCOINCASH|bchtest|bchreg):.*)$"
 _CASHADDR_BARE = r"^[qpQP][qpzry9x8gf2tvdw0s3jn54khce6mua7lQPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{41}$"
+
+#: Columns of a direct tag hit (after `pos`), from ``tags t JOIN list_versions v``.
+TAG_HIT_FIELDS = """t.address, t.chain, t.label, t.category, t.abuse, t.actor, t.confidence,
+    t.confidence_level, t.source, t.licence, t.lastmod, t.author, t.case_ref, t.network,
+    t.context, t.tag_id, t.version_id, v.name AS list_name"""
+#: Columns of a sanctions hit (after `pos`), from ``sanctions_entries e JOIN list_versions v``;
+#: hits of one address are ordered by list version, then by the entry's row.
+SANCTION_HIT_FIELDS = """e.address, e.asset, e.chain, e.party_name, e.party_uid, e.programs,
+    e.listed_date, e.feature_type, e.version_id, v.kind AS list_kind,
+    v.published AS list_published"""
 
 _IN_FORCE = """
     SELECT version_id, name, published FROM (
@@ -159,26 +172,21 @@ def screen(
     con = store.con
     con.register("_screen_in", inputs)
     try:
-        tags = con.execute("""
-            SELECT i.pos, t.address, t.chain, t.label, t.category, t.abuse, t.actor,
-                   t.confidence, t.confidence_level, t.source, t.licence, t.lastmod,
-                   t.author, t.case_ref, t.network, t.context,
-                   t.tag_id, t.version_id, v.name AS list_name
+        tags = con.execute(f"""
+            SELECT i.pos, {TAG_HIT_FIELDS}
             FROM _screen_in i JOIN tags t ON t.address = i.address
             JOIN list_versions v ON v.version_id = t.version_id
         """).to_arrow_table()
         hits = con.execute(f"""
             WITH then_v AS ({_IN_FORCE}), now_v AS ({_IN_FORCE})
-            SELECT i.pos, e.address, e.asset, e.chain, e.party_name, e.party_uid, e.programs,
-                   e.listed_date, e.feature_type, e.version_id, v.kind AS list_kind,
-                   v.published AS list_published,
+            SELECT i.pos, {SANCTION_HIT_FIELDS},
                    e.version_id IN (SELECT version_id FROM then_v) AS in_force_then,
                    e.version_id IN (SELECT version_id FROM now_v) AS in_force_now
             FROM _screen_in i JOIN sanctions_entries e ON e.address = i.address
             JOIN list_versions v ON v.version_id = e.version_id
             WHERE e.version_id IN (SELECT version_id FROM then_v)
                OR e.version_id IN (SELECT version_id FROM now_v)
-            ORDER BY i.pos, e.version_id
+            ORDER BY i.pos, e.version_id, e.rowid
         """, [day, day, None, None]).to_arrow_table()
         con.register("_screen_hits", hits)
         summary = con.execute("""

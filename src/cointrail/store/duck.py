@@ -22,6 +22,7 @@ from cointrail.chain.spec import ChainSpec, all_chains, get_chain
 from cointrail.errors import NotFoundError, StoreError
 from cointrail.store.schema import (
     CLUSTER_TABLES,
+    MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
     VIEWS,
@@ -117,6 +118,7 @@ class ChainStore:
     def _create(self) -> None:
         for table in TABLES:
             self.con.execute(table.ddl())
+        self._migrate()
         for name, sql in VIEWS.items():
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
         existing = dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
@@ -126,6 +128,25 @@ class ChainStore:
                 [["schema_version", str(SCHEMA_VERSION)], ["chain", self.spec.key]],
             )
 
+    def _migrate(self) -> None:
+        """Upgrade an older store in place, one schema version at a time, each in one
+        transaction (a crash leaves the previous version, and the next open runs it again)."""
+        row = self.con.execute(
+            "SELECT value FROM sync_state WHERE key = 'schema_version'").fetchone()
+        version = SCHEMA_VERSION if row is None else int(row[0])
+        while version < SCHEMA_VERSION:
+            steps = MIGRATIONS.get(version)
+            if steps is None:
+                raise StoreError(
+                    f"{self.path} has schema version {version} and no migration to "
+                    f"{version + 1} exists; re-ingest into a new store directory")
+            with duckdb_transaction(self.con):
+                for sql in steps:
+                    self.con.execute(sql)
+                self.con.execute("UPDATE sync_state SET value = ? WHERE key = 'schema_version'",
+                                 [str(version + 1)])
+            version += 1
+
     def _check_identity(self) -> None:
         state = dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
         if state.get("chain") not in (None, self.spec.key):
@@ -134,6 +155,12 @@ class ChainStore:
                 "check --chain/--network"
             )
         version = int(state.get("schema_version", SCHEMA_VERSION))
+        if version < SCHEMA_VERSION and version in MIGRATIONS:
+            raise StoreError(
+                f"{self.path} was written by an older cointrail (schema version {version}; "
+                f"this one reads {SCHEMA_VERSION}). Any writing command upgrades it in place, "
+                "e.g. `cointrail sync` or `cointrail ingest blkfiles`; then read it again."
+            )
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this cointrail reads version "

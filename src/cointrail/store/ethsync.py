@@ -94,6 +94,7 @@ class EthIngestor:
             self._rows[ASSETS].append({"asset_id": NATIVE_ASSET, "contract": None,
                                        "symbol": self.spec.ticker,
                                        "decimals": self.spec.decimals})
+        self.next_asset = max(self.assets.values(), default=NATIVE_ASSET) + 1
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class EthIngestor:
             symbol, decimals = (None, None)
             if self.metadata is not None and token is not None:
                 symbol, decimals = self.metadata([token], height).get(token, (None, None))
-            found = self.assets[token] = max(self.assets.values(), default=0) + 1
+            found = self.assets[token] = self.next_asset  # O(1): ids are dense, never reused
+            self.next_asset += 1
             self._rows[ASSETS].append({"asset_id": found, "contract": hex_bytes(token),
                                        "symbol": symbol, "decimals": decimals})
         return found

@@ -343,7 +343,19 @@ TABLES: tuple[Table, ...] = (
     *CLUSTER_TABLES, CLUSTER_RUNS, SYNC_STATE,
 )
 UTXO_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: In-place upgrades: MIGRATIONS[v] takes a store from schema version v to v + 1. Each statement
+#: is idempotent, so a migration interrupted by a crash is simply run again.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the account model (Ethereum): block-level transfers without a transaction,
+    # uint256 amounts beyond DECIMAL(38), per-transaction details.
+    1: (
+        "ALTER TABLE transfers ALTER COLUMN tx_id DROP NOT NULL",
+        "ALTER TABLE transfers ADD COLUMN IF NOT EXISTS amount_exact VARCHAR",
+        # account_txs is created by its CREATE TABLE IF NOT EXISTS
+    ),
+}
 
 VIEWS: dict[str, str] = {
     "outputs_spent": """

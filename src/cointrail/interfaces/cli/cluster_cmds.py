@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,10 +26,25 @@ def cluster_cmd(
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
     no_coinjoin_detection: Annotated[bool, typer.Option(
         "--no-coinjoin-detection", help="Do not detect CoinJoins (not recommended).")] = False,
+    engine: Annotated[str, typer.Option(
+        help="embedded (this machine) or spark (multi_input only; see docs/scale-out.md).")
+    ] = "embedded",
+    master: Annotated[str, typer.Option(
+        metavar="URL", help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")
+    ] = "local[2]",
+    parquet: Annotated[str | None, typer.Option(
+        metavar="DIR|URL", help="Spark: read this exported Parquet layout instead of "
+                                "exporting the store.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Spark: folder for the export and results (default: temporary).")
+    ] = None,
+    max_rounds: Annotated[int, typer.Option(
+        metavar="N", help="Spark: bound on connected-components rounds.")] = 40,
     as_json: JsonOption = False,
 ) -> None:
     """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
     from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+    from cointrail.errors import InputError
 
     state = get_state(ctx)
     with handle_errors(state.debug):
@@ -37,12 +53,28 @@ def cluster_cmd(
             coinjoin_detection=not no_coinjoin_detection,
             guard_size=guard_size,
         )
+        if engine not in ("embedded", "spark"):
+            raise InputError(f"--engine {engine!r}: use embedded or spark")
     with handle_errors(state.debug), _open(state) as store:
         if as_of is not None:
             view = cluster_view(store, as_of)
             summary = {"as_of_height": view.height, "addresses": int(view.ids.size),
                        "clusters": len(set(view.ids.tolist()))}
             _emit(summary, as_json)
+            return
+        if engine == "spark":
+            from cointrail.scaleout.jobs import cluster_with_spark
+
+            spark_doc = cluster_with_spark(store, config, master=master, parquet=parquet,
+                                           work_dir=work_dir, max_rounds=max_rounds)
+            if as_json:
+                typer.echo(json.dumps(spark_doc, indent=2, default=str))
+            else:
+                human_console().print(
+                    f"clustered {spark_doc['addresses']} addresses into {spark_doc['clusters']} "
+                    f"clusters up to height {spark_doc['to_height']} on Spark ({master}, "
+                    f"{spark_doc['rounds']} rounds; {spark_doc['links']} links, "
+                    f"{spark_doc['coinjoins']} CoinJoins flagged)")
             return
         with _progress(not as_json, "cluster") as update:
             result = Clusterer(store, config).run(on_progress=lambda h, top: update(h + 1, top + 1))

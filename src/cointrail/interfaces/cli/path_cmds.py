@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from cointrail.errors import InputError
 from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import get_state, handle_errors, human_console, print_json
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
@@ -61,6 +63,18 @@ def exposure_cmd(
     direction: Annotated[str, typer.Option(
         "--direction", help="in (sources), out (destinations) or both.")] = "both",
     hops: HopsOpt = 6,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="embedded, or spark (one hop: --hops 1; see docs/scale-out.md).")
+    ] = "embedded",
+    master: Annotated[str, typer.Option(
+        "--master", metavar="URL",
+        help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")] = "local[2]",
+    parquet: Annotated[str | None, typer.Option(
+        "--parquet", metavar="DIR|URL", help="Spark: read this exported Parquet layout.")
+    ] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        "--work-dir", metavar="DIR", help="Spark: folder for the export (default: temporary).")
+    ] = None,
     as_json: JsonOption = False,
     case: CaseOption = None,
 ) -> None:
@@ -70,8 +84,21 @@ def exposure_cmd(
     state = get_state(ctx)
     with handle_errors(state.debug):
         in_case = case_option(state, case)
+        if engine not in ("embedded", "spark"):
+            raise InputError(f"--engine {engine!r}: use embedded or spark")
+        if engine == "spark" and in_case is not None:
+            raise InputError("--case keeps findings that replay on the embedded engine; run "
+                             "the exposure with --engine embedded to keep it in a case")
     with handle_errors(state.debug), _open(state, read_only=True) as store:
-        doc = exposure(store, subject, direction=direction.strip().lower(), hops=hops).to_dict()
+        if engine == "spark":
+            from cointrail.scaleout.jobs import exposure_with_spark
+
+            doc = exposure_with_spark(store, subject, direction=direction.strip().lower(),
+                                      hops=hops, master=master, parquet=parquet,
+                                      work_dir=work_dir)
+        else:
+            doc = exposure(store, subject, direction=direction.strip().lower(),
+                           hops=hops).to_dict()
     if in_case is not None:
         with handle_errors(state.debug):
             record_query_in_case(in_case, "exposure", "exposure", {
