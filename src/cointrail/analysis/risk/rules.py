@@ -312,21 +312,25 @@ class PassThrough:
     """A coin paid to the subject from outside (a transaction spending none of its coins) of at
     least `min_value` sat, of which >= `min_out_share` leaves the subject within `max_blocks`
     blocks (and, if set, `max_seconds` of block time): each spending transaction counts with
-    the share of its outputs that goes to non-subject addresses.
+    the share of its outputs that is *known* to leave the subject.
 
-    Version 2: the spending transaction's change output, as the change heuristics see it (any
-    uncontested vote, `ChangeLinker(min_votes=1)`), stays with the subject when
-    `keep_change` is set: an ordinary user's change goes to a fresh address that multi-input
-    clustering has not joined yet, and counting it as "out" made every payment a pass-through.
-    Known false positives: users who sweep whole balances onward (single-output spends)."""
+    Version 3 counts an output as leaving only when the chain shows it is not the subject's
+    change: it is the spending transaction's only output (the whole coin moved on), or its
+    address was used before that transaction (change goes to a fresh address; a reused one is
+    someone's known address), or the change heuristics (`ChangeLinker(min_votes=1)`) name
+    another output as the change. An output to a fresh address that nothing identifies may be
+    the subject's own change, so it is not counted: versions 1 and 2 counted it, and every
+    ordinary payment with undetected change (a fresh-address wallet seen address by address)
+    read as a pass-through. Known false positives: sweeps of a whole balance to the owner's own
+    fresh address; payments to a reused address of the subject's own that clustering has not
+    joined. Known false negatives: relays that split into several fresh addresses."""
 
     name: ClassVar[str] = "pass_through"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     min_out_share: float = 0.9
     max_blocks: int = 288
     max_seconds: int | None = None
     min_value: int = 0
-    keep_change: bool = True
 
     def params(self) -> dict[str, Any]:
         return _params(self)
@@ -338,7 +342,7 @@ class PassThrough:
         for coin in act.coins:
             if coin.external and coin.value >= self.min_value:
                 by_tx[coin.tx_id].append(coin)
-        kept = self._change_values(store, by_tx.values(), act) if self.keep_change else {}
+        leaving_by_tx = self._leaving(store, by_tx.values(), act, subject)
         hits = []
         for tx_id, coins in sorted(by_tx.items()):
             inflow = act.txs[tx_id]
@@ -349,7 +353,7 @@ class PassThrough:
                 spender = act.txs.get(coin.spent_by) if coin.spent_by is not None else None
                 if spender is None or not self._within(inflow, spender):
                     continue
-                leaving = spender.out_total - spender.out_subject - kept.get(spender.tx_id, 0)
+                leaving = leaving_by_tx.get(spender.tx_id, 0)
                 share = coin.value * leaving // spender.out_total if spender.out_total else 0
                 out += share
                 evidence.append(Evidence(spender.txid, spender.height, share, "out"))
@@ -361,25 +365,42 @@ class PassThrough:
         return hits
 
     @staticmethod
-    def _change_values(
-        store: ChainStore, groups: Iterable[list[_Coin]], act: _Activity
+    def _leaving(
+        store: ChainStore, groups: Iterable[list[_Coin]], act: _Activity, subject: Subject
     ) -> dict[int, int]:
-        """Value of the change output the change heuristics find in each spending tx."""
+        """Value of the outputs of each spending transaction known to leave the subject."""
         from cointrail.analysis.clustering.heuristics import ChangeLinker, TxContext
         from cointrail.analysis.txview import iter_tx_views
 
         linker = ChangeLinker(min_votes=1)
-        kept: dict[int, int] = {}
+        leaving: dict[int, int] = {}
         spenders = sorted({c.spent_by for coins in groups for c in coins if c.spent_by is not None})
         for tx_id in spenders:
-            spender = act.txs.get(tx_id)
-            if spender is None or spender.out_subject:
-                continue  # already pays the subject back: nothing to guess
+            if tx_id not in act.txs:
+                continue
+            outs = store.query(
+                "SELECT o.n, o.value, o.addr_id, a.first_tx_id FROM outputs o"
+                " LEFT JOIN addresses a USING (addr_id) WHERE o.tx_id = ? ORDER BY o.n",
+                [tx_id])
+            paying = [(int(n), int(v), a, f) for n, v, a, f in outs
+                      if a is not None and int(a) not in subject.addr_ids]
+            if not paying:
+                continue
+            addressed = [o for o in outs if o[2] is not None]
+            change_n: int | None = None
             for view in iter_tx_views(store.con, tx_id, tx_id):
                 decision = linker.decide(view, TxContext())
                 if decision.index is not None:
-                    kept[tx_id] = view.outputs[decision.index].value
-        return kept
+                    change_n = view.outputs[decision.index].n
+            total = 0
+            for n, value, _addr, first_tx in paying:
+                sole = len(addressed) == 1
+                reused = first_tx is not None and int(first_tx) < tx_id
+                named = change_n is not None and n != change_n
+                if sole or reused or named:
+                    total += value
+            leaving[tx_id] = total
+        return leaving
 
     def _within(self, inflow: _Tx, spender: _Tx) -> bool:
         if spender.height - inflow.height > self.max_blocks:
