@@ -27,6 +27,9 @@ Known false positives (Victor §6; and seen in practice):
   with memo/tag chains) merges those customers.
 
 Amounts are integers; every link keeps its evidence (the deposit address, the transactions).
+A link is dated by the transaction that completed its evidence (the later of the two deposits
+and the deposit address's first sweep), so `cointrail cluster` can store it in chain order
+(engine.py, account branch) and `--as-of` replays only what was known by then.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from cointrail.store.duck import ChainStore
 HEURISTIC = "deposit_reuse"
 VERSION = 1
 FEE_KIND = 3
+_MAX_HEIGHT = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,11 @@ class DepositParams:
     max_fee_wei: int = 10**16
     min_deposit_addresses: int = 2
     max_deposit_addresses_per_sender: int = 10  # above: a service paying many (a hub)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"max_blocks": self.max_blocks, "max_fee_wei": self.max_fee_wei,
+                "min_deposit_addresses": self.min_deposit_addresses,
+                "max_deposit_addresses_per_sender": self.max_deposit_addresses_per_sender}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +73,32 @@ class DepositAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One transaction of a link's evidence: its height and tx_id (store ids)."""
+
+    height: int
+    tx_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class DepositLink:
+    """`a` and `b` both paid `deposit_address`, which forwards to `hot_wallet`.
+
+    `deposit_a`/`deposit_b`: each one's first payment to it; `sweep`: its first forward to the
+    hot wallet; `completed_by`: the latest of the three (when the link became known)."""
+
     a: str
     b: str
     deposit_address: str
+    hot_wallet: str = ""
+    deposit_a: Evidence | None = None
+    deposit_b: Evidence | None = None
+    sweep: Evidence | None = None
+
+    @property
+    def completed_by(self) -> Evidence | None:
+        known = [e for e in (self.deposit_a, self.deposit_b, self.sweep) if e is not None]
+        return max(known, key=lambda e: (e.height, e.tx_id)) if known else None
 
 
 @dataclass
@@ -89,11 +120,7 @@ class DepositClustering:
     def to_dict(self) -> dict[str, Any]:
         return {
             "heuristic": HEURISTIC, "version": VERSION,
-            "parameters": {"max_blocks": self.params.max_blocks,
-                           "max_fee_wei": self.params.max_fee_wei,
-                           "min_deposit_addresses": self.params.min_deposit_addresses,
-                           "max_deposit_addresses_per_sender":
-                               self.params.max_deposit_addresses_per_sender},
+            "parameters": self.params.to_dict(),
             "deposit_addresses": [
                 {"address": d.address, "hot_wallet": d.hot_wallet, "senders": list(d.senders),
                  "forwards": d.forwards} for d in self.deposits],
@@ -104,8 +131,11 @@ class DepositClustering:
         }
 
 
-def _forwards(store: ChainStore, params: DepositParams) -> list[tuple[int, int, int]]:
-    """(deposit addr_id, hot addr_id, matched forwards) for every candidate pair.
+def _forwards(
+    store: ChainStore, params: DepositParams, up_to: int | None
+) -> tuple[list[tuple[int, int, int]], dict[tuple[int, int], Evidence]]:
+    """(deposit addr_id, hot addr_id, matched forwards) for every candidate pair, and each
+    pair's first matched forward.
 
     A forward is an outgoing transfer of D that passes on what D received (same asset) since
     its previous outgoing transfer and within `max_blocks` — a sweep may gather several
@@ -113,23 +143,26 @@ def _forwards(store: ChainStore, params: DepositParams) -> list[tuple[int, int, 
     itself paid D (gas top-ups by the exchange) is not counted as received. Plain Python over
     the transfers in chain order (one pass); fine up to tens of millions of transfers."""
     rows = store.query(
-        "SELECT height, from_addr_id, to_addr_id, asset_id, amount::VARCHAR FROM transfers"
-        " WHERE kind <> ? AND amount > 0 AND from_addr_id IS NOT NULL"
-        " AND to_addr_id IS NOT NULL AND from_addr_id <> to_addr_id ORDER BY transfer_id",
-        [FEE_KIND])
+        "SELECT height, tx_id, from_addr_id, to_addr_id, asset_id, amount::VARCHAR"
+        " FROM transfers WHERE kind <> ? AND amount > 0 AND from_addr_id IS NOT NULL"
+        " AND to_addr_id IS NOT NULL AND from_addr_id <> to_addr_id AND height <= ?"
+        " ORDER BY transfer_id",
+        [FEE_KIND, _MAX_HEIGHT if up_to is None else up_to])
     pending: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
     found: dict[tuple[int, int], int] = defaultdict(int)
-    for height, src, dst, asset, text in rows:
+    first: dict[tuple[int, int], Evidence] = {}
+    for height, tx_id, src, dst, asset, text in rows:
         amount = int(text)
         key = (int(src), int(asset))
         came = pending.pop(key, [])
         received = sum(a for h, who, a in came
                        if who != dst and height - h <= params.max_blocks)
         tolerance = params.max_fee_wei if asset == 0 else 0
-        if came and 0 <= received - amount <= tolerance:
+        if came and tx_id is not None and 0 <= received - amount <= tolerance:
             found[(int(src), int(dst))] += 1
+            first.setdefault((int(src), int(dst)), Evidence(int(height), int(tx_id)))
         pending[(int(dst), int(asset))].append((int(height), int(src), amount))
-    return [(d, h, n) for (d, h), n in sorted(found.items())]
+    return [(d, h, n) for (d, h), n in sorted(found.items())], first
 
 
 def cluster_deposit_reuse(
@@ -137,13 +170,16 @@ def cluster_deposit_reuse(
     params: DepositParams | None = None,
     *,
     hot_wallets: Iterable[str] = (),
+    up_to_height: int | None = None,
 ) -> DepositClustering:
-    """Find deposit addresses and link the addresses that paid the same one."""
+    """Find deposit addresses and link the addresses that paid the same one, from the
+    transfers up to `up_to_height` (default: all). Each deposit address's users are linked in
+    the order of their first deposit, each to the previous one."""
     params = params or DepositParams()
     texts = {int(i): str(t) for i, t in store.query("SELECT addr_id, text FROM addresses")}
     ids = {t: i for i, t in texts.items()}
     named = {ids[h] for h in hot_wallets if h in ids}
-    pairs = _forwards(store, params)
+    pairs, first_forward = _forwards(store, params, up_to_height)
     by_hot: dict[int, set[int]] = defaultdict(set)
     for deposit, hot, _ in pairs:
         by_hot[hot].add(deposit)
@@ -158,7 +194,7 @@ def cluster_deposit_reuse(
             best = deposit_of.get(deposit)
             if best is None or n > best[1]:
                 deposit_of[deposit] = (hot, n)
-    senders = _senders(store, sorted(deposit_of))
+    senders, first_deposit = _senders(store, sorted(deposit_of), up_to_height)
     result = DepositClustering(params)
     per_sender: dict[int, set[int]] = defaultdict(set)
     for deposit, who in senders.items():
@@ -171,14 +207,17 @@ def cluster_deposit_reuse(
     pairs_b: list[int] = []
     for deposit in sorted(deposit_of):
         hot, n = deposit_of[deposit]
-        users = sorted(s for s in senders.get(deposit, ()) if s not in hots and s not in hubs
-                       and s not in deposit_of)
+        users = sorted((s for s in senders.get(deposit, ()) if s not in hots and s not in hubs
+                        and s not in deposit_of),
+                       key=lambda s: (first_deposit[(deposit, s)].tx_id, s))
         result.deposits.append(DepositAddress(texts[deposit], texts[hot],
                                               tuple(texts[u] for u in users), n))
         for a, b in pairwise(users):
             pairs_a.append(a)
             pairs_b.append(b)
-            result.links.append(DepositLink(texts[a], texts[b], texts[deposit]))
+            result.links.append(DepositLink(
+                texts[a], texts[b], texts[deposit], texts[hot], first_deposit[(deposit, a)],
+                first_deposit[(deposit, b)], first_forward.get((deposit, hot))))
     uf = UnionFind(max(texts, default=-1) + 1)
     uf.union_batch(pairs_a, pairs_b, record_merges=False)
     groups: dict[int, set[str]] = defaultdict(set)
@@ -189,20 +228,27 @@ def cluster_deposit_reuse(
     return result
 
 
-def _senders(store: ChainStore, deposits: Sequence[int]) -> dict[int, set[int]]:
+def _senders(
+    store: ChainStore, deposits: Sequence[int], up_to: int | None
+) -> tuple[dict[int, set[int]], dict[tuple[int, int], Evidence]]:
+    """Who paid each deposit address, and each (deposit, sender)'s first payment."""
     if not deposits:
-        return {}
+        return {}, {}
     import pyarrow as pa
 
     store.con.register("_deposits", pa.table({"d": pa.array(deposits, pa.int64())}))
     try:
         rows = store.query(
-            "SELECT to_addr_id, from_addr_id FROM transfers WHERE kind <> ? AND amount > 0"
-            " AND from_addr_id IS NOT NULL AND to_addr_id IN (SELECT d FROM _deposits)"
-            " GROUP BY ALL", [FEE_KIND])
+            "SELECT to_addr_id, from_addr_id, min(height), min(tx_id) FROM transfers"
+            " WHERE kind <> ? AND amount > 0 AND from_addr_id IS NOT NULL"
+            " AND tx_id IS NOT NULL AND height <= ?"
+            " AND to_addr_id IN (SELECT d FROM _deposits) GROUP BY ALL",
+            [FEE_KIND, _MAX_HEIGHT if up_to is None else up_to])
     finally:
         store.con.unregister("_deposits")
     out: dict[int, set[int]] = defaultdict(set)
-    for d, s in rows:
+    first: dict[tuple[int, int], Evidence] = {}
+    for d, s, height, tx_id in rows:
         out[int(d)].add(int(s))
-    return out
+        first[(int(d), int(s))] = Evidence(int(height), int(tx_id))
+    return out, first

@@ -13,6 +13,12 @@ Invariants:
   the block hash it ends on; a different configuration starts again from genesis.
 - Rows are committed block range by block range together with the clustered height, so a crash
   leaves a consistent clustering; a store rollback (reorg) drops the clustering above the fork.
+
+Account-model chains (Ethereum) have no inputs to co-spend: there the run applies the
+deposit-address reuse heuristic (deposit.py) instead, into the same tables. Each account run
+recomputes its links from genesis (a later sweep can reveal an earlier deposit address) and
+replaces the stored ones in one transaction; every link is dated by the transaction that
+completed its evidence, so replay, `--as-of`, stable ids and `explain` work unchanged.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from cointrail import __version__
+from cointrail.analysis.clustering import deposit as deposit_reuse
 from cointrail.analysis.clustering.heuristics import (
     ChangeLinker,
     ClusterLink,
@@ -67,6 +75,10 @@ HEURISTICS: dict[str, Callable[[], Heuristic]] = {
 assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
 STRONG = frozenset({MultiInput.name})
+#: Heuristics for account-model chains (Ethereum); the UTXO ones above do not apply there.
+ACCOUNT_HEURISTICS: tuple[str, ...] = (deposit_reuse.HEURISTIC,)
+DEPOSIT_CITATION = ("F. Victor, Address clustering heuristics for Ethereum, Financial "
+                    "Cryptography and Data Security 2020, section 4.1")
 RANGE_TXS = 50_000  # transactions per committed range (whole blocks)
 
 
@@ -77,23 +89,57 @@ class ClusterConfig:
     heuristics: tuple[str, ...] = (MultiInput.name,)
     coinjoin_detection: bool = True
     guard_size: int = DEFAULT_GUARD_SIZE
+    #: account chains (deposit_reuse): its parameters, and the named hot wallets (lower-case
+    #: addresses; none: found by `deposit.min_deposit_addresses`) with where they came from
+    deposit: deposit_reuse.DepositParams = field(default_factory=deposit_reuse.DepositParams)
+    hot_wallets: tuple[str, ...] = ()
+    hot_wallets_from: str = ""
 
     def __post_init__(self) -> None:
-        unknown = [h for h in self.heuristics if h not in HEURISTICS]
+        unknown = [h for h in self.heuristics if h not in (*HEURISTICS, *ACCOUNT_HEURISTICS)]
         if unknown or not self.heuristics:
             raise InputError(
                 f"unknown clustering heuristic(s) {', '.join(unknown) or '(none given)'}; "
-                f"choose from {', '.join(HEURISTICS)}"
+                f"choose from {', '.join(HEURISTICS)} (UTXO chains) or "
+                f"{', '.join(ACCOUNT_HEURISTICS)} (account chains such as Ethereum)"
+            )
+        if self.is_account and set(self.heuristics) - set(ACCOUNT_HEURISTICS):
+            raise InputError(
+                f"{', '.join(ACCOUNT_HEURISTICS)} (account chains) cannot run together with "
+                f"{', '.join(HEURISTICS)} (UTXO chains): a store is one or the other"
             )
         if self.guard_size < 0:
             raise InputError("the supercluster guard size must be 0 (off) or positive")
 
+    @property
+    def is_account(self) -> bool:
+        """True for the account-model heuristics (deposit_reuse)."""
+        return any(h in ACCOUNT_HEURISTICS for h in self.heuristics)
+
     def build(self) -> tuple[list[Heuristic], CoinJoinDetector | None]:
+        if self.is_account:
+            return [], None
         return [HEURISTICS[h]() for h in self.heuristics], (
             CoinJoinDetector() if self.coinjoin_detection else None
         )
 
     def describe(self) -> dict[str, Any]:
+        if self.is_account:
+            return {
+                "model": "account",
+                "heuristics": [{
+                    "name": deposit_reuse.HEURISTIC, "version": deposit_reuse.VERSION,
+                    "cites": DEPOSIT_CITATION,
+                    "parameters": self.deposit.to_dict() | {
+                        "hot_wallets": sorted(self.hot_wallets),
+                        "hot_wallets_from": self.hot_wallets_from
+                        or ("named" if self.hot_wallets else "found by min_deposit_addresses"),
+                    },
+                }],
+                "coinjoin_detector": None,
+                "supercluster_guard": {"min_cluster_size": self.guard_size,
+                                       "applies_to_weak_links": list(ACCOUNT_HEURISTICS)},
+            }
         heuristics, detector = self.build()
         return describe_run(heuristics, detector) | {
             "supercluster_guard": {"min_cluster_size": self.guard_size, "applies_to_weak_links":
@@ -197,6 +243,16 @@ class Clusterer:
             raise InputError(
                 f"cannot cluster up to height {target}: the store holds 0..{tip.height}"
             )
+        if store.spec.is_account_model != self.config.is_account:
+            model = "an account" if store.spec.is_account_model else "a UTXO"
+            fits = ACCOUNT_HEURISTICS if store.spec.is_account_model else tuple(HEURISTICS)
+            raise InputError(
+                f"{store.spec.key} is {model} chain: heuristic(s) "
+                f"{', '.join(self.config.heuristics)} do not apply there; use "
+                f"--heuristics {','.join(fits)}"
+            )
+        if self.config.is_account:
+            return self._run_account(target, started, started_utc, on_progress)
         digest = self.config.digest()
         restarted = False
         if store.state().get("cluster_config_hash") not in (None, digest):
@@ -227,25 +283,111 @@ class Clusterer:
                 on_progress(hi_height, target)
         if done >= target and not restarted:
             self._set_state({"cluster_config_hash": digest})
-        block_hash = store.block_hash_at(target) or b""
-        cluster_ids = uf.find_all()
-        save_cluster_ids(store, cluster_ids, target, digest)
-        run_id = int(store.query("SELECT coalesce(max(run_id), 0) + 1 FROM cluster_runs")[0][0])
-        seconds = time.perf_counter() - started
-        store.con.execute(
-            f"INSERT INTO {CLUSTER_RUNS.name} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, started_utc, done + 1, target, block_hash,
-             json.dumps(self.config.describe(), sort_keys=True, default=str), digest,
-             totals["links"], totals["merges"], totals["held"], totals["coinjoins"],
-             f"{seconds:.3f}", __version__],
-        )
+        block_hash, cluster_ids, run_id, seconds = self._record_run(
+            uf, done + 1, target, digest, started, started_utc, self.config,
+            (totals["links"], totals["merges"], totals["held"], totals["coinjoins"]))
         return RunResult(
             run_id, done + 1, target, block_hash[::-1].hex(), totals["links"], totals["merges"],
             totals["held"], totals["coinjoins"], int(np.unique(cluster_ids).size),
             int(cluster_ids.size), seconds, restarted, self.config.describe(),
         )
 
+    def _run_account(
+        self, target: int, started: float, started_utc: str,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> RunResult:
+        """The account-chain run: deposit-address reuse from genesis up to `target`, replacing
+        the stored links in one transaction (see the module docstring)."""
+        store, config = self.store, self.config
+        digest = config.digest()
+        restarted = store.state().get("cluster_config_hash") not in (None, digest)
+        done = -1 if restarted else _state_int(store, "cluster_height", -1)
+        if done > target:
+            raise InputError(
+                f"the clustering already reaches height {done}; to see it as of {target} use "
+                "--as-of (runs only move forward)"
+            )
+        found = deposit_reuse.cluster_deposit_reuse(
+            store, config.deposit, hot_wallets=config.hot_wallets, up_to_height=target)
+        ids = {str(t): int(i) for i, t in store.query(
+            "SELECT addr_id, text FROM addresses WHERE first_height <= ?", [target])}
+        dated = sorted(((link.completed_by, link) for link in found.links
+                        if link.completed_by is not None),
+                       key=lambda x: (x[0].tx_id, ids[x[1].a], ids[x[1].b]))
+        uf = UnionFind(_address_count(store, target))
+        rows = _Rows()
+        name = deposit_reuse.HEURISTIC
+        held_n = merges_n = 0
+        if dated:
+            a = np.array([ids[link.a] for _, link in dated], dtype=np.int64)
+            b = np.array([ids[link.b] for _, link in dated], dtype=np.int64)
+            result = uf.union_batch(a, b, config.guard_size, None)
+            held = {int(i) for i in result.held_link}
+            for index, root_a, root_b, size_a, size_b in result.held.tolist():
+                when, link = dated[index]
+                rows.add(CLUSTER_HELD, when.height, when.tx_id, int(a[index]), int(b[index]),
+                         name, root_a, root_b, size_a, size_b)
+            for index, (when, link) in enumerate(dated):
+                if index in held:
+                    continue
+                rows.add(CLUSTER_LINKS, when.height, when.tx_id, int(a[index]), int(b[index]),
+                         name)
+                rows.add(LINK_EVIDENCE, when.tx_id, name, json.dumps(
+                    {"a": link.a, "b": link.b, "deposit_address": link.deposit_address,
+                     "hot_wallet": link.hot_wallet,
+                     "deposit_a": _evidence_tx(store, link.deposit_a),
+                     "deposit_b": _evidence_tx(store, link.deposit_b),
+                     "sweep": _evidence_tx(store, link.sweep)}, sort_keys=True))
+            for younger, older, index in result.merges.tolist():
+                when, _ = dated[index]
+                rows.add(CLUSTER_MERGES, when.height, when.tx_id, younger, older, name)
+            held_n, merges_n = len(held), result.n_merges
+        with store.transaction():
+            for table in CLUSTER_TABLES:
+                store.con.execute(f"DELETE FROM {table.name}")
+            for table, data in rows.to_arrow().items():
+                if data.num_rows:
+                    store.con.register("_rows", data)
+                    cols = ", ".join(table.column_names)
+                    store.con.execute(
+                        f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _rows")
+                    store.con.unregister("_rows")
+            self._set_state({"cluster_height": str(target), "cluster_config_hash": digest})
+        if on_progress:
+            on_progress(target, target)
+        links_n = len(dated) - held_n
+        block_hash, cluster_ids, run_id, seconds = self._record_run(
+            uf, 0, target, digest, started, started_utc, config,
+            (links_n, merges_n, held_n, 0))
+        return RunResult(
+            run_id, 0, target, _tx_hex(store, block_hash), links_n, merges_n, held_n, 0,
+            int(np.unique(cluster_ids).size), int(cluster_ids.size), seconds, restarted,
+            config.describe() | {"deposit_addresses": len(found.deposits),
+                                 "hubs": found.hubs},
+        )
+
     # -- internals --------------------------------------------------------------------------
+
+    def _record_run(
+        self, uf: UnionFind, from_height: int, target: int, digest: str, started: float,
+        started_utc: str, config: ClusterConfig, counts: tuple[int, int, int, int],
+    ) -> tuple[bytes, npt.NDArray[np.int64], int, float]:
+        """Save the cluster ids as of `target` and append the run to cluster_runs; returns the
+        tip block hash, the ids, the run id and the seconds the run took."""
+        store = self.store
+        block_hash = store.block_hash_at(target) or b""
+        cluster_ids = uf.find_all()
+        save_cluster_ids(store, cluster_ids, target, digest)
+        run_id = int(store.query("SELECT coalesce(max(run_id), 0) + 1 FROM cluster_runs")[0][0])
+        seconds = time.perf_counter() - started
+        links, merges, held, coinjoins = counts
+        store.con.execute(
+            f"INSERT INTO {CLUSTER_RUNS.name} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, started_utc, from_height, target, block_hash,
+             json.dumps(config.describe(), sort_keys=True, default=str), digest,
+             links, merges, held, coinjoins, f"{seconds:.3f}", __version__],
+        )
+        return block_hash, cluster_ids, run_id, seconds
 
     def _set_state(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -424,12 +566,33 @@ def cluster_view(store: ChainStore, as_of: int | None = None) -> ClusterView:
     return ClusterView(ids, done)
 
 
+def _tx_hex(store: ChainStore, stored: bytes) -> str:
+    """A stored hash (internal order) as shown: ``0x``-prefixed on account chains."""
+    text = bytes(stored)[::-1].hex()
+    return "0x" + text if store.spec.is_account_model else text
+
+
+def _evidence_tx(
+    store: ChainStore, evidence: deposit_reuse.Evidence | None
+) -> dict[str, Any] | None:
+    if evidence is None:
+        return None
+    row = store.query("SELECT txid FROM txs WHERE tx_id = ?", [evidence.tx_id])
+    return {"height": evidence.height,
+            "txid": _tx_hex(store, bytes(row[0][0])) if row else None}
+
+
 def _addr_id(store: ChainStore, text: str) -> tuple[int, str]:
-    parsed = parse_address(text, store.spec)
-    row = store.query("SELECT addr_id FROM addresses WHERE text = ?", [parsed.text])
+    if store.spec.is_account_model:
+        from cointrail.chain.account.address import parse_eth_address
+
+        parsed_text = parse_eth_address(text)
+    else:
+        parsed_text = parse_address(text, store.spec).text
+    row = store.query("SELECT addr_id FROM addresses WHERE text = ?", [parsed_text])
     if not row:
-        raise NotFoundError(f"{parsed.text} has never appeared on the {store.spec.key} chain")
-    return int(row[0][0]), parsed.text
+        raise NotFoundError(f"{parsed_text} has never appeared on the {store.spec.key} chain")
+    return int(row[0][0]), parsed_text
 
 
 def _text(store: ChainStore, addr_ids: Sequence[int]) -> dict[int, str]:
@@ -457,6 +620,9 @@ def show_cluster(
     members = view.members(cluster_id)
     if members.size == 0:
         raise NotFoundError(f"no cluster {requested} in the {store.spec.key} clustering")
+    if store.spec.is_account_model:
+        return _show_account_cluster(store, view, cluster_id, requested, merged_into, members,
+                                     offset, limit)
     table = pa.table({"addr_id": pa.array(members, type=pa.int64())})
     store.con.register("_members", table)
     try:
@@ -494,6 +660,57 @@ def show_cluster(
         "sent_sat": int(sent),
         "first_seen_height": first,
         "last_seen_height": last,
+        "addresses": {"offset": offset, "limit": limit,
+                      "items": [{"addr_id": a, "address": texts.get(a)} for a in page]},
+    }
+
+
+def _show_account_cluster(
+    store: ChainStore, view: ClusterView, cluster_id: int, requested: int,
+    merged_into: int | None, members: np.ndarray, offset: int, limit: int,
+) -> dict[str, Any]:
+    """show_cluster on an account chain: per-asset received, sent (transfers leaving the
+    cluster; those between its members cancel out) and balance, in the smallest unit."""
+    store.con.register("_members", pa.table({"addr_id": pa.array(members, type=pa.int64())}))
+    try:
+        rows = store.con.execute(
+            """
+            SELECT t.asset_id, a.symbol, a.decimals, a.contract,
+                   coalesce(sum(t.amount) FILTER (WHERE t.to_addr_id IN
+                       (SELECT addr_id FROM _members)), 0)::VARCHAR,
+                   coalesce(sum(t.amount) FILTER (WHERE t.from_addr_id IN
+                       (SELECT addr_id FROM _members)), 0)::VARCHAR
+            FROM transfers t LEFT JOIN assets a USING (asset_id)
+            WHERE t.height <= ? AND t.amount_exact IS NULL
+              AND (t.to_addr_id IN (SELECT addr_id FROM _members)
+                   OR t.from_addr_id IN (SELECT addr_id FROM _members))
+              AND NOT (coalesce(t.to_addr_id IN (SELECT addr_id FROM _members), false)
+                       AND coalesce(t.from_addr_id IN (SELECT addr_id FROM _members), false))
+            GROUP BY ALL ORDER BY t.asset_id
+            """, [view.height]).fetchall()
+        first, last = store.con.execute(
+            "SELECT (SELECT min(first_height) FROM addresses WHERE addr_id IN"
+            " (SELECT addr_id FROM _members)),"
+            " (SELECT max(height) FROM transfers WHERE height <= ? AND"
+            " (to_addr_id IN (SELECT addr_id FROM _members)"
+            " OR from_addr_id IN (SELECT addr_id FROM _members)))",
+            [view.height]).fetchone() or (None, None)
+    finally:
+        store.con.unregister("_members")
+    page = [int(a) for a in members[offset : offset + limit]]
+    texts = _text(store, page)
+    return {
+        "cluster_id": cluster_id, "requested_id": requested, "merged_into": merged_into,
+        "chain": store.spec.chain, "network": store.spec.network,
+        "as_of_height": view.height, "size": int(members.size),
+        "assets": [
+            {"asset_id": int(asset), "symbol": symbol, "decimals": decimals,
+             "contract": None if contract is None else "0x" + bytes(contract).hex(),
+             "received": int(received), "sent": int(sent),
+             "balance": int(received) - int(sent)}
+            for asset, symbol, decimals, contract, received, sent in rows
+        ],
+        "first_seen_height": first, "last_seen_height": last,
         "addresses": {"offset": offset, "limit": limit,
                       "items": [{"addr_id": a, "address": texts.get(a)} for a in page]},
     }
@@ -543,7 +760,8 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
                       f"{view.height}",
             "held_back_links": [
-                {"height": h, "txid": Txid(bytes(t)).rpc_hex, "heuristic": hh,
+                {"height": h, "txid": _tx_hex(store, bytes(t)) if store.spec.is_account_model
+                 else Txid(bytes(t)).rpc_hex, "heuristic": hh,
                  "sizes": [sa, sb]} for h, t, hh, sa, sb in held
             ],
         }
@@ -586,12 +804,23 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
     hops.reverse()
     texts = _text(store, sorted({h[0] for h in hops} | {h[1] for h in hops}))
     versions = {h["name"]: h["version"] for h in (config or {}).get("heuristics", [])}
+    path: list[dict[str, Any]] = [
+        {"from": texts[x], "to": texts[y], "height": height, "txid": _tx_hex(store, txid),
+         "heuristic": heuristic, "heuristic_version": versions.get(heuristic)}
+        for x, y, height, txid, heuristic in hops
+    ]
+    if store.spec.is_account_model:  # deposit_reuse: the deposits and the sweep behind a link
+        details = [json.loads(str(d)) for (d,) in store.query(
+            "SELECT detail FROM link_evidence WHERE heuristic = ?", [deposit_reuse.HEURISTIC])]
+        by_pair = {frozenset((d["a"], d["b"])): d for d in details}
+        for hop in path:
+            detail = by_pair.get(frozenset((hop["from"], hop["to"])))
+            if detail is not None:
+                hop["evidence"] = {k: detail[k] for k in
+                                   ("deposit_address", "hot_wallet", "deposit_a", "deposit_b",
+                                    "sweep")} | {"a": detail["a"], "b": detail["b"]}
     return base | {
         "linked": True,
         "answer": f"{text_a} and {text_b} are linked by {len(hops)} link(s)",
-        "path": [
-            {"from": texts[x], "to": texts[y], "height": height, "txid": txid[::-1].hex(),
-             "heuristic": heuristic, "heuristic_version": versions.get(heuristic)}
-            for x, y, height, txid, heuristic in hops
-        ],
+        "path": path,
     }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
-from cointrail.interfaces.cli.common import get_state, handle_errors, human_console
+from cointrail.interfaces.cli.common import AppState, get_state, handle_errors, human_console
 from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
+
+if TYPE_CHECKING:
+    from cointrail.analysis.clustering.engine import ClusterConfig
 
 AsOf = Annotated[int | None, typer.Option("--as-of", metavar="HEIGHT",
                                           help="The clustering as it stood at this height.")]
@@ -19,8 +22,10 @@ AsOf = Annotated[int | None, typer.Option("--as-of", metavar="HEIGHT",
 def cluster_cmd(
     ctx: typer.Context,
     as_of: AsOf = None,
-    heuristics: Annotated[str, typer.Option(
-        help=f"Comma-separated heuristics: {', '.join(HEURISTIC_NAMES)}.")] = "multi_input",
+    heuristics: Annotated[str | None, typer.Option(
+        help=f"Comma-separated heuristics: {', '.join(HEURISTIC_NAMES)} on UTXO chains "
+             "(default multi_input); deposit_reuse on account chains such as Ethereum "
+             "(the default there).")] = None,
     guard_size: Annotated[int, typer.Option(
         help="Supercluster guard: hold back weak links joining two clusters of at least this "
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
@@ -40,6 +45,27 @@ def cluster_cmd(
     ] = None,
     max_rounds: Annotated[int, typer.Option(
         metavar="N", help="Spark: bound on connected-components rounds.")] = 40,
+    hot_wallet: Annotated[list[str] | None, typer.Option(
+        metavar="ADDR", help="Account chains: an exchange hot wallet deposit addresses sweep "
+                             "to (repeatable).")] = None,
+    hot_wallet_category: Annotated[str, typer.Option(
+        metavar="CATEGORY", help="Account chains: also take the addresses tagged with this "
+                                 "category on this chain as hot wallets ('' for none). With "
+                                 "no hot wallet at all, any address receiving forwards from "
+                                 "--min-deposit-addresses addresses is taken for one.")
+    ] = "exchange",
+    max_blocks: Annotated[int, typer.Option(
+        metavar="N", help="Account chains: a sweep follows its deposit within N blocks.")
+    ] = 3200,
+    max_fee_wei: Annotated[int, typer.Option(
+        metavar="WEI", help="Account chains: an ether sweep may keep back at most this much "
+                            "for gas.")] = 10**16,
+    min_deposit_addresses: Annotated[int, typer.Option(
+        metavar="N", help="Account chains, no hot wallet named: forwards from this many "
+                          "addresses make a hot wallet.")] = 2,
+    max_deposits_per_sender: Annotated[int, typer.Option(
+        metavar="N", help="Account chains: a sender paying more deposit addresses is a "
+                          "service (a hub) and is not linked.")] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
@@ -47,12 +73,21 @@ def cluster_cmd(
     from cointrail.errors import InputError
 
     state = get_state(ctx)
+    if heuristics is None:
+        heuristics = "deposit_reuse" if state.spec.is_account_model else "multi_input"
     with handle_errors(state.debug):
         config = ClusterConfig(
             heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
             coinjoin_detection=not no_coinjoin_detection,
             guard_size=guard_size,
         )
+        if state.spec.is_account_model:
+            if engine != "embedded":
+                raise InputError("--engine spark clusters UTXO chains only (multi_input); "
+                                 "account chains use the embedded engine")
+            config = _account_config(
+                config, state, hot_wallet or [], hot_wallet_category, max_blocks, max_fee_wei,
+                min_deposit_addresses, max_deposits_per_sender)
         if engine not in ("embedded", "spark"):
             raise InputError(f"--engine {engine!r}: use embedded or spark")
     with handle_errors(state.debug), _open(state) as store:
@@ -88,12 +123,68 @@ def cluster_cmd(
         }
         if as_json:
             typer.echo(json.dumps(doc, indent=2, default=str))
+        elif config.is_account:
+            human_console().print(
+                f"clustered {result.addresses} addresses into {result.clusters} clusters up to "
+                f"height {result.to_height} by deposit-address reuse "
+                f"({result.config['deposit_addresses']} deposit addresses, {result.links} links, "
+                f"{result.merges} merges, {result.held} held back by the guard; hot wallets: "
+                f"{', '.join(config.hot_wallets) or 'found by forwards (none named)'})"
+            )
         else:
             human_console().print(
                 f"clustered {result.addresses} addresses into {result.clusters} clusters up to "
                 f"height {result.to_height} ({result.links} links, {result.merges} merges, "
                 f"{result.held} held back by the guard, {result.coinjoins} CoinJoins flagged)"
             )
+
+
+def _account_config(
+    config: ClusterConfig, state: AppState, named: list[str], category: str, max_blocks: int,
+    max_fee_wei: int, min_deposit_addresses: int, max_deposits_per_sender: int,
+) -> ClusterConfig:
+    """`config` with the deposit_reuse parameters and hot wallets of an account-chain run."""
+    from dataclasses import replace
+
+    from cointrail.analysis.clustering.deposit import DepositParams
+    from cointrail.chain.account.address import parse_eth_address
+    from cointrail.errors import InputError
+
+    if min(max_blocks, max_fee_wei, min_deposit_addresses, max_deposits_per_sender) < 0:
+        raise InputError("the deposit_reuse parameters must be 0 or positive")
+    hot = {parse_eth_address(a) for a in named}
+    sources = ["--hot-wallet"] if named else []
+    if category:
+        tagged = _tagged(state, category)
+        hot |= tagged
+        if tagged:
+            sources.append(f"tags with category {category!r}")
+    return replace(config, deposit=DepositParams(max_blocks, max_fee_wei,
+                                                 min_deposit_addresses, max_deposits_per_sender),
+                   hot_wallets=tuple(sorted(hot)), hot_wallets_from=" and ".join(sources))
+
+
+def _tagged(state: AppState, category: str) -> set[str]:
+    """Addresses tagged `category` on this chain in the attribution store (none if absent)."""
+    from cointrail.attribution import AttributionStore
+    from cointrail.attribution.db import ATTRIBUTION_DB
+    from cointrail.chain.account.address import parse_eth_address
+    from cointrail.errors import AddressError
+
+    if not (state.settings.store / ATTRIBUTION_DB).exists():
+        return set()
+    with AttributionStore(state.settings.store, read_only=True) as attribution:
+        rows = attribution.con.execute(
+            "SELECT DISTINCT address FROM tags WHERE chain = ? AND network = ?"
+            " AND lower(category) = lower(?)",
+            [state.spec.chain, state.spec.network, category]).fetchall()
+    out = set()
+    for (text,) in rows:
+        try:
+            out.add(parse_eth_address(str(text)))
+        except AddressError:
+            continue  # a malformed tag names no hot wallet
+    return out
 
 
 @show_app.command("cluster")
