@@ -305,24 +305,12 @@ def _case_facts(figures: dict[str, Any]) -> str:
 
 
 def write_report(case: Case) -> list[str]:
-    """The case report, written as ``cointrail case report`` writes it: HTML, PDF and figures
-    under ``artefacts/reports/<REF>-report-<custody seq>/``; returns the HTML and PDF paths."""
-    from cointrail.reporting import load_methodology, render_report
+    """The case report, written as ``cointrail case report`` writes it; returns the HTML and
+    PDF paths inside the case."""
+    from cointrail.reporting.casefile import write_case_report
 
-    snapshot = case.snapshot()
-    methodology = load_methodology()
-    files = render_report(snapshot, methodology)
-    head = snapshot["custody_head"]
-    folder = f"artefacts/reports/{case.reference}-report-{int(head['seq']):04d}"
-    params = {"custody_head": head, "methodology_version": methodology.version,
-              "methodology_sha256": methodology.sha256}
-    outputs = {"report.html": files.html, "report.pdf": files.pdf}
-    outputs |= {f"figures/{name}": svg for name, svg in sorted(files.figures.items())}
-    for name, data in outputs.items():
-        case.add_artefact(f"{folder}/{name}", data, action="report.write",
-                          what=f"case report {name} as of custody entry {head['seq']}",
-                          parameters=params)
-    return [f"{folder}/report.html", f"{folder}/report.pdf"]
+    report = write_case_report(case)
+    return [report.html_path, report.pdf_path]
 
 
 def open_case(root: Path, figures: dict[str, Any], evidence: dict[str, Any],
