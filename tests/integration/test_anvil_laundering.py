@@ -239,3 +239,28 @@ def test_path_from_a_fresh_account_to_the_exchange(story: Story) -> None:
     assert best["edges"][1]["amount_sat"] == SPLIT[0] + SPLIT[1]  # D1's sweep
     assert best["time_ordered"] is True
     assert none["found"] is False  # the thief never held CUSD: the swap is where assets change
+
+
+def test_a_case_keeps_an_ethereum_trace_and_replays_it(story: Story) -> None:
+    """Cases work on Ethereum unchanged: the trace is kept as a finding on the custody log,
+    the log verifies, and replay gives the same bytes."""
+    ref = "ETH-LAUNDER-01"
+    made = _cli(story.store, "case", "new", "--reference", ref, "--title", "Token theft",
+                "--offence", "UNCC-17", "--jurisdiction", "DE", "--authority", "LKA",
+                "--unit", "Cyber", "--contact", "Ana", "--email", "ana@police.invalid",
+                "--poc-247", "DE 24/7", "--investigator", "ana", "--facts", "Stolen tokens.",
+                "--legal-basis", "StPO", "--purpose", "criminal investigation",
+                "--retention-days", "365")
+    assert made.returncode == 0, made.stderr
+    start = f"{story.swaps[0]}@{story.cusd}"
+    traced = _cli(story.store, "trace", "forward", start, "--case", ref, "--json")
+    assert traced.returncode == 0, traced.stderr
+    assert json.loads(traced.stdout)["endpoints"]["exchange"]["amount_sat"] == SPLIT[0]
+    added = _cli(story.store, "case", "add", ref, "address", story.hot.upper().replace(
+        "0X", "0x"))
+    assert added.returncode == 0, added.stderr
+    verified = _cli(story.store, "case", "verify", ref)
+    assert verified.returncode == 0 and "intact" in verified.stdout.lower(), verified.stdout
+    replayed = _cli(story.store, "case", "replay", ref)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "same" in replayed.stdout.lower() and "different" not in replayed.stdout.lower()
