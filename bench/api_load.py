@@ -182,7 +182,9 @@ def report(results: dict[str, list[tuple[float, int]]], rate: float, duration: f
         "127.0.0.1 (one uvicorn process, store: bundled mainnet blocks 0–438, clustered, one "
         "tag). Half the requests screen one address (`GET /api/v1/screen`), the rest read "
         "addresses, neighbour pages, transactions, blocks and search. Every request carries "
-        "an API key, is rate-limit checked and written to the audit log.",
+        "an API key, is rate-limit checked and written to the audit log. The reads repeat "
+        "(402 addresses, 439 blocks, one transaction), so after its first answer a read "
+        "comes from the server's response cache (kept while the store files are unchanged).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with the client and "
         f"other work; Python {platform.python_version()}. Sending took {elapsed:.1f} s.",

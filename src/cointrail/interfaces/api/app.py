@@ -35,11 +35,12 @@ from cointrail.auth import Principal
 from cointrail.errors import AuthError, CointrailError, http_status_for
 from cointrail.interfaces.api import routes_admin, routes_analysis, routes_cases, routes_chain
 from cointrail.interfaces.api.audit import AuditLog, utc_now
+from cointrail.interfaces.api.cache import ResponseCache
 from cointrail.interfaces.api.config import API_PREFIX, ApiConfig
 from cointrail.interfaces.api.deps import Anchors, BatchTooLargeError
 from cointrail.interfaces.api.ratelimit import RateLimited, RateLimiter
 from cointrail.interfaces.api.routes_cases import case_reference
-from cointrail.interfaces.api.security import authorize, route_capability
+from cointrail.interfaces.api.security import KeyCache, authorize, route_capability
 from cointrail.settings import Settings
 
 log = logging.getLogger("cointrail.api")
@@ -318,6 +319,8 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
     app.state.limiter = RateLimiter(config.rate_per_second, config.burst)
     app.state.audit = AuditLog(settings.store)
     app.state.anchors = anchors
+    app.state.response_cache = ResponseCache(config.cache_bytes)
+    app.state.key_cache = KeyCache(settings.store)
     _install_error_handlers(app)
 
     @app.get("/health", tags=["public"])

@@ -13,7 +13,9 @@ API_PREFIX = "/api/v1"
 class ApiConfig:
     """`rate_per_second` and `burst` shape each key's token bucket; `max_batch` bounds a batch
     screening request; `cors_origins` is empty (CORS off) unless an operator names origins;
-    `web` serves the investigator at ``/``."""
+    `web` serves the investigator at ``/``; `cache_bytes` bounds the response cache of the
+    read routes (0: off). Rate limits and the cache are per process: with several uvicorn
+    workers each worker keeps its own."""
 
     rate_per_second: float = 20.0
     burst: int = 60
@@ -21,6 +23,7 @@ class ApiConfig:
     max_page: int = 500
     cors_origins: tuple[str, ...] = ()
     web: bool = True
+    cache_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
         if not self.rate_per_second > 0:
@@ -29,6 +32,8 @@ class ApiConfig:
             raise InputError(f"burst {self.burst}: give 1 or more")
         if self.max_batch < 1:
             raise InputError(f"max batch {self.max_batch}: give 1 or more")
+        if self.cache_bytes < 0:
+            raise InputError(f"cache size {self.cache_bytes}: give 0 (off) or more bytes")
         if self.max_page < 1:
             raise InputError(f"max page {self.max_page}: give 1 or more")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +13,11 @@ from typing import Annotated, Any
 import duckdb
 from fastapi import Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from cointrail.chain.spec import ChainSpec, get_chain
 from cointrail.errors import InputError
+from cointrail.interfaces.api.cache import ResponseCache, store_stamp
 from cointrail.settings import Settings
 from cointrail.store.duck import DB_SUFFIX, ChainStore, Store
 
@@ -39,9 +41,10 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def chain_spec(request: Request, chain: ChainQuery = None,
-               network: NetworkQuery = None) -> ChainSpec:
-    """The chain and network asked for, or the server's defaults (UnknownChainError: 400)."""
+async def chain_spec(request: Request, chain: ChainQuery = None,
+                     network: NetworkQuery = None) -> ChainSpec:
+    """The chain and network asked for, or the server's defaults (UnknownChainError: 400).
+    ``async``: it only reads settings, so it runs on the event loop, not a worker thread."""
     settings = settings_of(request)
     return get_chain(chain or settings.chain, network or settings.network)
 
@@ -99,7 +102,32 @@ def open_chain_store(request: Request, spec: ChainSpec) -> Iterator[ChainStore]:
         yield store
 
 
+def json_body(doc: Any) -> bytes:
+    """The JSON text of an answer (dates and other values as text)."""
+    return json.dumps(doc, default=str, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_response(doc: Any, status_code: int = 200) -> Response:
-    """A JSON answer, serialised once (dates and other values as text)."""
-    body = json.dumps(doc, default=str, separators=(",", ":"), ensure_ascii=False)
-    return Response(body.encode(), status_code=status_code, media_type="application/json")
+    """A JSON answer, serialised once."""
+    return Response(json_body(doc), status_code=status_code, media_type="application/json")
+
+
+def chain_db_path(request: Request, spec: ChainSpec) -> Path:
+    """The database file of a chain in the server's store (it may not exist)."""
+    return settings_of(request).store / f"{spec.chain}-{spec.network}{DB_SUFFIX}"
+
+
+async def cached_json(request: Request, key: Hashable, databases: list[Path],
+                      build: Callable[[], Any]) -> Response:
+    """The answer for `key` from the response cache while `databases` are unchanged, else
+    `build()` it (and keep it if it succeeds). `key` must name the route and every parameter
+    the answer depends on; `databases` every DuckDB file `build` reads. A hit is answered on
+    the event loop; `build` runs in a worker thread."""
+    cache = request.app.state.response_cache
+    assert isinstance(cache, ResponseCache)
+    stamp = store_stamp(databases)  # before building: a write meanwhile changes it
+    body = cache.get(key, stamp)
+    if body is None:
+        body = await run_in_threadpool(lambda: json_body(build()))
+        cache.put(key, stamp, body)
+    return Response(body, media_type="application/json")

@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import BlockHash, Txid
 from cointrail.errors import CointrailError, InputError, NotFoundError
@@ -49,34 +47,32 @@ def _addr_id(store: ChainStore, text: str) -> tuple[int, str]:
 def _parties(store: ChainStore, tx_ids: list[int]) -> tuple[dict[int, list[dict[str, Any]]],
                                                              dict[int, list[dict[str, Any]]],
                                                              dict[int, tuple[int, int]]]:
-    """Up to PARTIES_PER_TX inputs and outputs of each transaction, and their full counts."""
-    ids = pa.table({"tx_id": pa.array(tx_ids, pa.int64())})
-    store.con.register("_page", ids)
-    try:
-        ins = store.con.execute(
-            "SELECT tx_id, n, value, text FROM (SELECT i.tx_id, i.n, i.value, a.text,"
-            " row_number() OVER (PARTITION BY i.tx_id ORDER BY i.n) AS r FROM inputs i"
-            " LEFT JOIN addresses a ON a.addr_id = i.addr_id"
-            " WHERE i.tx_id IN (SELECT tx_id FROM _page)) WHERE r <= ? ORDER BY tx_id, n",
-            [PARTIES_PER_TX]).fetchall()
-        outs = store.con.execute(
-            "SELECT tx_id, n, value, text FROM (SELECT o.tx_id, o.n, o.value, a.text,"
-            " row_number() OVER (PARTITION BY o.tx_id ORDER BY o.n) AS r FROM outputs o"
-            " LEFT JOIN addresses a ON a.addr_id = o.addr_id"
-            " WHERE o.tx_id IN (SELECT tx_id FROM _page)) WHERE r <= ? ORDER BY tx_id, n",
-            [PARTIES_PER_TX]).fetchall()
-        counts = store.con.execute(
-            "SELECT p.tx_id, (SELECT count(*) FROM inputs i WHERE i.tx_id = p.tx_id),"
-            " (SELECT count(*) FROM outputs o WHERE o.tx_id = p.tx_id) FROM _page p").fetchall()
-    finally:
-        store.con.unregister("_page")
-    vin: dict[int, list[dict[str, Any]]] = {}
-    for tx_id, n, value, text in ins:
-        vin.setdefault(int(tx_id), []).append({"n": n, "address": text, "value_sat": int(value)})
-    vout: dict[int, list[dict[str, Any]]] = {}
-    for tx_id, n, value, text in outs:
-        vout.setdefault(int(tx_id), []).append({"n": n, "address": text, "value_sat": int(value)})
-    return vin, vout, {int(t): (int(a), int(b)) for t, a, b in counts}
+    """Up to PARTIES_PER_TX inputs and outputs of each transaction, and their full counts.
+
+    Two statements, one per side, each returning the side's full count with its first rows
+    (every DuckDB statement costs about a millisecond of fixed work)."""
+    sides = []
+    for table in ("inputs", "outputs"):  # names from this module, never from input
+        sides.append(store.query(
+            "SELECT tx_id, n, value, text, total FROM (SELECT x.tx_id, x.n, x.value, a.text,"
+            " row_number() OVER (PARTITION BY x.tx_id ORDER BY x.n) AS r,"
+            " count(*) OVER (PARTITION BY x.tx_id) AS total"
+            f" FROM {table} x LEFT JOIN addresses a ON a.addr_id = x.addr_id"
+            " WHERE x.tx_id IN (SELECT unnest(?))) WHERE r <= ? ORDER BY tx_id, n",
+            [tx_ids, PARTIES_PER_TX]))
+    found: list[dict[int, list[dict[str, Any]]]] = []
+    totals: list[dict[int, int]] = []
+    for rows in sides:
+        by_tx: dict[int, list[dict[str, Any]]] = {}
+        total: dict[int, int] = {}
+        for tx_id, n, value, text, count in rows:
+            by_tx.setdefault(int(tx_id), []).append(
+                {"n": n, "address": text, "value_sat": int(value)})
+            total[int(tx_id)] = int(count)
+        found.append(by_tx)
+        totals.append(total)
+    counts = {t: (totals[0].get(t, 0), totals[1].get(t, 0)) for t in tx_ids}
+    return found[0], found[1], counts
 
 
 def address_neighbours(store: ChainStore, address: str, *, limit: int,

@@ -1,8 +1,14 @@
-"""Chain routes: status, search, show block/tx/address/cluster, neighbours (paged)."""
+"""Chain routes: status, search, show block/tx/address/cluster, neighbours (paged).
+
+The show, neighbours and search answers come from the response cache (`cached_json`) while the
+database files they read are unchanged: these routes are ``async`` so that an answer from the
+cache is sent from the event loop, and only a miss goes to a worker thread to run DuckDB.
+`status` is computed every time (it reports the tip's age).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -11,6 +17,8 @@ from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.address import parse_address
 from cointrail.errors import NotFoundError
 from cointrail.interfaces.api.deps import (
+    cached_json,
+    chain_db_path,
     chain_spec,
     hold_databases,
     json_response,
@@ -47,7 +55,7 @@ def status_route(request: Request) -> Response:
 
 
 @router.get("/search", openapi_extra=INVESTIGATE)
-def search_route(
+async def search_route(
     request: Request, spec: Spec,
     q: Annotated[str, Query(min_length=1, max_length=200,
                             description="Address, txid, block height or hash, cluster:ID, "
@@ -55,88 +63,122 @@ def search_route(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     """Find blocks, transactions, addresses, clusters, tags and actors by one query text."""
+    from cointrail.attribution.db import ATTRIBUTION_DB
     from cointrail.interfaces.api.graph import search
 
     root = settings_of(request).store
-    try:
-        with open_chain_store(request, spec) as store:
-            hits = search(store, root, q, limit=limit)
-    except NotFoundError:  # no chain data: tags and actors can still match
-        hits = search(None, root, q, limit=limit)
-    return json_response({"query": q, "chain": spec.chain, "network": spec.network,
-                          "results": hits})
+
+    def build() -> dict[str, Any]:
+        try:
+            with open_chain_store(request, spec) as store:
+                hits = search(store, root, q, limit=limit)
+        except NotFoundError:  # no chain data: tags and actors can still match
+            hits = search(None, root, q, limit=limit)
+        return {"query": q, "chain": spec.chain, "network": spec.network, "results": hits}
+
+    return await cached_json(request, ("search", spec.key, q, limit),
+                             [chain_db_path(request, spec), root / ATTRIBUTION_DB], build)
 
 
 @router.get("/blocks/{ident}", openapi_extra=INVESTIGATE)
-def block_route(
+async def block_route(
     request: Request, spec: Spec,
     ident: Annotated[str, Path(max_length=64, description="Height or hash.")],
 ) -> Response:
     """A block by height or hash, with its txids."""
     from cointrail.store.queries import show_block
 
-    with open_chain_store(request, spec) as store:
-        return json_response(show_block(store, ident))
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            return show_block(store, ident)
+
+    return await cached_json(request, ("block", spec.key, ident),
+                             [chain_db_path(request, spec)], build)
 
 
 @router.get("/txs/{txid}", openapi_extra=INVESTIGATE)
-def tx_route(request: Request, spec: Spec,
+async def tx_route(request: Request, spec: Spec,
              txid: Annotated[str, Path(max_length=64)]) -> Response:
     """A transaction: inputs with value and address, outputs with their spender."""
     from cointrail.store.queries import show_tx
 
-    with open_chain_store(request, spec) as store:
-        return json_response(show_tx(store, txid))
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            return show_tx(store, txid)
+
+    return await cached_json(request, ("tx", spec.key, txid), [chain_db_path(request, spec)],
+                             build)
 
 
 @router.get("/txs/{txid}/neighbours", openapi_extra=INVESTIGATE)
-def tx_neighbours_route(request: Request, spec: Spec,
+async def tx_neighbours_route(request: Request, spec: Spec,
                         txid: Annotated[str, Path(max_length=64)],
                         limit: Limit = 100, cursor: Cursor = None) -> Response:
     """A page of a transaction's inputs and outputs with the transactions on either side."""
     from cointrail.interfaces.api.graph import tx_neighbours
 
-    with open_chain_store(request, spec) as store:
-        return json_response(tx_neighbours(store, txid, limit=limit, cursor=cursor))
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            return tx_neighbours(store, txid, limit=limit, cursor=cursor)
+
+    return await cached_json(request, ("tx_neighbours", spec.key, txid, limit, cursor),
+                             [chain_db_path(request, spec)], build)
 
 
 @router.get("/addresses/{address}", openapi_extra=INVESTIGATE)
-def address_route(request: Request, spec: Spec,
+async def address_route(request: Request, spec: Spec,
                   address: Annotated[str, Path(max_length=128)]) -> Response:
     """An address: balance, received, sent, transaction count, first/last seen, cluster."""
     from cointrail.analysis.clustering.engine import address_cluster
     from cointrail.store.queries import show_address
 
     parse_address(address, spec)  # a wrong-chain address is bad input, whatever the store holds
-    with open_chain_store(request, spec) as store:
-        doc = show_address(store, address)
-        doc["cluster"] = address_cluster(store, doc["addr_id"])
-        return json_response(doc)
+
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            doc = show_address(store, address)
+            doc["cluster"] = address_cluster(store, doc["addr_id"])
+            return doc
+
+    return await cached_json(request, ("address", spec.key, address),
+                             [chain_db_path(request, spec)], build)
 
 
 @router.get("/addresses/{address}/neighbours", openapi_extra=INVESTIGATE)
-def address_neighbours_route(request: Request, spec: Spec,
+async def address_neighbours_route(request: Request, spec: Spec,
                              address: Annotated[str, Path(max_length=128)],
                              limit: Limit = 50, cursor: Cursor = None) -> Response:
     """A page of an address's transactions, oldest first, with the counterparties of each."""
     from cointrail.interfaces.api.graph import address_neighbours
 
     parse_address(address, spec)
-    with open_chain_store(request, spec) as store:
-        return json_response(address_neighbours(store, address, limit=limit, cursor=cursor))
+
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            return address_neighbours(store, address, limit=limit, cursor=cursor)
+
+    return await cached_json(request, ("address_neighbours", spec.key, address, limit, cursor),
+                             [chain_db_path(request, spec)], build)
 
 
 @router.get("/clusters/{cluster_id}", openapi_extra=INVESTIGATE)
-def cluster_route(request: Request, spec: Spec,
+async def cluster_route(request: Request, spec: Spec,
                   cluster_id: Annotated[int, Path(ge=0, le=2**40)],
                   offset: Annotated[int, Query(ge=0, le=2**40)] = 0,
                   limit: Limit = 100, as_of: AsOf = None) -> Response:
     """A cluster: size, a page of its addresses, balance, first/last seen, its tags."""
     from cointrail.analysis.clustering.engine import show_cluster
     from cointrail.attribution.clusters import cluster_tags
+    from cointrail.attribution.db import ATTRIBUTION_DB
 
-    with open_chain_store(request, spec) as store:
-        doc = show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of)
-        doc["attribution"] = cluster_tags(settings_of(request).store, spec.chain, spec.network,
-                                          doc["cluster_id"], chain_store=store, as_of=as_of)
-        return json_response(doc)
+    root = settings_of(request).store
+
+    def build() -> dict[str, Any]:
+        with open_chain_store(request, spec) as store:
+            doc = show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of)
+            doc["attribution"] = cluster_tags(root, spec.chain, spec.network, doc["cluster_id"],
+                                              chain_store=store, as_of=as_of)
+            return doc
+
+    return await cached_json(request, ("cluster", spec.key, cluster_id, offset, limit, as_of),
+                             [chain_db_path(request, spec), root / ATTRIBUTION_DB], build)

@@ -7,14 +7,18 @@ it). The capability a route needs is declared once, on the route, as the OpenAPI
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 
 from cointrail.auth import Principal, require
-from cointrail.auth.keys import authenticate
+from cointrail.auth.keys import auth_db_path, authenticate
 from cointrail.errors import AuthError, PermissionDeniedError
+from cointrail.interfaces.api.cache import Stamp, files_stamp, is_settled
 
 CAPABILITY = "x-capability"
 
@@ -45,10 +49,47 @@ def key_from_headers(request: Request) -> str:
                     "'X-API-Key: <key>' (an admin creates keys with `cointrail keys create`)")
 
 
+class KeyCache:
+    """The principals of keys that authenticated, while the key store is unchanged.
+
+    An entry is used only while the stamp (inode, size, mtime) of ``auth.sqlite`` and of its
+    ``-wal`` equals the stamp taken before the key was looked up, so creating or revoking any
+    key makes every key be looked up again on its next request. Failed look-ups are never
+    kept. Entries are keyed by the SHA-256 of the key, not the key. Per process."""
+
+    MAX_KEYS = 4096
+
+    def __init__(self, store_root: Path) -> None:
+        self.store_root = Path(store_root)
+        db = auth_db_path(self.store_root)
+        self._files = (db, db.with_name(db.name + "-wal"))
+        self._held: dict[bytes, tuple[Stamp, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, secret: str) -> Principal:
+        """As `cointrail.auth.keys.authenticate`, from memory while the key store is
+        unchanged."""
+        stamp = files_stamp(self._files)
+        digest = hashlib.sha256(secret.strip().encode()).digest()
+        with self._lock:
+            held = self._held.get(digest)
+        if held is not None and held[0] == stamp:
+            return held[1]
+        principal = authenticate(self.store_root, secret)
+        if is_settled(stamp):
+            with self._lock:
+                if len(self._held) >= self.MAX_KEYS:
+                    self._held.clear()
+                self._held[digest] = (stamp, principal)
+        return principal
+
+
 async def authorize(request: Request) -> None:
     """Authenticate the caller, charge its rate limit and check the route's capability."""
     app_state = request.app.state
-    principal = authenticate(app_state.settings.store, key_from_headers(request))
+    keys = app_state.key_cache
+    assert isinstance(keys, KeyCache)
+    principal = keys.authenticate(key_from_headers(request))
     request.state.principal = principal
     app_state.limiter.take(principal.key_id or principal.name)
     route = request.scope.get("route")
