@@ -477,6 +477,16 @@ def screening_index(root: Path | str) -> ScreeningIndex:
         return index
 
 
+def ready_index(root: Path | str) -> ScreeningIndex | None:
+    """The process's index of `root` if it is built and current (a few `stat` calls, no
+    building), else None: lets a server answer from memory without blocking on a rebuild."""
+    path = Path(root)
+    index = _INDEXES.get(path)
+    if index is not None and index.current(store_stamp(path)):
+        return index
+    return None
+
+
 def screen_fast(root: Path | str, addresses: Sequence[str] | pa.Array, *,
                 as_of: str | date | None = None, clusters: bool = True) -> ScreenResult:
     """`screen` for the store `root`, answered from the process's `ScreeningIndex`.

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -113,12 +114,13 @@ def _screen(request: Request, addresses: list[str], as_of: str | None) -> dict[s
 
     hold_databases(request)
     if len(addresses) <= FAST_LIMIT:  # from the process's index: same answer, no fixed cost
-        result = screen_fast(settings_of(request).store, addresses, as_of=as_of)
-        rows = result.to_dicts()
-    else:
-        with AttributionStore(settings_of(request).store, read_only=True) as store:
-            result = screen(store, addresses, as_of=as_of)
-            rows = result.to_dicts()
+        return _summary(screen_fast(settings_of(request).store, addresses, as_of=as_of))
+    with AttributionStore(settings_of(request).store, read_only=True) as store:
+        return _summary(screen(store, addresses, as_of=as_of))
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    rows = result.to_dicts()
     return {"as_of": result.as_of, "screened": len(rows),
             "sanctioned": sum(1 for r in rows if r["sanctioned"]),
             "tagged": sum(1 for r in rows if r["tags"]),
@@ -127,11 +129,22 @@ def _screen(request: Request, addresses: list[str], as_of: str | None) -> dict[s
 
 
 @router.get("/screen", openapi_extra=INVESTIGATE)
-def screen_route(request: Request,
-                 address: Annotated[str, Query(min_length=1, max_length=140)],
-                 as_of: AsOfDate = None) -> Response:
+async def screen_route(request: Request,
+                       address: Annotated[str, Query(min_length=1, max_length=140)],
+                       as_of: AsOfDate = None) -> Response:
     """Screen one address: tags, cluster tags, categories, sanctions (as `cointrail screen`)."""
-    return json_response(_screen(request, [address], as_of))
+    from cointrail.attribution.fastscreen import IndexUnavailableError, ready_index
+    from cointrail.attribution.screening import parse_as_of
+
+    index = ready_index(settings_of(request).store)
+    if index is not None:  # built and current: about a millisecond, answered on the loop
+        try:
+            day = parse_as_of(as_of)
+            hold_databases(request)
+            return json_response(_summary(index.screen([address], as_of=day)))
+        except IndexUnavailableError:
+            pass  # a chain store is held by a writer: the thread pool path copes
+    return json_response(await run_in_threadpool(_screen, request, [address], as_of))
 
 
 class ScreenBatch(BaseModel):
