@@ -5,6 +5,7 @@ restricted to another case is refused."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -65,6 +66,25 @@ def test_case_workflow(client: TestClient, keys: Keys, store_root: Path) -> None
     sneaky = client.get(f"/api/v1/cases/{ref}/files", params={"path": "../../auth.sqlite"},
                         headers=h)
     assert sneaky.status_code == 404
+
+    exported = client.post(f"/api/v1/cases/{ref}/exports", headers=h, json={
+        "to": "FIU Partner", "legal_basis": "UNCC art 40(4)", "formats": ["stix", "csv"]})
+    assert exported.status_code == 201, exported.text
+    files = {f["path"].rsplit("/", 1)[-1]: f for f in exported.json()["files"]}
+    assert {"manifest.json", "stix-bundle.json", "identifiers.csv"} <= set(files)
+    assert "misp-event.json" not in files  # only the formats asked for
+    manifest = client.get(f"/api/v1/cases/{ref}/files",
+                          params={"path": files["manifest.json"]["path"]}, headers=h)
+    assert hashlib.sha256(manifest.content).hexdigest() == files["manifest.json"]["sha256"]
+    listed = json.loads(manifest.content)
+    assert listed["custody_head"]["seq"] >= 1
+    transfers = client.get(f"/api/v1/cases/{ref}", headers=h).json()["transfers"]
+    assert transfers[-1]["to"] == "FIU Partner"
+    assert transfers[-1]["legal_basis"] == "UNCC art 40(4)"
+    for bad in ({"formats": ["pdf"]}, {"goaml_profile": "../../etc/passwd"}):
+        refused = client.post(f"/api/v1/cases/{ref}/exports", headers=h, json={
+            "to": "FIU Partner", "legal_basis": "UNCC art 40(4)"} | bad)
+        assert 400 <= refused.status_code < 500, refused.text
     assert CaseStore.for_store(store_root).open(ref, _analyst()).verify().ok
 
 

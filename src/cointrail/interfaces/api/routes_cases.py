@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from cointrail.auth import Principal
 from cointrail.cases import Case, CaseStore
-from cointrail.errors import NotFoundError
+from cointrail.errors import InputError, NotFoundError
 from cointrail.interfaces.api.deps import ANALYSIS_LOCK, json_response, settings_of
 from cointrail.interfaces.api.routes_analysis import CoinJoin, Direction, Model
 from cointrail.interfaces.api.security import capability, current_principal
@@ -194,27 +194,45 @@ def custody_verify_route(request: Request, principal: Who, reference: Ref) -> Re
 def report_route(request: Request, principal: Who, reference: Ref) -> Response:
     """Write the case report (HTML, PDF, figures) into the case (``report.write``); the answer
     lists the files, each downloadable from ``/files``."""
-    from cointrail.reporting import load_methodology, render_report
+    from cointrail.reporting.casefile import write_case_report
 
     case = open_case(request, reference, principal)
-    snapshot = case.snapshot()
-    methodology = load_methodology()
     with ANALYSIS_LOCK:
-        files = render_report(snapshot, methodology)
-    head = snapshot["custody_head"]
-    folder = f"artefacts/reports/{case.reference}-report-{int(head['seq']):04d}"
-    params = {"custody_head": head, "methodology_version": methodology.version,
-              "methodology_sha256": methodology.sha256}
-    outputs: dict[str, bytes] = {"report.html": files.html, "report.pdf": files.pdf}
-    outputs |= {f"figures/{name}": svg for name, svg in sorted(files.figures.items())}
-    written = []
-    for name, data in outputs.items():
-        artefact = case.add_artefact(f"{folder}/{name}", data, action="report.write",
-                                     what=f"case report {name} as of custody entry "
-                                          f"{head['seq']}", parameters=params)
-        written.append({"path": artefact.path, "sha256": artefact.sha256,
-                        "size": artefact.size})
+        written = list(write_case_report(case).files)
     return json_response({"case": case.reference, "files": written}, status_code=201)
+
+
+class ExportBody(BaseModel):
+    """A case export for a partner: recipient, legal basis, formats and use restrictions."""
+
+    to: Annotated[str, Field(min_length=1, max_length=200, description="Recipient agency.")]
+    legal_basis: Annotated[str, Field(min_length=1, max_length=500)]
+    formats: list[Annotated[str, Field(max_length=16)]] = Field(
+        default=["stix", "misp", "ftm", "goaml", "csv", "xlsx"], min_length=1, max_length=6)
+    tlp: Annotated[str | None, Field(max_length=16)] = None
+    goaml_profile: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = \
+        "generic"
+    onward_transfer: Annotated[str | None, Field(max_length=500)] = None
+
+
+@router.post("/cases/{reference}/exports", openapi_extra=INVESTIGATE, status_code=201)
+def export_route(request: Request, principal: Who, reference: Ref, body: ExportBody) -> Response:
+    """Export the case for a partner (STIX 2.1, MISP, FollowTheMoney, goAML, CSV, XLSX, with a
+    manifest of SHA-256 hashes): written into the case (``export.write``) and entered in its
+    transfer register; each file downloadable from ``/files``."""
+    from cointrail.exports.casefile import export_case
+    from cointrail.exports.goaml import profile_names
+
+    if body.goaml_profile not in profile_names():
+        raise InputError(f"goaml_profile {body.goaml_profile!r}: use one of "
+                         f"{', '.join(profile_names())}")
+    case = open_case(request, reference, principal)
+    with ANALYSIS_LOCK:
+        done = export_case(case, settings_of(request).store, recipient=body.to,
+                           legal_basis=body.legal_basis, formats=body.formats, tlp=body.tlp,
+                           goaml_profile=body.goaml_profile,
+                           onward_transfer=body.onward_transfer)
+    return json_response({"case": case.reference, **done.to_dict()}, status_code=201)
 
 
 _MEDIA = {".pdf": "application/pdf", ".html": "text/html; charset=utf-8",
