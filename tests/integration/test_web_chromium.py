@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,107 @@ def test_investigator_finds_expands_and_traces(server: tuple[str, str], browser:
 
     assert errors == []
     assert external == []  # nothing fetched from anywhere but the server: no CDN
+
+
+@pytest.fixture(scope="module")
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """`cointrail demo` into a fresh store, then the server over it (litecoin regtest)."""
+    import json
+    import os
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from cointrail.data import SCENARIO_FACTS, bundled_path
+    from cointrail.interfaces.cli.main import app
+
+    root = tmp_path_factory.mktemp("web-demo") / "store"
+    env = {k: None for k in os.environ if k.startswith("COINTRAIL_")}
+    ran = CliRunner().invoke(app, ["demo", "--store", str(root), "--json"], env=env)
+    assert ran.exit_code == 0, ran.output
+    figures = json.loads(ran.stdout)
+    facts = json.loads(bundled_path(SCENARIO_FACTS).read_text("utf-8"))
+    key = create_key(root, "demo-investigator", "analyst").secret
+    server_app = create_app(load_settings(store=root, chain="litecoin", network="regtest"),
+                            ApiConfig(rate_per_second=200, burst=400))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(server_app, host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key, {"facts": facts, "figures": figures}
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_investigator_works_the_demo_case(demo_server: tuple[str, str, dict[str, Any]],
+                                          browser: object) -> None:
+    """The demo's ransomware case in the browser: find a reported ransom address, expand it,
+    trace the operator's cluster to the exchange, keep the trace in CT-DEMO-0001, write the
+    report and download it."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    base, key, data = demo_server
+    facts = data["facts"]
+    ransom = facts["operator"]["ransom_addresses"][0]
+    deposit = facts["exchange"]["deposits"][-1]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base + "/")
+    page.fill("#api-key", key)
+    page.click("#login-form button")
+    expect(page.locator("#who")).to_contain_text("demo-investigator (analyst)")
+
+    page.fill("#search-q", ransom)
+    page.click("#search-form button[type=submit]")
+    hit = page.locator("#search-results li.hit-address")
+    expect(hit).to_contain_text(ransom)
+    hit.click()
+    expect(page.locator("#detail-address")).to_have_text(ransom)
+    page.click("#expand")
+    expect(page.locator("#expand")).to_have_text("All neighbours shown", timeout=30_000)
+    assert page.evaluate("() => window.__explorerCount()")["tx"] >= 1
+    page.screenshot(path=str(ARTIFACTS / "demo-01-ransom-address.png"))
+
+    ref = "CT-DEMO-0001"
+    page.click("#tabs button[data-tab=case]")
+    page.select_option("#case-select", ref)
+    page.click("#case-open-form button")
+    expect(page.locator("#case-current")).to_contain_text(ref)
+
+    start = data["figures"]["scenario"]["trace_start"]  # the ransom addresses' cluster
+    assert start.startswith("cluster:")
+    page.click("#tabs button[data-tab=trace]")
+    page.fill("#trace-form input[name=start]", start)
+    page.select_option("#trace-form select[name=model]", "haircut")
+    page.fill("#trace-form input[name=hops]", "20")
+    page.click("#trace-form button[type=submit]")
+    expect(page.locator("#trace-summary")).to_contain_text("forward haircut trace",
+                                                           timeout=60_000)
+    expect(page.locator("#trace-endpoints")).to_contain_text(deposit["address"])
+    page.screenshot(path=str(ARTIFACTS / "demo-02-trace.png"))
+    page.click("#trace-keep")
+    expect(page.locator("#trace-kept")).to_contain_text(f"kept in case {ref}")
+
+    page.click("#tabs button[data-tab=case]")
+    page.click("#case-report")
+    expect(page.locator("#case-status")).to_contain_text("report written", timeout=120_000)
+    with page.expect_download() as download_info:
+        page.locator("a.case-file[data-path$='report.pdf']").last.click()
+    saved = ARTIFACTS / "demo-case-report.pdf"
+    download_info.value.save_as(str(saved))
+    assert saved.read_bytes().startswith(b"%PDF")
+    page.click("#case-verify")
+    expect(page.locator("#case-status")).to_contain_text("custody log verified")
+    page.screenshot(path=str(ARTIFACTS / "demo-03-case.png"))
+    assert errors == []
