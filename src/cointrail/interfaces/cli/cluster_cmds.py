@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
-from cointrail.interfaces.cli.common import AppState, get_state, handle_errors, human_console
+from cointrail.interfaces.cli.common import (
+    AppState,
+    get_state,
+    handle_errors,
+    human_console,
+    print_json,
+)
 from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
 
 if TYPE_CHECKING:
@@ -222,3 +228,51 @@ def explain_cmd(
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state, read_only=True) as store:
         _emit(explain(store, a, b, as_of=as_of), as_json)
+
+
+def stats_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(
+        "--out", metavar="DIR",
+        help="Folder for address_stats/ and cluster_stats/ (Parquet).")],
+    engine: Annotated[str, typer.Option(
+        "--engine", help="embedded (the store's clustering) or spark (clusters on Spark).")
+    ] = "embedded",
+    master: Annotated[str, typer.Option(
+        "--master", metavar="URL",
+        help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")] = "local[2]",
+    parquet: Annotated[str | None, typer.Option(
+        "--parquet", metavar="DIR|URL", help="Spark: read this exported Parquet layout.")
+    ] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        "--work-dir", metavar="DIR", help="Spark: folder for the export (default: temporary).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Address and cluster statistics (received, sent, balance, counts, first/last seen) for
+    every address and cluster, as Parquet: from one SQL text run by DuckDB or by Spark SQL."""
+    from cointrail.errors import InputError
+
+    state = get_state(ctx)
+    with handle_errors(state.debug):
+        if engine not in ("embedded", "spark"):
+            raise InputError(f"--engine {engine!r}: use embedded or spark")
+    with handle_errors(state.debug), _open(state, read_only=True) as store:
+        if store.spec.is_account_model:
+            raise InputError("stats covers UTXO chains; on account chains use `show address` "
+                             "and `show cluster`")
+        if engine == "spark":
+            from cointrail.scaleout.jobs import statistics_with_spark
+
+            doc = statistics_with_spark(store, out, master=master, parquet=parquet,
+                                        work_dir=work_dir)
+        else:
+            from cointrail.scaleout.jobs import statistics_embedded
+
+            doc = statistics_embedded(store, out)
+    if as_json:
+        print_json(json.dumps(doc, indent=2))
+    else:
+        for name, path in doc["written"].items():
+            typer.echo(f"{name}: {path}")
+        typer.echo(f"{doc['engine']} engine, height {doc['height']}, {doc['seconds']} s")

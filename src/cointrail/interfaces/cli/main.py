@@ -18,7 +18,7 @@ from cointrail.interfaces.cli import api_cmds, case_output_cmds
 from cointrail.interfaces.cli.api_cmds import keys_app
 from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd, tags_app
 from cointrail.interfaces.cli.case_cmds import case_app
-from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd
+from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd, stats_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
 from cointrail.interfaces.cli.decode import decode_app
 from cointrail.interfaces.cli.demo_cmd import demo
@@ -43,6 +43,7 @@ app.command("status")(status_cmd)
 app.command("demo")(demo)
 app.command("cluster")(cluster_cmd)
 app.command("explain")(explain_cmd)
+app.command("stats")(stats_cmd)
 app.command("cluster-evaluate")(evaluate_cmd)
 app.add_typer(tags_app, name="tags")
 app.add_typer(sanctions_app, name="sanctions")
