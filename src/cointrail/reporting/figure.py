@@ -3,10 +3,12 @@
 Money flows left to right: tainted outputs (boxes) feed transactions (narrow boxes), which
 create outputs or pay a fee. Layers come from the longest path through the flow graph, so a
 backward trace reads the same way as a forward one (sources left, the traced output right).
-Within a layer, nodes are ordered by the barycentre of their neighbours (two sweeps), ties by
-id, so the drawing is deterministic. Above `max_nodes` drawn nodes, each layer keeps its most
-important nodes (seeds, attributed endpoints, then the largest amounts) and folds the rest into
-one "N more" node whose flows are summed, so a trace of a few hundred outputs stays readable.
+Long traces wrap: every `BAND_LAYERS` layers start a new band below, and flows into the next
+band bend back to its left edge. Within a layer, nodes are ordered by the barycentre of their
+neighbours (two sweeps), ties by id, so the drawing is deterministic. Above `max_nodes` drawn
+nodes, each layer keeps its most important nodes (seeds, attributed endpoints, then the largest
+amounts) and folds the rest into one "N more" node whose flows are summed, so a trace of a few
+hundred outputs stays readable.
 
 Hand-written rather than Graphviz: the layout is small, must be byte-for-byte deterministic and
 needs no system binary; every drawn output carries ``data-key="txid:vout"`` for tests and
@@ -36,6 +38,7 @@ COLOURS = {
 DEFAULT_COLOUR = "#00695c"
 OUT_W, OUT_H, TX_W, TX_H = 168, 40, 124, 24
 COL_W, ROW_H, MARGIN, LEGEND_H = 230, 54, 20, 34
+BAND_LAYERS, BAND_GAP = 8, 36  # layers per band before the drawing wraps; space between bands
 
 
 @dataclass(slots=True)
@@ -209,14 +212,22 @@ def _svg(trace: TraceFinding, nodes: dict[str, _Node], edges: dict[tuple[str, st
     counts: dict[int, int] = defaultdict(int)
     for k in nodes:
         counts[layer[k]] += 1
-    rows = max(counts.values(), default=1)
-    width = MARGIN * 2 + (max(layer.values(), default=0)) * COL_W + OUT_W
-    height = MARGIN * 2 + LEGEND_H + rows * ROW_H
+    # long chains (peel chains) wrap into bands of BAND_LAYERS layers, read top to bottom
+    layers = max(layer.values(), default=0) + 1
+    band_rows: dict[int, int] = defaultdict(lambda: 1)
+    for lay, count in counts.items():
+        band_rows[lay // BAND_LAYERS] = max(band_rows[lay // BAND_LAYERS], count)
+    bands = (layers + BAND_LAYERS - 1) // BAND_LAYERS
+    band_top = [sum(band_rows[b] * ROW_H + BAND_GAP for b in range(i)) for i in range(bands)]
+    width = MARGIN * 2 + (min(layers, BAND_LAYERS) - 1) * COL_W + OUT_W
+    height = (MARGIN * 2 + LEGEND_H + band_top[-1] + band_rows[bands - 1] * ROW_H
+              if bands else MARGIN * 2 + LEGEND_H + ROW_H)
 
     def centre(k: str) -> tuple[float, float]:
-        offset = (rows - counts[layer[k]]) * ROW_H / 2
-        x = MARGIN + layer[k] * COL_W + OUT_W / 2
-        y = MARGIN + LEGEND_H + offset + pos[k] * ROW_H + ROW_H / 2
+        band, col = divmod(layer[k], BAND_LAYERS)
+        offset = (band_rows[band] - counts[layer[k]]) * ROW_H / 2
+        x = MARGIN + col * COL_W + OUT_W / 2
+        y = MARGIN + LEGEND_H + band_top[band] + offset + pos[k] * ROW_H + ROW_H / 2
         return x, y
 
     def half_width(k: str) -> float:
@@ -246,10 +257,12 @@ def _svg(trace: TraceFinding, nodes: dict[str, _Node], edges: dict[tuple[str, st
         x1 += half_width(s)
         x2 -= half_width(t)
         mid = (x1 + x2) / 2
+        # a flow into the next band runs back to the left: bend it out on both sides
+        c1, c2 = (mid, mid) if x2 >= x1 else (x1 + COL_W / 3, x2 - COL_W / 3)
         stroke = 1 + 5 * math.sqrt(amount / biggest)
         parts.append(
             f'<path class="flow" data-from={quoteattr(s)} data-to={quoteattr(t)} '
-            f'd="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
+            f'd="M{x1:.1f},{y1:.1f} C{c1:.1f},{y1:.1f} {c2:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
             f'stroke="#8aa4bf" stroke-width="{stroke:.2f}" stroke-opacity="0.8"/>')
         if nodes[t].kind != TX:  # label the tx -> output half, where the amount is decided
             parts.append(_text(mid, (y1 + y2) / 2 - 3, coin_text(amount, decimals), 8,
