@@ -463,8 +463,8 @@ _BUILD = threading.Lock()
 def screening_index(root: Path | str) -> ScreeningIndex:
     """The process's index of the store `root`, rebuilt first when its databases changed."""
     path = Path(root)
-    index = _INDEXES.get(path)
-    if index is not None and index.current(store_stamp(path)):
+    index = ready_index(path)
+    if index is not None:
         return index
     with _BUILD:
         stamp = store_stamp(path)  # before reading: the snapshot is never older than this

@@ -111,21 +111,13 @@ def exposure_route(
 def _screen(request: Request, addresses: list[str], as_of: str | None) -> dict[str, Any]:
     from cointrail.attribution import AttributionStore, screen
     from cointrail.attribution.fastscreen import FAST_LIMIT, screen_fast
+    from cointrail.cases.queries import screening_doc
 
     hold_databases(request)
     if len(addresses) <= FAST_LIMIT:  # from the process's index: same answer, no fixed cost
-        return _summary(screen_fast(settings_of(request).store, addresses, as_of=as_of))
+        return screening_doc(screen_fast(settings_of(request).store, addresses, as_of=as_of))
     with AttributionStore(settings_of(request).store, read_only=True) as store:
-        return _summary(screen(store, addresses, as_of=as_of))
-
-
-def _summary(result: Any) -> dict[str, Any]:
-    rows = result.to_dicts()
-    return {"as_of": result.as_of, "screened": len(rows),
-            "sanctioned": sum(1 for r in rows if r["sanctioned"]),
-            "tagged": sum(1 for r in rows if r["tags"]),
-            "actor_conflicts": sum(1 for r in rows if r["actor_conflict"]),
-            "clusterings": result.clusterings, "addresses": rows}
+        return screening_doc(screen(store, addresses, as_of=as_of))
 
 
 @router.get("/screen", openapi_extra=INVESTIGATE)
@@ -135,13 +127,14 @@ async def screen_route(request: Request,
     """Screen one address: tags, cluster tags, categories, sanctions (as `cointrail screen`)."""
     from cointrail.attribution.fastscreen import IndexUnavailableError, ready_index
     from cointrail.attribution.screening import parse_as_of
+    from cointrail.cases.queries import screening_doc
 
     index = ready_index(settings_of(request).store)
     if index is not None:  # built and current: about a millisecond, answered on the loop
         try:
             day = parse_as_of(as_of)
             hold_databases(request)
-            return json_response(_summary(index.screen([address], as_of=day)))
+            return json_response(screening_doc(index.screen([address], as_of=day)))
         except IndexUnavailableError:
             pass  # a chain store is held by a writer: the thread pool path copes
     return json_response(await run_in_threadpool(_screen, request, [address], as_of))

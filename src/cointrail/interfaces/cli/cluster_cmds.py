@@ -11,6 +11,9 @@ import typer
 from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
 from cointrail.interfaces.cli.common import (
     AppState,
+    SparkMasterOpt,
+    SparkParquetOpt,
+    SparkWorkDirOpt,
     get_state,
     handle_errors,
     human_console,
@@ -40,15 +43,9 @@ def cluster_cmd(
     engine: Annotated[str, typer.Option(
         help="embedded (this machine) or spark (multi_input only; see docs/scale-out.md).")
     ] = "embedded",
-    master: Annotated[str, typer.Option(
-        metavar="URL", help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")
-    ] = "local[2]",
-    parquet: Annotated[str | None, typer.Option(
-        metavar="DIR|URL", help="Spark: read this exported Parquet layout instead of "
-                                "exporting the store.")] = None,
-    work_dir: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="Spark: folder for the export and results (default: temporary).")
-    ] = None,
+    master: SparkMasterOpt = "local[2]",
+    parquet: SparkParquetOpt = None,
+    work_dir: SparkWorkDirOpt = None,
     max_rounds: Annotated[int, typer.Option(
         metavar="N", help="Spark: bound on connected-components rounds.")] = 40,
     hot_wallet: Annotated[list[str] | None, typer.Option(
@@ -238,15 +235,9 @@ def stats_cmd(
     engine: Annotated[str, typer.Option(
         "--engine", help="embedded (the store's clustering) or spark (clusters on Spark).")
     ] = "embedded",
-    master: Annotated[str, typer.Option(
-        "--master", metavar="URL",
-        help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")] = "local[2]",
-    parquet: Annotated[str | None, typer.Option(
-        "--parquet", metavar="DIR|URL", help="Spark: read this exported Parquet layout.")
-    ] = None,
-    work_dir: Annotated[Path | None, typer.Option(
-        "--work-dir", metavar="DIR", help="Spark: folder for the export (default: temporary).")
-    ] = None,
+    master: SparkMasterOpt = "local[2]",
+    parquet: SparkParquetOpt = None,
+    work_dir: SparkWorkDirOpt = None,
     as_json: JsonOption = False,
 ) -> None:
     """Address and cluster statistics (received, sent, balance, counts, first/last seen) for

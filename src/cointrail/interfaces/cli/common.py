@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pydantic
 import typer
@@ -19,6 +20,17 @@ from cointrail.errors import CointrailError, InputError, exit_code_for
 from cointrail.settings import Settings, load_settings
 
 STDIN = "-"
+
+# Options every command with a Spark engine takes (cluster, stats, exposure); default master
+# local[2] is `cointrail.scaleout.session.DEFAULT_MASTER`, not imported here to keep start-up light.
+SparkMasterOpt = Annotated[str, typer.Option(
+    "--master", metavar="URL", help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")]
+SparkParquetOpt = Annotated[str | None, typer.Option(
+    "--parquet", metavar="DIR|URL",
+    help="Spark: read this exported Parquet layout instead of exporting the store.")]
+SparkWorkDirOpt = Annotated[Path | None, typer.Option(
+    "--work-dir", metavar="DIR",
+    help="Spark: folder for the export and results (default: temporary).")]
 _HEX_TEXT = re.compile(rb"\s*[0-9a-fA-F][0-9a-fA-F\s]*")
 
 

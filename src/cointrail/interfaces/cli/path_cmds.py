@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cointrail.errors import InputError
 from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
-from cointrail.interfaces.cli.common import get_state, handle_errors, human_console, print_json
+from cointrail.interfaces.cli.common import (
+    SparkMasterOpt,
+    SparkParquetOpt,
+    SparkWorkDirOpt,
+    get_state,
+    handle_errors,
+    human_console,
+    print_json,
+)
 from cointrail.interfaces.cli.store_cmds import JsonOption, _open
 
 HopsOpt = Annotated[int, typer.Option("--hops", metavar="N", help="Hops (transactions) at most.")]
@@ -66,15 +73,9 @@ def exposure_cmd(
     engine: Annotated[str, typer.Option(
         "--engine", help="embedded, or spark (one hop: --hops 1; see docs/scale-out.md).")
     ] = "embedded",
-    master: Annotated[str, typer.Option(
-        "--master", metavar="URL",
-        help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://...")] = "local[2]",
-    parquet: Annotated[str | None, typer.Option(
-        "--parquet", metavar="DIR|URL", help="Spark: read this exported Parquet layout.")
-    ] = None,
-    work_dir: Annotated[Path | None, typer.Option(
-        "--work-dir", metavar="DIR", help="Spark: folder for the export (default: temporary).")
-    ] = None,
+    master: SparkMasterOpt = "local[2]",
+    parquet: SparkParquetOpt = None,
+    work_dir: SparkWorkDirOpt = None,
     as_json: JsonOption = False,
     case: CaseOption = None,
 ) -> None:
