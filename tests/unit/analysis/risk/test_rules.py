@@ -48,6 +48,8 @@ P = [pkh(f"risk-peel{i}") for i in range(6)]
 U, SHOP = pkh("risk-user"), pkh("risk-shop")
 S = pkh("risk-structurer")
 R, RSRC, ROUT = pkh("risk-pass"), pkh("risk-pass-src"), pkh("risk-pass-out")
+R2, R2REST = pkh("risk-keeps"), pkh("risk-keeps-rest")  # relays most, keeps a fresh remainder
+R3 = pkh("risk-splits")  # relays everything to two known addresses
 F = [pkh(f"risk-fan{i}") for i in range(6)]
 H, HOUT = pkh("risk-hub"), pkh("risk-hub-out")
 M, X = pkh("risk-mixer"), pkh("risk-exposed")
@@ -74,7 +76,7 @@ def build() -> tuple[ChainBuilder, dict[str, TxRecord]]:
     b = ChainBuilder()
     b.block([(P[0], 100_000_000), (U, 50_000_000), (RSRC, 10_000_000), (M, 5_000_000)]
             + [(S, 10_000_000)] * 4 + [(f, 100_000) for f in F] + [(j, 1_000_000) for j in J]
-            + [(D, 1_000_000)] * 4)
+            + [(D, 1_000_000)] * 4 + [(RSRC, 10_000_000)] * 2)
     txs: dict[str, TxRecord] = {}
 
     def at(height: int, name: str, inputs: list[Any], outputs: list[tuple[Addr, int]]) -> None:
@@ -95,7 +97,11 @@ def build() -> tuple[ChainBuilder, dict[str, TxRecord]]:
         events.append((20 + k, f"struct{k}", [S],
                        [(pkh(f"risk-payee{k}"), 9_500_000), (S, 490_000)]))
     events += [(30, "pass_in", [RSRC], [(R, 9_990_000)]),
-               (31, "pass_out", [R], [(ROUT, 9_980_000)])]
+               (31, "pass_out", [R], [(ROUT, 9_980_000)]),
+               (32, "keeps_in", [RSRC], [(R2, 9_990_000)]),
+               (33, "keeps_out", [R2], [(SHOP, 9_500_000), (R2REST, 480_000)]),
+               (34, "splits_in", [RSRC], [(R3, 9_990_000)]),
+               (35, "splits_out", [R3], [(SHOP, 5_000_000), (ROUT, 4_980_000)])]
     events += [(50 + i, f"fan{i}", [f], [(H, 99_000)]) for i, f in enumerate(F)]
     events += [(57, "consolidation", [H] * 6, [(HOUT, 590_000)]),
                (60, "mixer", [M], [(X, 4_990_000)]),
@@ -166,6 +172,14 @@ def test_pass_through(chain: tuple[ChainStore, dict[str, TxRecord]]) -> None:
     assert run(store, PassThrough(max_blocks=0), R) == []
     assert run(store, PassThrough(max_seconds=60), R) == []  # blocks are 600 s apart
     assert run(store, PassThrough(max_seconds=600), R) != []
+    # 95 % paid on, but beside a fresh output that may be the subject's change: kept back
+    assert run(store, PASS, R2) == []
+    # everything to two addresses used before: fully out (the whole coin, fee included)
+    (split,) = run(store, PASS, R3)
+    assert [(e.role, e.txid, e.amount) for e in split.evidence] == [
+        ("in", txs["splits_in"].rpc_txid, 9_990_000),
+        ("out", txs["splits_out"].rpc_txid, 9_990_000)]
+    assert split.version == 4 and "fully out" in split.explanation
 
 
 def test_fan_in_then_consolidation(chain: tuple[ChainStore, dict[str, TxRecord]]) -> None:
