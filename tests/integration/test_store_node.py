@@ -257,6 +257,39 @@ def test_blk_files_and_rpc_ingest_give_identical_stores(
     assert_same_store(clean.dump, dump_store(store), "blk-file ingest vs RPC ingest")
 
 
+def test_rest_and_json_rpc_fetch_give_identical_stores(
+    wallet_chain: WalletChain, clean: CleanStore, tmp_path: Path
+) -> None:
+    """The clean store came over JSON-RPC (the node serves no REST, so the default falls back);
+    asking for REST from that node is refused with what to do; with ``-rest=1`` the default
+    takes REST and the store is the same, row for row."""
+    node = wallet_chain.node
+    assert clean.report["blocks_fetched_over"] == "rpc"
+    refused = cli(tmp_path / "refused", "sync", "--rpc", rpc_url(node), "--rest", "--json")
+    assert refused.returncode != 0
+    assert "does not serve REST" in refused.stderr and "-rest=1" in refused.stderr
+    node.extra_args.append("-rest=1")
+    try:
+        node.restart()
+        _assert_node_tip_unchanged(node, clean)
+        for args in ((), ("--rest",)):
+            store = tmp_path / f"rest{len(args)}"
+            result = cli(store, "sync", "--rpc", rpc_url(node), *args, "--json")
+            assert result.returncode == 0, result.stderr
+            report = json.loads(result.stdout)
+            assert report["blocks_fetched_over"] == "rest"
+            assert (report["tip_height"], report["tip_hash"]) == (clean.tip_height,
+                                                                   clean.tip_hash)
+            assert_same_store(clean.dump, dump_store(store), "REST sync vs JSON-RPC sync")
+        forced = cli(tmp_path / "rpc-only", "sync", "--rpc", rpc_url(node), "--no-rest",
+                     "--json")
+        assert forced.returncode == 0, forced.stderr
+        assert json.loads(forced.stdout)["blocks_fetched_over"] == "rpc"
+    finally:
+        node.extra_args.remove("-rest=1")
+        node.restart()
+
+
 # -- 4. kill -9 during ingest ---------------------------------------------------------------
 
 def test_sync_killed_at_random_points_resumes_to_the_clean_store(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
-from cointrail.chain.rpc import NodeRpcError, RpcClient
+from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
 from cointrail.chain.utxo.columnar import decode_block_columns
 from cointrail.chain.utxo.hashes import sha256d
@@ -36,6 +36,7 @@ class SyncResult:
     blocks_rolled_back: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    fetch: str = ""  # how raw blocks came: "rest", "rpc" (JSON-RPC), "" (block files)
 
 
 def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
@@ -43,28 +44,47 @@ def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
         yield range(first, min(first + size, stop))
 
 
+def rest_available(rpc: RpcClient) -> bool:
+    """Whether the node serves raw blocks over REST (probed with its genesis block)."""
+    try:
+        rpc.rest_block(str(rpc.call("getblockhash", 0)))
+    except RestUnavailableError:
+        return False
+    return True
+
+
 class _Prefetcher:
     """Fetches raw blocks `first`..`last` in batches on a background thread, one or two
-    batches ahead, so the node's work and the network overlap with decoding and ingest."""
+    batches ahead, so the node's work and the network overlap with decoding and ingest.
+
+    Block hashes come from one JSON-RPC batch per `batch_blocks`; the blocks themselves from
+    the REST interface when `rest` (binary, one keep-alive request each), otherwise from a
+    ``getblock H 0`` batch (hex in JSON, decoded to bytes here, off the ingesting thread)."""
 
     _DONE = object()
 
-    def __init__(self, rpc: RpcClient, first: int, last: int, batch_blocks: int) -> None:
+    def __init__(self, rpc: RpcClient, first: int, last: int, batch_blocks: int,
+                 rest: bool = False) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
         self.chain_moved = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(rpc, first, last, batch_blocks), daemon=True
+            target=self._run, args=(rpc, first, last, batch_blocks, rest), daemon=True
         )
         self._thread.start()
 
-    def _run(self, rpc: RpcClient, first: int, last: int, batch_blocks: int) -> None:
+    def _run(self, rpc: RpcClient, first: int, last: int, batch_blocks: int,
+             rest: bool) -> None:
         try:
             for heights in _chunks(first, last + 1, batch_blocks):
                 if self._stop.is_set():
                     return
                 hashes = rpc.batch([("getblockhash", [h]) for h in heights])
-                raws = rpc.batch([("getblock", [h, 0]) for h in hashes])
+                if rest:
+                    raws = [rpc.rest_block(str(h)) for h in hashes]
+                else:
+                    raws = [bytes.fromhex(raw)
+                            for raw in rpc.batch([("getblock", [h, 0]) for h in hashes])]
                 self._put(raws)
             self._put(self._DONE)
         except BaseException as exc:  # handed to the consuming thread, which re-raises it
@@ -78,14 +98,14 @@ class _Prefetcher:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[list[str]]:
+    def __iter__(self) -> Iterator[list[bytes]]:
         while True:
             item = self._queue.get()
             if item is self._DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield cast(list[str], item)
+            yield cast(list[bytes], item)
 
     def close(self) -> None:
         self._stop.set()
@@ -96,7 +116,7 @@ class _Prefetcher:
 _CHAIN_MOVED = {-8, -5}  # RPC_INVALID_PARAMETER "Block height out of range", "Block not found"
 
 
-def _until_chain_moves(fetcher: _Prefetcher) -> Iterator[list[str]]:
+def _until_chain_moves(fetcher: _Prefetcher) -> Iterator[list[bytes]]:
     """The fetcher's batches; a node error saying the chain moved ends them quietly."""
     try:
         yield from fetcher
@@ -145,17 +165,26 @@ def sync_rpc(
     batch_blocks: int = 100,
     on_block: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    rest: bool | None = None,
 ) -> SyncResult:
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
     `on_block(height, node_height)` reports progress. When the node goes away, the blocks
-    already read are committed and ExternalServiceError says where to resume.
+    already read are committed and ExternalServiceError says where to resume. `rest`: fetch
+    the raw blocks over the node's REST interface (True: required, False: never, None: when
+    the node serves it, else JSON-RPC); `SyncResult.fetch` says which was used.
     """
     started = time.perf_counter()
     start_height = ingestor.height
     reorgs = rolled_back = 0
     spec = ingestor.spec
     check_node_network(ingestor.store, rpc)
+    use_rest = rest is not False and rest_available(rpc)
+    if rest and not use_rest:
+        raise RestUnavailableError(
+            f"the node at {rpc.url} does not serve REST; start it with -rest=1, or sync "
+            "without --rest (JSON-RPC only)"
+        )
     moved, moved_at = 0, -2
     try:
         while True:
@@ -165,12 +194,13 @@ def sync_rpc(
                 rolled_back += ingestor.rollback_to(fork)
             node_height = int(rpc.call("getblockcount"))
             reorged = False
-            fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks)
+            fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks,
+                                  use_rest)
             try:
                 for raws in _until_chain_moves(fetcher):
                     for raw in raws:
                         try:
-                            ingestor.add_block(decode_block_columns(bytes.fromhex(raw), spec))
+                            ingestor.add_block(decode_block_columns(raw, spec))
                         except ReorgError:
                             reorged = True
                             break
@@ -204,7 +234,7 @@ def sync_rpc(
     return SyncResult(
         start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
-        time.perf_counter() - started,
+        time.perf_counter() - started, fetch="rest" if use_rest else "rpc",
     )
 
 

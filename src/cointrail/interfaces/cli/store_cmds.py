@@ -69,7 +69,7 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int | None],
 
 
 def _report(result: SyncResult, as_json: bool) -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "tip_height": result.tip_height,
         "tip_hash": result.tip_hash,
         "blocks_added": result.blocks,
@@ -79,6 +79,8 @@ def _report(result: SyncResult, as_json: bool) -> None:
         "seconds": round(result.seconds, 3),
         "warnings": result.warnings,
     }
+    if result.fetch:
+        doc["blocks_fetched_over"] = result.fetch
     for warning in result.warnings:
         warning_line(warning)
     _emit(doc, as_json)
@@ -113,10 +115,15 @@ def sync_cmd(
     poll: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 1.0,
     batch_blocks: Annotated[int, typer.Option(help="Blocks per RPC batch.")] = 100,
     batch_txs: Annotated[int, typer.Option(help="Transactions per committed batch.")] = 50_000,
+    rest: Annotated[bool | None, typer.Option(
+        "--rest/--no-rest",
+        help="Raw blocks over the node's REST interface (binary; the node needs -rest=1). "
+             "Default: REST when the node serves it, else JSON-RPC.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Follow a node over JSON-RPC until its tip (and on, --follow): Bitcoin Core-compatible,
-    or an Ethereum node with --chain ethereum."""
+    or an Ethereum node with --chain ethereum. Block hashes and control go over JSON-RPC; the
+    raw blocks over REST when the node serves it (less work on both sides), else JSON-RPC."""
     from cointrail.chain.rpc import RpcClient
     from cointrail.store.ingest import UtxoIngestor
     from cointrail.store.sync import sync_rpc
@@ -134,6 +141,7 @@ def sync_cmd(
                 result = sync_rpc(
                     ingestor, client, follow=follow, poll_seconds=poll,
                     batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+                    rest=rest,
                 )
             except KeyboardInterrupt:
                 ingestor.flush()
