@@ -4,7 +4,8 @@
 `draft_request` resolves every field of the request's template from the case metadata, the
 addressee (attribution + contact directory), the trace (identifiers, block times) and the
 user's input, then writes ``requests/R0001/`` through `Case.add_artefact`: ``request.json``,
-``letter.html``, ``letter.pdf``, ``identifiers.csv``, ``identifiers.xlsx``.
+``letter.html``, ``letter.pdf``, ``letter.docx`` (the editable copy addressees ask for),
+``identifiers.csv``, ``identifiers.xlsx``.
 
 Invariants:
 - every missing or wrong field is reported at once (ValidationError, one Problem each) and no
@@ -28,6 +29,7 @@ from cointrail.auth import require
 from cointrail.errors import InputError, NotFoundError, Problem, ValidationError
 from cointrail.legal.addressee import Addressee, resolve_addressee, select_outputs
 from cointrail.legal.contacts import ContactDirectory, load_contacts
+from cointrail.legal.docx import html_to_docx
 from cointrail.legal.identifiers import (
     IdentifierRow,
     block_times,
@@ -371,6 +373,7 @@ def draft_request(case: Case, kind: str, finding_id: str, selector: str,
     files = {
         "letter.html": html.encode("utf-8"),
         "letter.pdf": html_to_pdf(html),
+        "letter.docx": html_to_docx(html, title=doc["subject"]),
         "identifiers.csv": write_csv(rows),
         "identifiers.xlsx": write_xlsx(rows, f"{meta['reference']} {request_id} identifiers"),
     }

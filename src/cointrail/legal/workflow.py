@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cointrail.auth import require
 from cointrail.errors import InputError, NotFoundError, PermissionDeniedError
+from cointrail.legal.docx import html_to_docx
 from cointrail.legal.drafting import dump, letter_context, utc_now
 from cointrail.legal.render import html_to_pdf, render_html
 from cointrail.legal.template import Template, load_template
@@ -123,7 +124,9 @@ def approve(case: Case, request_id: str, *, store_root: Path | None = None,
     doc["history"].append({"at": at, "who": by.name, "status": "approved",
                            "note": "approved (four-eyes)"})
     html = render_html(template, letter_context(doc, template), approved=True)
-    for name, data in (("letter.html", html.encode("utf-8")), ("letter.pdf", html_to_pdf(html))):
+    letters = (("letter.html", html.encode("utf-8")), ("letter.pdf", html_to_pdf(html)),
+               ("letter.docx", html_to_docx(html, title=str(doc.get("subject", "")))))
+    for name, data in letters:
         art = case.add_artefact(f"requests/{doc['id']}/{name}", data, action="request.approve",
                                 what=f"request {doc['id']}: approved letter {name}",
                                 parameters={"request": doc["id"]}, replace_existing=True)

@@ -3,11 +3,13 @@ blocks, the real GraphSense ActorPack, own tags for the deposits)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,9 +68,10 @@ def test_preservation_outputs(make_case: Callable[..., Case], store_root: Path,
     assert stored == json.loads(json.dumps(doc))
     folder = case.folder / "requests" / "R0001"
     assert {p.name for p in folder.iterdir()} == {
-        "request.json", "letter.html", "letter.pdf", "identifiers.csv", "identifiers.xlsx"}
+        "request.json", "letter.html", "letter.pdf", "letter.docx", "identifiers.csv",
+        "identifiers.xlsx"}
     actions = [e.action for e in case.entries()]
-    assert actions.count("request.draft") == 5
+    assert actions.count("request.draft") == 6
     assert case.verify().ok
     # identifiers CSV round trip
     rows = read_csv((folder / "identifiers.csv").read_bytes())
@@ -80,6 +83,15 @@ def test_preservation_outputs(make_case: Callable[..., Case], store_root: Path,
     assert ws is not None
     cells = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
     assert [c[3] for c in cells] == [r.address for r in rows]
+    # the editable copy: the same letter, read back with python-docx
+    letter = docx_text(folder / "letter.docx")
+    assert letter.startswith("DRAFT - NOT APPROVED")
+    assert "Binance Malta Operations Ltd" in letter
+    assert f"Subject: {doc['subject']}" in letter
+    for r in rows:
+        assert f"address: {r.address}" in letter
+        assert f"txid: {r.txid}" in letter
+    assert docx_headings(folder / "letter.docx")[0] == f"Subject: {doc['subject']}"
     # PDF text
     if not PDFTOTEXT.exists():
         pytest.skip("pdftotext is not installed at /usr/bin/pdftotext")
@@ -93,6 +105,27 @@ def test_preservation_outputs(make_case: Callable[..., Case], store_root: Path,
     for r in rows:
         assert f"address: {r.address}" in text
         assert f"txid: {r.txid}" in text
+
+
+def docx_paragraphs(path: Path) -> list[Any]:
+    """Every paragraph of a .docx in reading order, table cells included."""
+    from docx import Document
+
+    document = Document(str(path))
+    paragraphs = list(document.paragraphs)
+    for table in document.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                paragraphs.extend(cell.paragraphs)
+    return paragraphs
+
+
+def docx_text(path: Path) -> str:
+    return " ".join(" ".join(p.text for p in docx_paragraphs(path)).split())
+
+
+def docx_headings(path: Path) -> list[str]:
+    return [p.text for p in docx_paragraphs(path) if p.style.name.startswith("Heading")]
 
 
 def test_speech_or_content_offence_is_held(make_case: Callable[..., Case],
@@ -144,6 +177,12 @@ def test_four_eyes_approval_and_deadlines(make_case: Callable[..., Case],
     assert [x.reminder for x in due([doc], date(2026, 4, 15))] == ["mla_due"]
     assert [x.reminder for x in due([doc], date(2026, 5, 30))] == [
         "mla_due", "expiry", "expires"]
+    approved_letter = docx_text(case.folder / "requests" / "R0001" / "letter.docx")
+    assert "DRAFT" not in approved_letter
+    assert "Approved by carl" in approved_letter and "drafted by bea" in approved_letter
+    assert doc["files"]["letter.docx"]["sha256"] == hashlib.sha256(
+        (case.folder / "requests" / "R0001" / "letter.docx").read_bytes()).hexdigest()
+    assert case.verify().ok
     with pytest.raises(ValueError):  # approved twice
         approve(as_principal(case, CARL), "R0001", store_root=store_root)
     submitted = set_status(case, "R0001", "submitted", "sent via 24/7 network by hand")
