@@ -459,6 +459,14 @@ class CaseStore:
     def open(self, reference: str, principal: Principal) -> Case:
         folder = self.folder(reference)
         if not (folder / CASE_FILE).is_file():
+            from cointrail.cases.disposal import disposed
+
+            gone = disposed(self, folder.name)
+            if gone is not None:
+                raise NotFoundError(
+                    f"case {folder.name} was disposed of ({gone.action}) on {gone.at[:10]} by "
+                    f"{gone.who} under {gone.parameters.get('authority')!r}; see `cointrail "
+                    "case disposals`")
             known = ", ".join(self.references()[:10]) or "none yet"
             raise NotFoundError(f"no case {folder.name} in {self.root} (cases: {known}); "
                                 "open one with `cointrail case new`")

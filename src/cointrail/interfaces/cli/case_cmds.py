@@ -1,5 +1,5 @@
-"""Case commands: ``case new|list|show|note|add|update|verify|replay|retention|transfer|repair|
-acquire-node``, and the helpers the query commands use for ``--case REF``.
+"""Case commands: ``case new|list|show|note|add|update|verify|replay|retention|dispose|disposals|
+transfer|repair|acquire-node``, and the helpers the query commands use for ``--case REF``.
 
 ``case report`` and ``case export`` live in `case_output_cmds`. Heavy modules are imported
 inside the commands so that ``cointrail --help`` stays fast.
@@ -396,6 +396,76 @@ def retention_cmd(
         typer.echo(f"{d['reference']}: due {d['due_on']} ({d['overdue_days']} days ago; "
                    f"{d['retention_days']} days from {d['counted_from']}, {d['status']}); "
                    f"purpose: {d['purpose']}")
+
+
+def _day(text: str | None) -> date:
+    try:
+        return date.today() if text is None else date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"--today {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+@case_app.command("dispose")
+def dispose_cmd(
+    ctx: typer.Context, reference: RefArg,
+    action: Annotated[str, typer.Option(
+        "--action", help="delete, or archive (a verified zip in --to DIR, then delete).")],
+    authority: Annotated[str, typer.Option(
+        "--authority", help="The rule or decision that orders the disposal.")] = "",
+    to: Annotated[Path | None, typer.Option(
+        "--to", metavar="DIR", help="Where archive writes REF-archive-DATE.zip.")] = None,
+    early: Annotated[bool, typer.Option(
+        "--early", help="Dispose before the retention period has run out (say why in "
+                        "--authority).")] = False,
+    today: Annotated[str | None, typer.Option(
+        "--today", metavar="DATE", help="Decide as of this day (YYYY-MM-DD; default today).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete or archive a case whose retention has run out (needs the approver role: set
+    COINTRAIL_API_KEY); the store's disposal register records it."""
+    from cointrail.cases.disposal import dispose
+    from cointrail.interfaces.cli.identity import cli_principal
+
+    state = get_state(ctx)
+    with handle_errors(state.debug):
+        entry = dispose(case_store(state), reference, cli_principal(state),
+                        action=action.strip().lower(), authority=authority,
+                        today=_day(today), archive_dir=to, early=early)
+    if as_json:
+        print_json(json.dumps(entry, indent=2))
+        return
+    params = entry["parameters"]
+    typer.echo(f"{entry['what']} ({params['files']} files, {params['bytes']} bytes; custody head "
+               f"seq {params['custody_head']['seq']}); disposal register entry {entry['seq']}")
+    if params.get("archive"):
+        typer.echo(f"  archive {params['archive']['path']} sha256 {params['archive']['sha256']}")
+
+
+@case_app.command("disposals")
+def disposals_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The disposal register: every case deleted or archived, checked link by link."""
+    from cointrail.cases.disposal import read_register
+
+    state = get_state(ctx)
+    with handle_errors(state.debug):
+        report = read_register(case_store(state))
+    if as_json:
+        print_json(json.dumps(report.to_dict(), indent=2))
+    else:
+        if not report.entries:
+            typer.echo("no case has been disposed of")
+        for e in report.entries:
+            p = e.parameters
+            typer.echo(f"{e.seq}. {e.at[:19]} {p.get('reference')}: {e.action} by {e.who} "
+                       f"({e.role}) under {p.get('authority')!r}; due {p.get('due_on')}"
+                       f"{' (early)' if p.get('early') else ''}; {p.get('files')} files"
+                       + (f"; archive {p['archive']['path']}" if p.get("archive") else ""))
+        typer.echo(f"register chain: {'verified' if report.ok else 'BROKEN'}")
+        for problem in report.problems:
+            typer.echo(f"  {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @case_app.command("transfer")
