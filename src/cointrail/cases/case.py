@@ -37,7 +37,7 @@ from cointrail.cases.models import (
 from cointrail.cases.verify import CASE_FILE, VerifyReport, verify_folder
 from cointrail.errors import InputError, NotFoundError, StoreError, ValidationError
 
-FINDING_KINDS = ("trace", "path", "exposure", "screening", "cluster", "flags")
+FINDING_KINDS = ("trace", "path", "exposure", "screening", "cluster", "explain", "flags")
 #: Actions whose entries record a file; `artefacts` in the snapshot lists them (not findings).
 FINDING_ACTION = "finding.record"
 _ACTION = re.compile(r"^[a-z]+(\.[a-z_]+)+$")

@@ -139,7 +139,40 @@ def run_flags(store_root: Path, request: Request) -> dict[str, Any]:
         return flags_doc(target, chosen, evaluate(store, target, chosen))
 
 
+def clustered_height(store: Any) -> int | None:
+    """The height the store's clustering reaches (None before the first `cluster` run): what
+    a cluster or explain finding pins as its ``as_of`` so that it replays exactly while the
+    clustering moves on."""
+    value = store.state().get("cluster_height")
+    return None if value is None or int(value) < 0 else int(value)
+
+
+def run_cluster(store_root: Path, request: Request) -> dict[str, Any]:
+    """``show cluster ID`` as of the pinned height: members page, balance, tags."""
+    from cointrail.analysis.clustering.engine import show_cluster
+    from cointrail.attribution.clusters import cluster_tags
+
+    as_of = request["as_of"]
+    with _chain_store(store_root, request) as store:
+        doc = show_cluster(store, int(request["cluster_id"]), offset=int(request["offset"]),
+                           limit=int(request["limit"]), as_of=as_of)
+        doc["attribution"] = cluster_tags(store_root, store.spec.chain, store.spec.network,
+                                          doc["cluster_id"], chain_store=store, as_of=as_of)
+    return doc
+
+
+def run_explain(store_root: Path, request: Request) -> dict[str, Any]:
+    """``explain A B`` as of the pinned height: the links joining two addresses, or not."""
+    from cointrail.analysis.clustering.engine import explain
+
+    with _chain_store(store_root, request) as store:
+        result: dict[str, Any] = explain(store, request["a"], request["b"],
+                                         as_of=request["as_of"])
+    return result
+
+
 RUNNERS: dict[str, Callable[[Path, Request], dict[str, Any]]] = {
     "trace": run_trace, "path": run_path, "exposure": run_exposure,
-    "screening": run_screening, "flags": run_flags,
+    "screening": run_screening, "flags": run_flags, "cluster": run_cluster,
+    "explain": run_explain,
 }

@@ -120,6 +120,39 @@ def test_path_exposure_flags_in_a_case_replay_the_same(store: Path) -> None:
         ("path", "same"), ("exposure", "same"), ("flags", "same"), ("trace", "same")]
 
 
+def test_cluster_and_explain_findings_pin_the_clustering_and_replay_the_same(
+        store: Path, tmp_path: Path) -> None:
+    own = tmp_path / "store"
+    shutil.copytree(store, own, ignore=shutil.ignore_patterns("cases"))
+    from cointrail.analysis.clustering.engine import Clusterer
+    from cointrail.store.duck import open_chain
+
+    with open_chain(own, "bitcoin", "mainnet") as chain_store:
+        Clusterer(chain_store).run(to_height=200)  # clustered part of the way
+    ok(run(own, "case", "new", "--reference", "CT-CLU", *NEW_CASE))
+    cid = json.loads(ok(run(own, "show", "address", SATOSHI, "--json")).stdout)["cluster"][
+        "cluster_id"]
+    shown = json.loads(ok(run(own, "show", "cluster", str(cid), "--case", "CT-CLU",
+                              "--json")).stdout)
+    assert shown["cluster_id"] == cid and SATOSHI in json.dumps(shown)
+    ok(run(own, "explain", SATOSHI, HAL, "--case", "CT-CLU"))
+    queries = {e["action"]: e["parameters"] for e in custody(own, "CT-CLU")
+               if e["action"].startswith("query.")}
+    assert set(queries) == {"query.cluster", "query.explain"}
+    for request in queries.values():  # the clustering height at query time, pinned
+        assert request["as_of"] == 200
+    ok(run(own, "cluster"))  # the clustering moves on to the tip (438)
+    replayed = json.loads(ok(run(own, "case", "replay", "CT-CLU", "--json")).stdout)
+    assert [(i["kind"], i["status"]) for i in replayed["items"]] == [
+        ("cluster", "same"), ("explain", "same")]
+    # the report and the exports take these findings too
+    ok(run(own, "case", "report", "CT-CLU"))
+    ok(run(own, "case", "export", "CT-CLU", "--to", "Politie NL", "--legal-basis", "UNCC art 40",
+           "--formats", "stix,misp,ftm,csv,xlsx",  # goAML needs a traced flow
+           "--out", str(tmp_path / "export")))
+    ok(run(own, "case", "verify", "CT-CLU"))
+
+
 def test_acquire_node_records_the_tip_and_file_hashes(store: Path) -> None:
     ok(run(store, "case", "new", "--reference", "CT-NODE", *NEW_CASE))
     ok(run(store, "case", "acquire-node", "CT-NODE"))

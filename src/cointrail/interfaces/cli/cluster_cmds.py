@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
+from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import (
     AppState,
     SparkMasterOpt,
@@ -197,18 +198,24 @@ def show_cluster_cmd(
     offset: Annotated[int, typer.Option(help="First address of the page.")] = 0,
     limit: Annotated[int, typer.Option(help="Addresses per page.")] = 100,
     as_of: AsOf = None,
+    case: CaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A cluster: size, a page of its addresses, balance, first and last seen, its tags."""
-    from cointrail.analysis.clustering.engine import show_cluster
-    from cointrail.attribution.clusters import cluster_tags
+    from cointrail.cases.queries import clustered_height, run_cluster
 
     state = get_state(ctx)
-    with handle_errors(state.debug), _open(state, read_only=True) as store:
-        doc = show_cluster(store, cluster_id, offset=offset, limit=limit, as_of=as_of)
-        doc["attribution"] = cluster_tags(state.settings.store, store.spec.chain,
-                                          store.spec.network, doc["cluster_id"],
-                                          chain_store=store, as_of=as_of)
+    with handle_errors(state.debug):
+        in_case = case_option(state, case)
+        if in_case is not None and as_of is None:
+            with _open(state, read_only=True) as store:
+                as_of = clustered_height(store)  # pinned: the finding replays exactly
+        request = {"chain": state.spec.chain, "network": state.spec.network,
+                   "cluster_id": cluster_id, "offset": offset, "limit": limit, "as_of": as_of}
+        doc = run_cluster(state.settings.store, request)
+        if in_case is not None:
+            record_query_in_case(in_case, "cluster", "cluster", request, doc,
+                                 f"cluster {doc['cluster_id']} as of height {as_of}")
         _emit(doc, as_json)
 
 
@@ -217,14 +224,25 @@ def explain_cmd(
     a: Annotated[str, typer.Argument(metavar="ADDRESS")],
     b: Annotated[str, typer.Argument(metavar="ADDRESS")],
     as_of: AsOf = None,
+    case: CaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Why two addresses share a cluster: each link's txid and heuristic, or that they don't."""
-    from cointrail.analysis.clustering.engine import explain
+    from cointrail.cases.queries import clustered_height, run_explain
 
     state = get_state(ctx)
-    with handle_errors(state.debug), _open(state, read_only=True) as store:
-        _emit(explain(store, a, b, as_of=as_of), as_json)
+    with handle_errors(state.debug):
+        in_case = case_option(state, case)
+        if in_case is not None and as_of is None:
+            with _open(state, read_only=True) as store:
+                as_of = clustered_height(store)  # pinned: the finding replays exactly
+        request = {"chain": state.spec.chain, "network": state.spec.network, "a": a, "b": b,
+                   "as_of": as_of}
+        doc = run_explain(state.settings.store, request)
+        if in_case is not None:
+            record_query_in_case(in_case, "explain", "explain", request, doc,
+                                 f"explain {a} and {b} as of height {as_of}")
+        _emit(doc, as_json)
 
 
 def stats_cmd(
