@@ -24,6 +24,7 @@ tables.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -94,6 +95,46 @@ class SeedRun:
     cluster_seconds: dict[str, float] = field(default_factory=dict)
     detection: dict[str, Detection] = field(default_factory=dict)
     ceilings: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    looks: Looks | None = None
+
+
+@dataclass
+class Looks:
+    """Change links by when the linker made them: at the transaction's own height, or on its
+    second look at the last spend of its outputs (the wallet fingerprint's vote)."""
+
+    own: int  # change links at the transaction's own height (ground truth on both ends)
+    own_wrong: int
+    second: int  # second-look links
+    second_wrong: int
+    delays: list[int] = field(default_factory=list)  # blocks from the transaction to the link
+    partners: Counter[str] = field(default_factory=Counter)  # the other vote of a second look
+
+
+def looks(store: Any, owners: dict[str, str]) -> Looks:
+    """Judge the stored change links against the ground truth, split by when they were made."""
+    rows = store.query(
+        "SELECT l.height, t.height, a.text, b.text, e.detail FROM cluster_links l"
+        " JOIN txs t USING (tx_id) JOIN addresses a ON a.addr_id = l.addr_a"
+        " JOIN addresses b ON b.addr_id = l.addr_b"
+        " JOIN link_evidence e ON e.tx_id = l.tx_id AND e.heuristic = l.heuristic"
+        " WHERE l.heuristic = 'change'")
+    out = Looks(0, 0, 0, 0)
+    for height, tx_height, a, b, detail in rows:
+        if a not in owners or b not in owners:
+            continue
+        wrong = owners[a] != owners[b]
+        decision = json.loads(detail)
+        if "second_look" in decision:
+            out.second += 1
+            out.second_wrong += wrong
+            out.delays.append(int(height) - int(tx_height))
+            out.partners.update(k for k, v in decision["votes"].items()
+                                if v is not None and k != "wallet_fingerprint")
+        else:
+            out.own += 1
+            out.own_wrong += wrong
+    return out
 
 
 def detection(store: Any, facts: ScenarioFacts) -> Detection:
@@ -144,6 +185,8 @@ def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
             run.cluster_seconds[label] = time.perf_counter() - started
             run.evaluations[label] = evaluate(store, facts.owners, detail=20)
             run.detection[label] = detection(store, facts)
+            if "change" in heuristics:
+                run.looks = looks(store, facts.owners)
         e = run.evaluations[label]
         print(f"  {label}: precision {e.precision:.4f}, recall {e.recall:.4f}, "
               f"{e.clusters} clusters for {e.owners} wallets", flush=True)
@@ -239,6 +282,26 @@ def links_table(runs: list[SeedRun]) -> list[str]:
     for k in sorted(set(right_n) | set(wrong_n), key=int):
         votes.append(f"| {k} | {right_n[k]} | {wrong_n[k]} |")
     return lines + votes
+
+
+def looks_table(runs: list[SeedRun]) -> list[str]:
+    lines = ["| seed | change links at their own height: wrong / judged | second-look links: "
+             "wrong / judged | blocks from the transaction to the second look: median (max) |",
+             "|---:|---:|---:|---:|"]
+    partners: Counter[str] = Counter()
+    for r in runs:
+        lk = r.looks
+        if lk is None:
+            continue
+        partners.update(lk.partners)
+        delay = (f"{statistics.median(lk.delays):.0f} ({max(lk.delays)})" if lk.delays
+                 else "-")
+        lines.append(f"| {r.seed} | {lk.own_wrong} / {lk.own} | {lk.second_wrong} / "
+                     f"{lk.second} | {delay} |")
+    if partners:
+        lines += ["", "The other votes on second-look links (the fingerprint's partners): "
+                  + ", ".join(f"{k} {n}" for k, n in partners.most_common()) + "."]
+    return lines
 
 
 def per_seed(runs: list[SeedRun]) -> list[str]:
@@ -348,6 +411,10 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         "### Links and votes",
         "",
         *links_table(runs),
+        "",
+        "### The change linker's second look (wallet fingerprint)",
+        "",
+        *looks_table(runs),
         "",
         "### Largest wallets under multi-input + change (first seed)",
         "",

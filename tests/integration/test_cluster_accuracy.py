@@ -376,3 +376,38 @@ def test_incremental_runs_equal_one_run(world: World) -> None:
     for table, rows in once_rows.items():
         assert stepwise_rows[table] == rows, table
     assert once_rows["cluster_links"]
+
+
+def test_second_look_links_keep_runs_and_replays_exact(world: World) -> None:
+    """The change linker's second look dates a link at the last spend of its transaction's
+    outputs (the wallet fingerprint's vote needs the spenders). Runs stopped between such a
+    transaction and that spend, at the spend and elsewhere write the rows of one run, in the
+    same order, and the replay as of the height before the spend equals a fresh run stopped
+    there, without the link."""
+    with opened(world.store("change")) as store:
+        looks = store.query(
+            "SELECT t.height, l.height, t.txid FROM cluster_links l JOIN txs t USING (tx_id)"
+            " WHERE l.heuristic = 'change' AND l.height > t.height ORDER BY l.height")
+        tip = int(store.state()["cluster_height"])
+        once = {t: store.query(f"SELECT * FROM {t} ORDER BY rowid")
+                for t in ("cluster_links", "cluster_merges", "cluster_held", "link_evidence")}
+        once_ids = np.asarray(cluster_view(store).ids)
+        own, late, txid = looks[len(looks) // 2] if looks else (0, 0, b"")
+        before = cluster_view(store, as_of=late - 1) if looks else None
+    assert looks, "no change link on the scenario chain came from a second look"
+    assert before is not None
+    copy = world.copy("second-look-stepwise")
+    with opened(copy, read_only=False) as store:
+        for stop in sorted({own, late - 1, late, tip // 3, tip // 2}):
+            Clusterer(store, CONFIGS["change"]).run(to_height=stop)
+        Clusterer(store, CONFIGS["change"]).run()
+        assert np.array_equal(np.asarray(cluster_view(store).ids), once_ids)
+        for table, rows in once.items():
+            assert store.query(f"SELECT * FROM {table} ORDER BY rowid") == rows, table
+    stopped = world.copy("second-look-before")
+    with opened(stopped, read_only=False) as store:
+        Clusterer(store, CONFIGS["change"]).run(to_height=late - 1)
+        assert np.array_equal(np.asarray(cluster_view(store).ids), np.asarray(before.ids))
+        assert not store.query(
+            "SELECT 1 FROM cluster_links l JOIN txs t USING (tx_id)"
+            " WHERE t.txid = ? AND l.heuristic = 'change'", [txid])

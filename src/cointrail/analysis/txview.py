@@ -12,12 +12,13 @@ address, so it is never greater than the view's own `tx_id` in a consistent stor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import InputError
@@ -195,22 +196,48 @@ class TxView:
 
 # --- reading views from the store -------------------------------------------------------------
 
+# `{where}` selects the transactions: a tx_id range, or a list of ids within a range.
 _TXS_SQL = """
     SELECT tx_id, height, version, lock_time, is_coinbase
-    FROM txs WHERE tx_id BETWEEN ? AND ? ORDER BY tx_id
+    FROM txs WHERE {where} ORDER BY tx_id
 """
 _INPUTS_SQL = """
     SELECT tx_id, addr_id, value, script_type, sequence
-    FROM inputs WHERE tx_id BETWEEN ? AND ? ORDER BY tx_id, n
+    FROM inputs WHERE {where} ORDER BY tx_id, n
 """
 _OUTPUTS_SQL = """
     SELECT o.tx_id, o.n, o.addr_id, o.value, o.script_type, a.first_tx_id
     FROM outputs o LEFT JOIN addresses a ON a.addr_id = o.addr_id
-    WHERE o.tx_id BETWEEN ? AND ? ORDER BY o.tx_id, o.n
+    WHERE {where} ORDER BY o.tx_id, o.n
 """
-# The wallet fingerprint of each spender of an output in the range. Spenders come after the
-# range's first transaction, so `i.tx_id > ?` lets DuckDB skip the earlier row groups.
+_RANGE = "{col}tx_id BETWEEN ? AND ?"
+# the wanted transactions of `tx_views_spent_until`: registered as an Arrow table (a list
+# parameter of thousands of ids costs DuckDB far more than a registered table)
+_WANT = "_txview_want"
+_LISTED = "{col}tx_id BETWEEN ? AND ? AND {col}tx_id IN (SELECT tx_id FROM " + _WANT + ")"
+# The wallet fingerprint of each spender of an output of the wanted transactions (`want`: each
+# with the last spending transaction it may see). Spenders come after the first wanted
+# transaction and not after the last bound, which lets DuckDB skip row groups on tx_id.
 _SPENDERS_SQL = """
+    WITH want AS (
+        SELECT tx_id, bound FROM _txview_want
+    ), sp AS (
+        SELECT i.prev_tx_id, i.prev_n, i.tx_id AS spender FROM inputs i
+        JOIN want w ON w.tx_id = i.prev_tx_id
+        WHERE i.prev_tx_id BETWEEN ? AND ? AND i.tx_id > ? AND i.tx_id <= ?
+          AND i.tx_id <= w.bound
+    ), agg AS (
+        SELECT tx_id, min(sequence) AS seq_min, max(sequence) AS seq_max,
+               min(script_type) AS type_min, max(script_type) AS type_max
+        FROM inputs WHERE tx_id IN (SELECT spender FROM sp) AND tx_id > ? AND tx_id <= ?
+        GROUP BY tx_id
+    )
+    SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
+           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max
+    FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender
+"""
+# The same for every output of a tx_id range, with no bound on the spenders.
+_RANGE_SPENDERS_SQL = """
     WITH sp AS (
         SELECT prev_tx_id, prev_n, tx_id AS spender FROM inputs
         WHERE prev_tx_id BETWEEN ? AND ? AND tx_id > ?
@@ -235,12 +262,9 @@ def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: list[int]) -> lis
     return [table.column(i).to_pylist() for i in range(table.num_columns)]
 
 
-def _spender_styles(
-    con: duckdb.DuckDBPyConnection, lo: int, hi: int
-) -> dict[tuple[int, int], TxStyle]:
-    prev_tx, prev_n, version, lock_time, height, smin, smax, tmin, tmax = _columns(
-        con, _SPENDERS_SQL, [lo, hi, lo, lo]
-    )
+def _styles(columns: list[list[Any]]) -> dict[tuple[int, int], TxStyle]:
+    """The spender fingerprints of a spenders query, by spent outpoint (tx_id, n)."""
+    prev_tx, prev_n, version, lock_time, height, smin, smax, tmin, tmax = columns
     styles: dict[tuple[int, int], TxStyle] = {}
     for k in range(len(prev_tx)):
         styles[(prev_tx[k], prev_n[k])] = TxStyle(
@@ -252,13 +276,21 @@ def _spender_styles(
     return styles
 
 
-def _batch(
-    con: duckdb.DuckDBPyConnection, lo: int, hi: int, with_spenders: bool
+def _views(
+    con: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list[Any],
+    spent: dict[tuple[int, int], TxStyle],
 ) -> Iterator[TxView]:
-    tx_ids, heights, versions, lock_times, coinbases = _columns(con, _TXS_SQL, [lo, hi])
-    in_tx, in_addr, in_value, in_type, in_seq = _columns(con, _INPUTS_SQL, [lo, hi])
-    out_tx, out_n, out_addr, out_value, out_type, out_first = _columns(con, _OUTPUTS_SQL, [lo, hi])
-    spent = _spender_styles(con, lo, hi) if with_spenders else {}
+    """The views of the transactions `where` selects (a template over `{col}`), in chain order,
+    with `spent` as the outputs' spender fingerprints."""
+    plain, outputs = where.format(col=""), where.format(col="o.")
+    tx_ids, heights, versions, lock_times, coinbases = _columns(
+        con, _TXS_SQL.format(where=plain), params)
+    in_tx, in_addr, in_value, in_type, in_seq = _columns(
+        con, _INPUTS_SQL.format(where=plain), params)
+    out_tx, out_n, out_addr, out_value, out_type, out_first = _columns(
+        con, _OUTPUTS_SQL.format(where=outputs), params)
     types = {t.code: t for t in ScriptType}
     i = o = 0
     n_in, n_out = len(in_tx), len(out_tx)
@@ -267,9 +299,9 @@ def _batch(
         while i < n_in and in_tx[i] == tx_id:
             inputs.append(InputView(in_addr[i], in_value[i], types[in_type[i]], in_seq[i]))
             i += 1
-        outputs: list[OutputView] = []
+        outputs_: list[OutputView] = []
         while o < n_out and out_tx[o] == tx_id:
-            outputs.append(
+            outputs_.append(
                 OutputView(
                     out_n[o], out_addr[o], out_value[o], types[out_type[o]],
                     out_first[o],
@@ -278,9 +310,16 @@ def _batch(
             )
             o += 1
         yield TxView(
-            tx_id, heights[k], versions[k], lock_times[k], tuple(inputs), tuple(outputs),
+            tx_id, heights[k], versions[k], lock_times[k], tuple(inputs), tuple(outputs_),
             bool(coinbases[k]),
         )
+
+
+def _batch(
+    con: duckdb.DuckDBPyConnection, lo: int, hi: int, with_spenders: bool
+) -> Iterator[TxView]:
+    spent = _styles(_columns(con, _RANGE_SPENDERS_SQL, [lo, hi, lo, lo])) if with_spenders else {}
+    return _views(con, _RANGE, [lo, hi], spent)
 
 
 def iter_tx_views(
@@ -312,6 +351,32 @@ def iter_tx_views(
         lo = hi + 1
 
 
+
+def tx_views_spent_until(
+    con: duckdb.DuckDBPyConnection, spent_until: Mapping[int, int]
+) -> list[TxView]:
+    """The views of the transactions `spent_until` names, in chain order, each with the
+    spenders of its outputs up to a bound: ``{tx_id: last spending tx_id it may see}``.
+
+    `OutputView.spent_by` is filled only from spending transactions whose tx_id is at most the
+    transaction's bound; an output spent later shows as unspent. This is how a clustering run
+    looks at a transaction again with what the chain showed as of a given transaction, never
+    with anything after it (the engine's second look for `WalletFingerprint`).
+    """
+    if not spent_until:
+        return []
+    ids = sorted(spent_until)
+    bounds = [spent_until[t] for t in ids]
+    lo, hi, top = ids[0], ids[-1], max(bounds)
+    con.register(_WANT, pa.table({"tx_id": pa.array(ids, type=pa.int64()),
+                                  "bound": pa.array(bounds, type=pa.int64())}))
+    try:
+        spent = _styles(_columns(con, _SPENDERS_SQL, [lo, hi, lo, top, lo, top]))
+        return list(_views(con, _LISTED, [lo, hi], spent))
+    finally:
+        con.unregister(_WANT)
+
+
 __all__ = [
     "ANTI_FEE_SNIPING_WINDOW",
     "Freshness",
@@ -325,4 +390,5 @@ __all__ = [
     "lock_time_style",
     "sequence_class",
     "sequence_style",
+    "tx_views_spent_until",
 ]

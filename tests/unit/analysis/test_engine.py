@@ -41,7 +41,12 @@ from cointrail.analysis.clustering.engine import (
     explain,
     show_cluster,
 )
-from cointrail.analysis.clustering.heuristics import ChangeLinker, MultiInput, WalletFingerprint
+from cointrail.analysis.clustering.heuristics import (
+    ChangeLinker,
+    MultiInput,
+    TxContext,
+    WalletFingerprint,
+)
 from cointrail.analysis.txview import iter_tx_views
 from cointrail.chain.utxo.address import encode_address
 from cointrail.chain.utxo.block import check_proof_of_work, decode_header
@@ -132,6 +137,9 @@ class TxRecord:
     outputs: tuple[Coin, ...]
     coinjoin: bool = False  # built as a multi-party CoinJoin: common-input ownership must skip it
     change: Addr | None = None  # built as a textbook change shape: the change linker's answer
+    # built with one change vote of its own and spent so that the spenders' wallet fingerprints
+    # give the second: the change the linker finds on its second look, once both are spent
+    late_change: Addr | None = None
 
     @property
     def rpc_txid(self) -> str:
@@ -169,6 +177,7 @@ class ChainBuilder:
         *,
         coinjoin: bool = False,
         change: Addr | None = None,
+        late_change: Addr | None = None,
     ) -> TxRecord:
         """Queue a transaction spending the oldest unspent coin of each input address."""
         coins = tuple(c if isinstance(c, Coin) else self.unspent[c].pop(0) for c in inputs)
@@ -178,6 +187,7 @@ class ChainBuilder:
         record = TxRecord(
             txid, self.height + 1, coins,
             tuple(Coin(txid, n, v, a) for n, (a, v) in enumerate(outputs)), coinjoin, change,
+            late_change,
         )
         for coin in record.outputs:
             self.unspent.setdefault(coin.addr, []).append(coin)
@@ -306,7 +316,9 @@ def oracle(
     multi_input: bool = True,
 ) -> Expected:
     """Common-input ownership (and, with `change`, the designed change links) in chain order:
-    every input address is linked to the first one (a star), components keep their smallest id."""
+    every input address is linked to the first one (a star), components keep their smallest id.
+    A designed `late_change` is linked right after the transaction that spends the last of its
+    outputs, at that transaction's height (none while an output is unspent)."""
     ids: dict[str, int] = {}
     parent: dict[int, int] = {}
 
@@ -318,15 +330,22 @@ def oracle(
     links: list[tuple[int, str, str, str, str]] = []
     merges: list[tuple[int, str, int, int, str]] = []
 
-    def link(tx: TxRecord, a: Addr, b: Addr, heuristic: str) -> None:
-        links.append((tx.height, tx.rpc_txid, a.text, b.text, heuristic))
+    def link(tx: TxRecord, a: Addr, b: Addr, heuristic: str, height: int | None = None) -> None:
+        at = tx.height if height is None else height
+        links.append((at, tx.rpc_txid, a.text, b.text, heuristic))
         ra, rb = root(ids[a.text]), root(ids[b.text])
         if ra != rb:
             older, younger = min(ra, rb), max(ra, rb)
             parent[younger] = older  # a root is always its component's smallest id here
-            merges.append((tx.height, tx.rpc_txid, younger, older, heuristic))
+            merges.append((at, tx.rpc_txid, younger, older, heuristic))
 
+    spender = {(c.txid, c.n): k for k, tx in enumerate(txs) for c in tx.inputs}
+    late: dict[int, list[TxRecord]] = {}  # index of the last spender -> designed late changes
     for tx in txs:
+        spends = [spender.get((c.txid, c.n)) for c in tx.outputs]
+        if change and tx.late_change is not None and None not in spends:
+            late.setdefault(max(k for k in spends if k is not None), []).append(tx)
+    for k, tx in enumerate(txs):
         if tx.height > upto:
             break
         for coin in tx.outputs:
@@ -339,6 +358,9 @@ def oracle(
                 link(tx, distinct[0], other, MultiInput.name)
         if change and tx.change is not None:
             link(tx, tx.inputs[0].addr, tx.change, ChangeLinker.name)
+        for looked in late.get(k, ()):
+            assert looked.late_change is not None
+            link(looked, looked.inputs[0].addr, looked.late_change, ChangeLinker.name, tx.height)
     cluster = {text: root(i) for text, i in ids.items()}
     return Expected(ids, cluster, links, merges)
 
@@ -410,12 +432,17 @@ def main() -> ChainBuilder:
     return main_chain()
 
 
+def closed_store(tmp_path_factory: pytest.TempPathFactory, chain: ChainBuilder,
+                 name: str) -> Path:
+    """A closed, unclustered store of `chain`; tests cluster copies of it."""
+    root = tmp_path_factory.mktemp(name)
+    make_store(root, chain.raws).close()
+    return root
+
+
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory, main: ChainBuilder) -> Path:
-    """A closed, unclustered store of the main chain; tests cluster copies of it."""
-    root = tmp_path_factory.mktemp("pristine")
-    make_store(root, main.raws).close()
-    return root
+    return closed_store(tmp_path_factory, main, "pristine")
 
 
 def copy_store(pristine: Path, target: Path) -> ChainStore:
@@ -781,12 +808,18 @@ def test_a_config_change_restarts_from_genesis_and_records_both_runs(
     detail = json.loads(evidence[0][2])
     assert detail["change_output"] == 0
     assert detail["votes"]["address_type"] == detail["votes"]["round_amount"] == 0
-    # the wallet fingerprint abstains in runs: the views carry no later spenders (a replay as
-    # of height 4 must not depend on the spend at height 6), though a view with them votes
+    # at the transaction's own height the wallet fingerprint abstains: the view carries no
+    # later spenders (a replay as of height 4 must not depend on the spend at height 6),
+    # though a view with them votes. The second look, once both outputs are spent (height 6),
+    # is only for transactions not linked at their own height: this one was, so it has one
+    # evidence row and no second-look link
     assert detail["votes"]["wallet_fingerprint"] is None
+    assert "second_look" not in detail
     (tx_id,) = store.query("SELECT tx_id FROM txs WHERE txid = ?", [change_tx.txid])[0]
     with_spenders = next(iter_tx_views(store.con, tx_id, tx_id, with_spenders=True))
     assert WalletFingerprint().change_index(with_spenders) == 0
+    assert store.query("SELECT height FROM cluster_links WHERE heuristic = 'change'") == [
+        (change_tx.height,)]
     assert len(table_rows(store, "tx_labels")) == 1  # relabelled once, not twice
     runs = store.query(
         "SELECT run_id, from_height, to_height, config, config_hash, tool_version"
@@ -817,6 +850,234 @@ def test_a_config_change_restarts_from_genesis_and_records_both_runs(
     # the same configuration again resumes instead of restarting
     again = Clusterer(store, WITH_CHANGE).run()
     assert (again.restarted, again.links) == (False, 0)
+
+
+# --- the change linker's second look (wallet fingerprint) -----------------------------------
+
+FP_PAYER, FP_OTHER, FP_R, FP_SAME = pkh("fp-payer"), pkh("fp-other"), pkh("fp-r"), pkh("fp-same")
+FP_CHANGE, FP_PAY = pkh("fp-change"), wpkh("fp-pay")  # change: the inputs' type; payment: not
+FP_D, FP_F = pkh("fp-d"), wpkh("fp-f")
+FP_C5, FP_Y5 = pkh("fp-c5"), wpkh("fp-y5")
+FP_W = wpkh("fp-w")
+FP_TIP = 5
+
+
+def fingerprint_chain(upto: int = FP_TIP) -> ChainBuilder:
+    """Two-output payments whose own shape gives the linker one vote (`address_type`: the one
+    p2pkh output of a p2pkh spend; both amounts round, every output fresh and below the input,
+    so no other heuristic votes). Every transaction here has the same version, lock time and
+    sequences, so a spender's fingerprint matches the payer's exactly when its inputs spend
+    p2pkh only.
+
+    - height 1, T: the payer pays fp-pay (p2wpkh) with change fp-change; the payee spends at 2
+      (p2wpkh inputs: another fingerprint), the payer spends the change at 3 together with
+      fp-other (p2pkh inputs: the payer's fingerprint). The change is linked on the second
+      look at height 3, not before.
+    - height 1, T2: fp-r pays fp-f with change fp-d; fp-d is spent at 4 together with a p2wpkh
+      coin (mixed input types: no fingerprint match), fp-f at 2: the second look abstains.
+    - height 5, T5: fp-same pays fp-y5 with change fp-c5 and both are spent in the same block.
+
+    Blocks 0..`upto` only (a reorg test takes another branch after 2).
+    """
+    b = ChainBuilder()
+    b.block([(FP_PAYER, 10 * COIN), (FP_OTHER, 10 * COIN), (FP_R, 10 * COIN),
+             (FP_SAME, 10 * COIN), (FP_W, 10 * COIN)])
+    for height in range(1, upto + 1):
+        if height == 1:
+            b.tx([FP_PAYER], [(FP_CHANGE, 4 * COIN), (FP_PAY, 5 * COIN)],
+                 late_change=FP_CHANGE)
+            b.tx([FP_R], [(FP_D, 2 * COIN), (FP_F, 3 * COIN)])
+        elif height == 2:
+            b.tx([FP_PAY], [(wpkh("fp-pay-next"), 5 * COIN - 1_000)])
+            b.tx([FP_F], [(wpkh("fp-f-next"), 3 * COIN - 1_000)])
+        elif height == 3:
+            b.tx([FP_CHANGE, FP_OTHER], [(pkh("fp-next"), 14 * COIN - 1_000)])
+        elif height == 4:
+            b.tx([FP_D, FP_W], [(wpkh("fp-d-next"), 12 * COIN - 1_000)])
+        elif height == 5:
+            b.tx([FP_SAME], [(FP_C5, 4 * COIN), (FP_Y5, 5 * COIN)], late_change=FP_C5)
+            b.tx([FP_Y5], [(wpkh("fp-y5-next"), 5 * COIN - 1_000)])
+            b.tx([FP_C5], [(pkh("fp-c5-next"), 4 * COIN - 1_000)])
+        b.block([(miner(height, "fp"), 50 * COIN)])
+    return b
+
+
+@pytest.fixture(scope="module")
+def fp_chain() -> ChainBuilder:
+    return fingerprint_chain()
+
+
+@pytest.fixture(scope="module")
+def fp_pristine(tmp_path_factory: pytest.TempPathFactory, fp_chain: ChainBuilder) -> Path:
+    return closed_store(tmp_path_factory, fp_chain, "fp-pristine")
+
+
+def applied(store: ChainStore, table: str) -> list[tuple[Any, ...]]:
+    """Links or merges in the order the run applied them, with txids and (links) texts."""
+    if table == "cluster_links":
+        rows = store.query(
+            "SELECT l.height, t.txid, a.text, b.text, l.heuristic FROM cluster_links l"
+            " JOIN txs t USING (tx_id) JOIN addresses a ON a.addr_id = l.addr_a"
+            " JOIN addresses b ON b.addr_id = l.addr_b ORDER BY l.rowid")
+        return [(int(h), bytes(t)[::-1].hex(), str(a), str(b), str(k))
+                for h, t, a, b, k in rows]
+    rows = store.query(
+        "SELECT m.height, t.txid, m.younger, m.older, m.heuristic FROM cluster_merges m"
+        " JOIN txs t USING (tx_id) ORDER BY m.rowid")
+    return [(int(h), bytes(t)[::-1].hex(), int(y), int(o), str(k)) for h, t, y, o, k in rows]
+
+
+def test_second_look_links_the_change_at_its_last_spend(
+    fp_pristine: Path, fp_chain: ChainBuilder, tmp_path: Path
+) -> None:
+    store = copy_store(fp_pristine, tmp_path / "fp")
+    try:
+        Clusterer(store, WITH_CHANGE).run()
+        expected = oracle(fp_chain.txs, FP_TIP, change=True)
+        assert applied(store, "cluster_links") == expected.links
+        assert applied(store, "cluster_merges") == expected.merges
+        assert_matches(store, expected)
+        t, t2 = (tx for tx in fp_chain.txs if tx.height == 1 and tx.inputs)
+        last_spend = next(tx for tx in fp_chain.txs if FP_CHANGE in {c.addr for c in tx.inputs})
+        assert (t.height, last_spend.height) == (1, 3)
+        change_links = [r for r in link_rows(store) if r[4] == "change"]
+        t5 = next(tx for tx in fp_chain.txs if tx.late_change == FP_C5)
+        assert change_links == [(3, t.rpc_txid, FP_PAYER.text, FP_CHANGE.text, "change"),
+                                (5, t5.rpc_txid, FP_SAME.text, FP_C5.text, "change")]
+        # at T's own height the fingerprint abstains (no spenders yet) and one vote is short
+        (tx_id,) = store.query("SELECT tx_id FROM txs WHERE txid = ?", [t.txid])[0]
+        own = next(iter_tx_views(store.con, tx_id, tx_id))
+        decision = ChangeLinker().decide(own, TxContext())
+        assert decision.index is None
+        assert decision.votes["wallet_fingerprint"] is None
+        assert [k for k, v in decision.votes.items() if v is not None] == ["address_type"]
+        # the evidence: both votes, and when and by which spend the second look decided
+        evidence = {bytes(txid): json.loads(d) for txid, d in store.query(
+            "SELECT t.txid, e.detail FROM link_evidence e JOIN txs t USING (tx_id)")}
+        assert set(evidence) == {t.txid, t5.txid}  # T2's second look abstained: no row
+        detail = evidence[t.txid]
+        assert detail["change_output"] == 0
+        assert detail["votes"]["address_type"] == detail["votes"]["wallet_fingerprint"] == 0
+        assert detail["second_look"] == {"height": 3, "last_spender": last_spend.rpc_txid}
+        assert [r for r in link_rows(store) if r[1] == t2.rpc_txid] == []
+        # as of the height before the spend: not linked; from the spend on: linked
+        for height in range(FP_TIP + 1):
+            assert_matches(store, oracle(fp_chain.txs, height, change=True), as_of=height)
+        before = explain(store, FP_PAYER.text, FP_CHANGE.text, as_of=2)
+        assert before["linked"] is False
+        why = explain(store, FP_PAYER.text, FP_CHANGE.text, as_of=3)
+        assert [(h["height"], h["txid"], h["heuristic"], h.get("second_look")) for h in
+                why["path"]] == [(3, t.rpc_txid, "change",
+                                  {"tx_height": 1, "last_spender": last_spend.rpc_txid})]
+        assert why["path"][0]["heuristic_version"] == ChangeLinker.version == "3"
+        ids = store_ids(store)
+        payer = ids[FP_PAYER.text]
+        assert show_cluster(store, payer, as_of=2)["size"] == 1
+        assert show_cluster(store, payer, as_of=3)["size"] == 3  # payer, change, fp-other
+        assert show_cluster(store, payer)["size"] == 3
+    finally:
+        store.close()
+
+
+def test_second_look_waits_at_most_second_look_blocks(
+    fp_pristine: Path, fp_chain: ChainBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T (height 1) has its last candidate spent at height 3: a window of one block gives it no
+    second look, a window of two does."""
+    from cointrail.analysis.clustering import engine as engine_mod
+
+    t = next(tx for tx in fp_chain.txs if tx.height == 1 and tx.inputs)
+    made = {}
+    for window in (1, 2):
+        monkeypatch.setitem(engine_mod.HEURISTICS, "change",
+                            lambda w=window: ChangeLinker(second_look_blocks=w))
+        store = copy_store(fp_pristine, tmp_path / f"fp-window-{window}")
+        try:
+            Clusterer(store, WITH_CHANGE).run()
+            made[window] = {r[1] for r in link_rows(store) if r[4] == "change"}
+        finally:
+            store.close()
+    assert t.rpc_txid not in made[1]
+    assert t.rpc_txid in made[2]
+    with pytest.raises(InputError, match="second_look_blocks"):
+        ChangeLinker(second_look_blocks=-1)
+
+
+@pytest.mark.parametrize("stops", [(1,), (2,), (0, 1, 2, 3, 4), (3,), (4,)])
+def test_second_look_incremental_runs_equal_one_run(
+    fp_pristine: Path, tmp_path: Path, stops: tuple[int, ...]
+) -> None:
+    """Run boundaries between T and its last spend, at the spend, or after it: the rows and
+    ids of one run, and every as-of replay equals a fresh run stopped there."""
+    one = copy_store(fp_pristine, tmp_path / "one")
+    parts = copy_store(fp_pristine, tmp_path / "parts")
+    try:
+        Clusterer(one, WITH_CHANGE).run()
+        for stop in stops:
+            Clusterer(parts, WITH_CHANGE).run(to_height=stop)
+        Clusterer(parts, WITH_CHANGE).run()
+        assert snapshot(parts) == snapshot(one)
+        assert [r[0] for r in link_rows(parts) if r[4] == "change"] == [3, 5]  # both looks
+    finally:
+        one.close()
+        parts.close()
+
+
+def test_second_look_as_of_equals_a_fresh_run_and_ranges_do_not_matter(
+    fp_pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = copy_store(fp_pristine, tmp_path / "whole")
+    try:
+        Clusterer(whole, WITH_CHANGE).run()
+        for height in range(FP_TIP + 1):
+            fresh = copy_store(fp_pristine, tmp_path / f"fresh-{height}")
+            try:
+                Clusterer(fresh, WITH_CHANGE).run(to_height=height)
+                assert np.array_equal(cluster_view(whole, as_of=height).ids,
+                                      cluster_view(fresh).ids)
+                assert link_rows(fresh) == [r for r in link_rows(whole) if r[0] <= height]
+            finally:
+                fresh.close()
+        blockwise = copy_store(fp_pristine, tmp_path / "blockwise")
+        try:
+            monkeypatch.setattr(engine, "RANGE_TXS", 1)
+            Clusterer(blockwise, WITH_CHANGE).run()
+            assert snapshot(blockwise) == snapshot(whole)
+        finally:
+            blockwise.close()
+    finally:
+        whole.close()
+
+
+def test_a_reorg_of_the_last_spend_drops_the_second_look_link(
+    fp_chain: ChainBuilder, tmp_path: Path
+) -> None:
+    """The second-look link belongs to T (height 1) but is dated at the spend (height 3): a
+    rollback to 2 removes the spend, and the next run must drop the link and its evidence
+    too; on the new branch the change is spent with a p2wpkh coin (no fingerprint match)."""
+    branch = fingerprint_chain(upto=2)
+    branch.tx([FP_CHANGE, FP_W], [(wpkh("fp-alt"), 14 * COIN - 1_000)])
+    branch.block([(miner(3, "fp-alt"), 50 * COIN)], tag=b"alt")
+    assert branch.raws[:3] == fp_chain.raws[:3] and branch.raws[3] != fp_chain.raws[3]
+    store = Store(tmp_path / "reorged").chain(SPEC)
+    fresh = make_store(tmp_path / "fresh", branch.raws)
+    try:
+        ingestor = ingest(store, fp_chain.raws)
+        Clusterer(store, WITH_CHANGE).run()
+        assert [r[0] for r in link_rows(store) if r[4] == "change"] == [3, 5]
+        ingestor.rollback_to(2)
+        assert clusters_by_text(store) == oracle(fp_chain.txs, 2, change=True).cluster
+        for raw in branch.raws[3:]:
+            ingestor.add_block(decode_block_columns(raw, SPEC))
+        ingestor.flush()
+        Clusterer(store, WITH_CHANGE).run()
+        Clusterer(fresh, WITH_CHANGE).run()
+        assert snapshot(store) == snapshot(fresh)
+        assert [r for r in link_rows(store) if r[4] == "change"] == []
+        assert table_rows(store, "link_evidence") == []
+    finally:
+        store.close()
+        fresh.close()
 
 
 def test_unknown_heuristics_and_bad_guards_are_refused() -> None:

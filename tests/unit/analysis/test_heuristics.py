@@ -37,6 +37,7 @@ from cointrail.analysis.txview import (
     TxStyle,
     TxView,
     iter_tx_views,
+    tx_views_spent_until,
 )
 from cointrail.chain.utxo.script import ScriptType
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
@@ -369,3 +370,31 @@ def test_early_mainnet_links(early_mainnet: ChainStore) -> None:
         assert link.a != link.b and {link.a, link.b} <= addrs
     # blocks 0-438 hold only single-input spends, and their change is all self-change
     assert links == []
+
+
+def test_views_see_spenders_only_up_to_their_bound(early_mainnet: ChainStore) -> None:
+    """`tx_views_spent_until` (the engine's second look) fills `spent_by` only from spenders at
+    or before each transaction's bound; the rest of the view is the plain one."""
+    con = early_mainnet.con
+    full = {v.tx_id: v for v in iter_tx_views(con, 0, 10**12, with_spenders=True)}
+    spenders: dict[int, dict[int, int]] = {}
+    for tx_id, n, spender in early_mainnet.query(
+            "SELECT tx_id, n, spent_by_tx_id FROM outputs_spent"
+            " WHERE spent_by_tx_id IS NOT NULL"):
+        spenders.setdefault(int(tx_id), {})[int(n)] = int(spender)
+    several = [t for t, s in spenders.items() if len(set(s.values())) > 1]
+    assert len(spenders) == 5 and several  # one has its two outputs spent apart
+    unspent = [0, 1, 2, 200]  # coinbases never spent up to block 438, whatever the bound
+    assert not set(unspent) & set(spenders)
+    for bound_of in (lambda t: t, lambda t: min(spenders[t].values()),
+                     lambda t: max(spenders[t].values())):
+        bounds = {t: bound_of(t) for t in spenders} | {t: 10**12 for t in unspent}
+        views = tx_views_spent_until(con, bounds)
+        assert [v.tx_id for v in views] == sorted(bounds)
+        for view in views:
+            whole = full[view.tx_id]
+            assert replace(view, outputs=()) == replace(whole, outputs=())
+            for out, ref in zip(view.outputs, whole.outputs, strict=True):
+                seen = spenders.get(view.tx_id, {}).get(out.n, 10**13) <= bounds[view.tx_id]
+                assert out == (ref if seen else replace(ref, spent_by=None))
+    assert tx_views_spent_until(con, {}) == []

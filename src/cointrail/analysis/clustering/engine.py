@@ -6,6 +6,12 @@ Invariants:
   inputs, its outputs, addresses first seen before it), applied in that order, and stored
   (`cluster_links`). Replaying the stored links with ``height <= H`` gives exactly the
   clustering as of block H.
+- The change linker's second look (when its heuristics read spenders: `WalletFingerprint`): a
+  transaction T it did not link at T's height, with 2..max_outputs candidate outputs, is
+  decided once more right after the transaction S that spends the last of those outputs, with
+  the spenders up to S. A link it makes then is dated at S's height (with T as its
+  transaction), so it too rests only on blocks up to its own height. Each T is looked at again
+  exactly once, in whichever range holds S, so range and run boundaries change nothing.
 - A cluster's id is its oldest address's id (the smallest `addr_id`). A merge keeps the older
   id and is recorded in `cluster_merges` (younger → older), so an id once reported stays valid:
   it either names the cluster or redirects to the one it joined.
@@ -23,6 +29,7 @@ completed its evidence, so replay, `--as-of`, stable ids and `explain` work unch
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -51,9 +58,10 @@ from cointrail.analysis.clustering.heuristics import (
 from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
 from cointrail.analysis.clustering.unionfind import UnionFind
 from cointrail.analysis.patterns.coinjoin import CoinJoinDetector
-from cointrail.analysis.txview import iter_tx_views
+from cointrail.analysis.txview import TxView, iter_tx_views, tx_views_spent_until
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import Txid
+from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import InputError, NotFoundError, StoreError
 from cointrail.store.duck import ChainStore
 from cointrail.store.schema import (
@@ -80,6 +88,38 @@ ACCOUNT_HEURISTICS: tuple[str, ...] = (deposit_reuse.HEURISTIC,)
 DEPOSIT_CITATION = ("F. Victor, Address clustering heuristics for Ethereum, Financial "
                     "Cryptography and Data Security 2020, section 4.1")
 RANGE_TXS = 50_000  # transactions per committed range (whole blocks)
+
+# The change linker's second look: the transactions T whose last spent candidate output
+# (not OP_RETURN) is spent inside the range $1..$2 (tx ids), with that last spender S and its
+# txid, in the order they are looked at (after S, T by T). A T qualifies when it has 2..$5
+# candidates and every one is spent by the range's end: those spent inside the range plus
+# those spent before it ($3 = the oldest T it may be, $4 = OP_RETURN's script type code), and
+# S comes at most $6 blocks after T (`ChangeLinker.second_look_blocks`). $3 is the first
+# transaction of the block $6 blocks before the range, so the look-back stays bounded.
+_SECOND_LOOK_SQL = """
+    WITH spends AS (
+        SELECT prev_tx_id AS t, prev_n AS n, tx_id AS s FROM inputs WHERE tx_id BETWEEN $1 AND $2
+    ), touched AS (
+        SELECT t, count(DISTINCT n) AS n_here, max(s) AS s_last FROM spends GROUP BY t
+    ), cand AS (
+        SELECT o.tx_id AS t, count(*) AS n_cand FROM outputs o
+        WHERE o.tx_id BETWEEN $3 AND $2 AND o.tx_id IN (SELECT t FROM touched)
+          AND o.script_type <> $4
+        GROUP BY o.tx_id HAVING count(*) BETWEEN 2 AND $5
+    ), rest AS (
+        SELECT c.t FROM cand c JOIN touched u USING (t) WHERE u.n_here < c.n_cand
+    ), earlier AS (
+        SELECT prev_tx_id AS t, count(*) AS n_before FROM inputs
+        WHERE tx_id BETWEEN $3 AND $1 - 1 AND prev_tx_id IN (SELECT t FROM rest)
+        GROUP BY prev_tx_id
+    )
+    SELECT c.t, u.s_last, s.txid FROM cand c JOIN touched u USING (t)
+    LEFT JOIN earlier e USING (t)
+    JOIN txs x ON x.tx_id = c.t JOIN txs s ON s.tx_id = u.s_last
+    WHERE NOT x.is_coinbase AND u.n_here + coalesce(e.n_before, 0) = c.n_cand
+      AND x.height >= s.height - $6
+    ORDER BY u.s_last, c.t
+"""
 
 
 @dataclass(frozen=True)
@@ -225,6 +265,7 @@ class Clusterer:
         self.heuristics, self.detector = self.config.build()
         self._weak = np.zeros(0, dtype=np.bool_)
         self._change = next((h for h in self.heuristics if isinstance(h, ChangeLinker)), None)
+        self._second_look = self._change is not None and self._change.second_look
 
     def run(
         self,
@@ -264,6 +305,7 @@ class Clusterer:
                 f"the clustering already reaches height {done}; to see it as of {target} use "
                 "--as-of (runs only move forward)"
             )
+        self._drop_above(done)
         uf = replay(store, done)
         self._weak = self._weak_addresses(done, len(uf))
         totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
@@ -402,12 +444,35 @@ class Clusterer:
                 "DELETE FROM sync_state WHERE key IN ('cluster_height', 'cluster_config_hash')"
             )
 
+    def _drop_above(self, height: int) -> None:
+        """Delete clustering rows dated above the clustered `height`. Only second-look links
+        can be left there: a store rollback deletes the rows of the removed transactions, but a
+        second-look link has an older transaction (T) and the height of a removed spender."""
+        stale = self.store.query(
+            "SELECT tx_id FROM cluster_links WHERE height > $1 AND heuristic = $2 UNION"
+            " SELECT tx_id FROM cluster_held WHERE height > $1 AND heuristic = $2",
+            [height, ChangeLinker.name],
+        )
+        if not stale:
+            return
+        with self.store.transaction():
+            self.store.con.execute(
+                f"DELETE FROM {LINK_EVIDENCE.name} WHERE heuristic = ? AND tx_id IN"
+                " (SELECT unnest(?::BIGINT[]))",
+                [ChangeLinker.name, [int(t) for (t,) in stale]],
+            )
+            for table in (CLUSTER_LINKS, CLUSTER_MERGES, CLUSTER_HELD):
+                self.store.con.execute(f"DELETE FROM {table.name} WHERE height > ?", [height])
+
     def _weak_addresses(self, height: int, n: int) -> np.ndarray:
-        """Addresses that joined their cluster through a weak (non-multi-input) link."""
+        """Addresses that joined their cluster through a weak (non-multi-input) link, applied
+        or held back by the guard (`_guard_mask` marks both)."""
         weak = np.zeros(n, dtype=np.bool_)
         rows = self.store.con.execute(
-            "SELECT addr_b FROM cluster_links WHERE height <= ? AND heuristic NOT IN"
-            " (SELECT unnest(?::VARCHAR[]))",
+            "SELECT addr_b FROM cluster_links WHERE height <= $1 AND heuristic NOT IN"
+            " (SELECT unnest($2::VARCHAR[])) UNION ALL"
+            " SELECT addr_b FROM cluster_held WHERE height <= $1 AND heuristic NOT IN"
+            " (SELECT unnest($2::VARCHAR[]))",
             [height, sorted(STRONG)],
         ).fetchnumpy()["addr_b"]
         weak[rows.astype(np.int64)] = True
@@ -428,6 +493,57 @@ class Clusterer:
                 mask[i] = True
                 weak[link.b] = True
         return mask
+
+    def _second_looks(self, first_tx: int, last_tx: int) -> dict[int, tuple[str, list[TxView]]]:
+        """The second looks due in the transactions `first_tx`..`last_tx`: by the last
+        spender S, its txid and the views (chain order) of the transactions T whose candidate
+        outputs S finished spending, each with its spenders up to S only."""
+        assert self._change is not None
+        store = self.store
+        window = self._change.second_look_blocks
+        row = store.query(
+            "SELECT min(i.prev_tx_id), (SELECT min(b.first_tx_id) FROM blocks b WHERE"
+            " b.height >= (SELECT height FROM txs WHERE tx_id = ?) - ?)"
+            " FROM inputs i WHERE i.tx_id BETWEEN ? AND ?",
+            [first_tx, window, first_tx, last_tx])
+        if not row or row[0][0] is None:
+            return {}
+        oldest = max(int(row[0][0]), int(row[0][1]))
+        found = store.query(_SECOND_LOOK_SQL, [
+            first_tx, last_tx, oldest, ScriptType.NULLDATA.code,
+            self._change.max_outputs, window])
+        if not found:
+            return {}
+        bound = {int(t): int(s) for t, s, _ in found}
+        due: dict[int, tuple[str, list[TxView]]] = {
+            int(s): (Txid(bytes(txid)).rpc_hex, []) for _, s, txid in found}
+        for view in tx_views_spent_until(store.con, bound):
+            due[bound[view.tx_id]][1].append(view)
+        return due
+
+    def _look_again(
+        self, tx: TxView, height: int, spender_txid: str, rows: _Rows
+    ) -> list[ClusterLink]:
+        """The change linker's second look at `tx`, a view with its spenders up to the last
+        one (mined at `height`): the links it makes now, with their evidence row; none when the
+        linker already linked `tx` at its own height (decided there on the view without
+        spenders, with the same CoinJoin verdict)."""
+        linker = self._change
+        assert linker is not None
+        plain = dataclasses.replace(tx, outputs=tuple(
+            dataclasses.replace(o, spent_by=None) for o in tx.outputs))
+        ctx = TxContext.of(plain, self.detector)  # the verdict it had at its own height
+        if linker.links_of(plain, linker.decide(plain, ctx)):
+            return []  # linked (or held) at its own height already
+        decision = linker.decide(tx, ctx)
+        new = linker.links_of(tx, decision)
+        if new:
+            rows.add(LINK_EVIDENCE, tx.tx_id, linker.name, json.dumps(
+                {"change_output": decision.index, "votes": dict(decision.votes),
+                 "policy": str(linker.policy),
+                 "second_look": {"height": height, "last_spender": spender_txid}},
+                sort_keys=True))
+        return new
 
     def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
         """Block ranges of about RANGE_TXS transactions each."""
@@ -460,6 +576,7 @@ class Clusterer:
         rows = _Rows()
         links: list[ClusterLink] = []
         heights: list[int] = []
+        due = self._second_looks(int(first_tx), int(last_tx)) if self._second_look else {}
         for tx in iter_tx_views(store.con, int(first_tx), int(last_tx)):
             ctx = TxContext.of(tx, self.detector)
             if ctx.coinjoin is not None:
@@ -469,14 +586,23 @@ class Clusterer:
                          json.dumps(dict(match.evidence), sort_keys=True, default=str))
                 totals["coinjoins"] += 1
             for heuristic in self.heuristics:
-                new = heuristic.links(tx, ctx)
-                if new and self._change is not None and heuristic is self._change:
+                if heuristic is self._change:
                     decision = self._change.decide(tx, ctx)
+                    new = self._change.links_of(tx, decision)
+                else:
+                    new = heuristic.links(tx, ctx)
+                if new and self._change is not None and heuristic is self._change:
                     rows.add(LINK_EVIDENCE, tx.tx_id, heuristic.name, json.dumps(
                         {"change_output": decision.index, "votes": dict(decision.votes),
                          "policy": str(self._change.policy)}, sort_keys=True))
                 links.extend(new)
                 heights.extend([tx.height] * len(new))
+            if tx.tx_id in due:
+                spender_txid, looks = due[tx.tx_id]
+                for view in looks:
+                    new = self._look_again(view, tx.height, spender_txid, rows)
+                    links.extend(new)
+                    heights.extend([tx.height] * len(new))
         if not links:
             return rows
         a = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))
@@ -730,7 +856,9 @@ def address_cluster(store: ChainStore, addr_id: int) -> dict[str, Any] | None:
 
 
 def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> dict[str, Any]:
-    """The chain of evidence linking two addresses: each link a txid and its heuristic."""
+    """The chain of evidence linking two addresses: each link a txid and its heuristic. A change
+    link made by the linker's second look is dated at the last spend that completed its
+    evidence (`height`); its hop also gives the transaction's own height and that spender."""
     id_a, text_a = _addr_id(store, a)
     id_b, text_b = _addr_id(store, b)
     view = cluster_view(store, as_of)
@@ -809,6 +937,17 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
          "heuristic": heuristic, "heuristic_version": versions.get(heuristic)}
         for x, y, height, txid, heuristic in hops
     ]
+    if not store.spec.is_account_model:  # a second-look change link: when and why
+        for hop, (_, _, height, txid, heuristic) in zip(path, hops, strict=True):
+            if heuristic != ChangeLinker.name:
+                continue
+            found = store.query(
+                "SELECT t.height, e.detail FROM txs t JOIN link_evidence e USING (tx_id)"
+                " WHERE t.txid = ? AND e.heuristic = ?", [txid, heuristic])
+            if found and int(found[0][0]) != height:
+                look = json.loads(str(found[0][1])).get("second_look") or {}
+                hop["second_look"] = {"tx_height": int(found[0][0]),
+                                      "last_spender": look.get("last_spender")}
     if store.spec.is_account_model:  # deposit_reuse: the deposits and the sweep behind a link
         details = [json.loads(str(d)) for (d,) in store.query(
             "SELECT detail FROM link_evidence WHERE heuristic = ?", [deposit_reuse.HEURISTIC])]

@@ -295,8 +295,9 @@ class WalletFingerprint(ChangeHeuristic):
     other, mixed) and the one script type the inputs spend — the wallet's input script style,
     which the change carries into its spender. Möser & Narayanan 2022 (fingerprint features of
     the spending transaction); Kappos et al. 2022. Needs views built with spenders
-    (`iter_tx_views(..., with_spenders=True)`) and abstains without them; with
-    `require_all_spent` every candidate must be spent, otherwise unspent ones are ignored.
+    (`iter_tx_views(..., with_spenders=True)`, `tx_views_spent_until`) and abstains without
+    them; with `require_all_spent` every candidate must be spent, otherwise unspent ones are
+    ignored. A clustering run gives it a vote only in `ChangeLinker`'s second look (see there).
 
     Known false positives: the payee spends with the same wallet software and settings (likeliest
     for the dominant wallets, e.g. Bitcoin Core's v2 / tip height / RBF / P2WPKH) while the
@@ -376,13 +377,23 @@ class ChangeLinker(Heuristic):
     change link (users paying addresses of their own script type; payments with the fee
     subtracted from the amount).
 
+    Version 3 adds the second look: in a clustering run a transaction the linker did not link
+    at its own height, when its heuristics include `WalletFingerprint`, is decided again at the
+    height of the last spend of its candidate outputs, with the spenders' fingerprints up to
+    that spend, and a link made then is dated at that height (`engine.Clusterer`). The rules
+    of `decide` are unchanged; only when, and with which view, the engine asks again. The
+    second look is given only when that last spend comes at most `second_look_blocks` after
+    the transaction (default 1,008, a week of Bitcoin blocks; on the regtest economy the
+    longest wait was 48 blocks): it keeps the engine's look-back per block range bounded, so a
+    run stays linear in the chain's length.
+
     Known false positives: those of each enabled heuristic that no other heuristic contradicts;
     a wrong link merges the payer with a payee, and errors compound into superclusters, so keep
     `max_outputs` small and `min_votes` at 2 or more for high-stakes runs.
     """
 
     name: ClassVar[str] = "change"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
 
     heuristics: tuple[ChangeHeuristic, ...] = field(default_factory=default_change_heuristics)
     policy: ChangePolicy = ChangePolicy.UNCONTESTED
@@ -390,15 +401,26 @@ class ChangeLinker(Heuristic):
     decisive: tuple[str, ...] = (SelfChange.name,)
     max_outputs: int = 2
     require_fresh_change: bool = True
+    second_look_blocks: int = 1008
 
     def __post_init__(self) -> None:
         if not self.heuristics:
             raise InputError("ChangeLinker needs at least one change heuristic")
+        if self.second_look_blocks < 0:
+            raise InputError(f"ChangeLinker needs second_look_blocks >= 0, not "
+                             f"{self.second_look_blocks}")
         if self.min_votes < 1 or self.max_outputs < 2:
             raise InputError(
                 f"ChangeLinker needs min_votes >= 1 and max_outputs >= 2, not "
                 f"{self.min_votes} and {self.max_outputs}"
             )
+
+    @property
+    def second_look(self) -> bool:
+        """Whether a run looks again at a transaction it did not link once its candidate
+        outputs are all spent: only when a heuristic reads the spenders (`WalletFingerprint`).
+        """
+        return any(isinstance(h, WalletFingerprint) for h in self.heuristics)
 
     def decide(self, tx: TxView, ctx: TxContext) -> ChangeDecision:
         """Which output is change and whether its address may be linked, with the votes."""
@@ -442,7 +464,10 @@ class ChangeLinker(Heuristic):
         return (top, "linked") if count == len(cast) else (None, "votes disagree")
 
     def links(self, tx: TxView, ctx: TxContext) -> list[ClusterLink]:
-        decision = self.decide(tx, ctx)
+        return self.links_of(tx, self.decide(tx, ctx))
+
+    def links_of(self, tx: TxView, decision: ChangeDecision) -> list[ClusterLink]:
+        """The link a decision on `tx` makes (none when it names no change)."""
         anchor = tx.first_input_addr_id
         if decision.index is None or anchor is None:
             return []
