@@ -13,6 +13,10 @@ Invariants:
 - a request resting on a speech or content offence is held: nothing is drafted until a
   dual-criminality and human-rights check clearing that offence for the requested state is on
   the custody log (`record_check`);
+- a kind's own rules come from its template, never from its name here: where it applies
+  (``applies``: requesting and requested states, international or domestic), which data
+  categories need a minimum penalty (``penalty_threshold``), and which fields are required when
+  a yes/no field is yes (``required_if``); a breach is one more problem in the same list;
 - nothing is sent: the software writes files; people send them.
 """
 
@@ -39,7 +43,7 @@ from cointrail.legal.identifiers import (
     write_xlsx,
 )
 from cointrail.legal.render import html_to_pdf, render_html, render_subject
-from cointrail.legal.template import FieldSpec, Template, load_template
+from cointrail.legal.template import PRESERVING_KINDS, FieldSpec, Template, load_template
 
 if TYPE_CHECKING:
     from cointrail.cases.case import Case
@@ -229,7 +233,7 @@ def _trace_context(snapshot: Mapping[str, Any], finding_id: str, selector: str,
         f"reached the service attributed as \"{label}\" in {len({r.txid for r in rows})} "
         f"transaction(s) {span}.")
     earlier = [f"{r['id']} ({r['kind']}, {r['status']}, {r['drafted_at'][:10]})"
-               for r in snapshot.get("requests", []) if r.get("kind") == "preservation"]
+               for r in snapshot.get("requests", []) if r.get("kind") in PRESERVING_KINDS]
     ctx = {
         "identifiers": [r.to_dict() for r in rows],
         "date_range": None if date_range is None else
@@ -284,6 +288,12 @@ def _resolve_fields(template: Template, sources: Mapping[str, Any], user: Mappin
             values[spec.name] = None
             continue
         values[spec.name] = _convert(spec, value, problems)
+    for spec in template.fields:
+        if (spec.required_if is not None and values.get(spec.required_if) is True
+                and _empty(values.get(spec.name))):
+            problems.append(Problem(f"field {spec.name}", None, (
+                f"missing: {spec.label} (needed because {template.field(spec.required_if).label}"
+                f" is yes; give it with --field {spec.name}=... or in --fields-file)")))
     if values.get("data_categories"):
         offered = {c.id for c in template.categories}
         for cid in values["data_categories"]:
@@ -291,6 +301,24 @@ def _resolve_fields(template: Template, sources: Mapping[str, Any], user: Mappin
                 problems.append(Problem("field data_categories", None, (
                     f"unknown category {cid!r}; offered: {', '.join(sorted(offered))}")))
     return values
+
+
+def _rule_problems(template: Template, meta: Mapping[str, Any], state: str | None,
+                   values: Mapping[str, Any]) -> list[Problem]:
+    """The template's own rules: where the kind applies (``applies``) and which data
+    categories the case's maximum penalty allows (``penalty_threshold``)."""
+    out: list[Problem] = []
+    if template.applies is not None:
+        title = f"{template.title} ({template.kind})"
+        out += [Problem("applies", None, m) for m in
+                template.applies.problems(title, str(meta["jurisdiction"]), state)]
+    if template.penalty_threshold is not None:
+        labels = {c.id: c.label for c in template.categories}
+        out += [Problem("field data_categories", None, m) for m in
+                template.penalty_threshold.problems(
+                    values.get("data_categories") or [], values.get("max_penalty_years"),
+                    values.get("offence_code") or meta["offence"].get("code"), labels)]
+    return out
 
 
 def next_request_id(snapshot: Mapping[str, Any], folder: Path | None = None) -> str:
@@ -349,6 +377,7 @@ def draft_request(case: Case, kind: str, finding_id: str, selector: str,
     addr_doc = addressee.to_dict()
     sources = {"case": meta, "addressee": addr_doc, "trace": trace_ctx}
     values = _resolve_fields(template, sources, user_fields, domestic, problems)
+    problems.extend(_rule_problems(template, meta, state, values))
     if problems:
         raise ValidationError(
             f"{kind} request not drafted ({len(problems)} problem(s); nothing was written)",

@@ -7,8 +7,16 @@ the letter's subject and body as Jinja2 text. ``extends: _common`` merges the sh
 ``_common.yaml`` (the template's own field of the same name wins). The agency may override any
 packaged template by putting a file with the same ``id`` in ``<store>/legal-templates/``.
 
-Invariant: a template that loads has every field its requirements and deadlines name, and its
-subject and body compile; every problem in a file is reported at once, by file and line.
+Rules a kind carries are data too: ``applies`` limits the requesting state (the case's
+jurisdiction) and the requested state (the addressee's country) to named states or groups of
+states (`STATE_GROUPS`), or to international or domestic requests; ``penalty_threshold`` lets
+some data categories be chosen only for offences with at least a given maximum penalty (or for
+named offences of the taxonomy regardless); ``deadlines.urgent`` replaces the period by a number
+of hours when a yes/no field is yes; a field's ``required_if`` makes it required when a yes/no
+field is yes. Drafting applies these rules from the template, never by kind name.
+
+Invariant: a template that loads has every field its requirements, deadlines and rules name,
+and its subject and body compile; every problem in a file is reported at once, by file and line.
 """
 
 from __future__ import annotations
@@ -24,7 +32,20 @@ import jinja2
 
 from cointrail.errors import InputError, NotFoundError, Problem, ValidationError
 
-KINDS: tuple[str, ...] = ("preservation", "production", "freeze", "mla", "emergency")
+KINDS: tuple[str, ...] = ("preservation", "production", "freeze", "mla", "emergency", "epoc",
+                          "epoc-pr", "2ap-art7")
+#: Kinds whose requests preserve data: earlier requests of these kinds in a case are listed to
+#: later ones (``trace.preserved_refs``), e.g. an EPOC-PR in section D of an EPOC.
+PRESERVING_KINDS: frozenset[str] = frozenset({"preservation", "epoc-pr"})
+#: The member states of the European Union (ISO 3166-1 alpha-2; Greece is GR, not EL). The one
+#: list of them: templates name it as the group ``eu`` in ``applies`` (with ``except`` for a
+#: state that does not take part in an instrument, such as Denmark for Regulation 2023/1543).
+EU_MEMBER_STATES: frozenset[str] = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
+STATE_GROUPS: Mapping[str, frozenset[str]] = {"eu": EU_MEMBER_STATES}
+SCOPES: frozenset[str] = frozenset({"any", "international", "domestic"})
 SOURCES: frozenset[str] = frozenset({"case", "addressee", "trace", "user", "template"})
 REQUIRED_VALUES: frozenset[str] = frozenset({"true", "false", "international", "domestic"})
 FIELD_TYPES: frozenset[str] = frozenset({"text", "int", "bool", "list"})
@@ -50,6 +71,7 @@ class FieldSpec:
     default: str | None = None
     value: str | None = None
     minimum: int | None = None
+    required_if: str | None = None  # a yes/no field: required when that field is yes
 
     def is_required(self, domestic: bool) -> bool:
         return (self.required == "true"
@@ -86,6 +108,78 @@ class Reminder:
 
 
 @dataclass(frozen=True, slots=True)
+class Applies:
+    """Where a kind may be used (``applies`` in the YAML). `requesting` and `requested` are the
+    states allowed as the case's jurisdiction and as the addressee's country (None: any);
+    `scope` is ``any``, ``international`` (addressee in another state) or ``domestic``;
+    `rule` says in words where the kind applies and `otherwise` what to use instead."""
+
+    requesting: frozenset[str] | None
+    requested: frozenset[str] | None
+    scope: str
+    rule: str
+    otherwise: str
+
+    def problems(self, title: str, requesting: str, requested: str | None) -> list[str]:
+        """Why a request from `requesting` to an addressee in `requested` (None: not resolved,
+        reported elsewhere) is outside the kind's scope; empty when it is within."""
+        why = []
+        if self.requesting is not None and requesting not in self.requesting:
+            why.append(f"the requesting state (the case's jurisdiction) is {requesting}")
+        if requested is not None:
+            if self.requested is not None and requested not in self.requested:
+                why.append(f"the addressee's country is {requested}")
+            if self.scope == "international" and requested == requesting:
+                why.append(f"the addressee is established in {requested}, the requesting "
+                           "state itself")
+            if self.scope == "domestic" and requested != requesting:
+                why.append(f"the addressee is established in {requested}, not in "
+                           f"{requesting}")
+        if not why:
+            return []
+        return [f"{title} cannot be used here: {'; '.join(why)}. It applies only {self.rule}. "
+                f"{self.otherwise}".strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyThreshold:
+    """Data `categories` that may be chosen only when the case's maximum penalty is at least
+    `min_years`, or its offence is one of `offences` (taxonomy codes) regardless."""
+
+    min_years: int
+    categories: tuple[str, ...]
+    offences: tuple[str, ...]
+    source: str
+    otherwise: str
+
+    def problems(self, chosen: Sequence[str], max_penalty_years: Any, offence_code: Any,
+                 labels: Mapping[str, str]) -> list[str]:
+        """One problem per restricted category in `chosen` that the case does not qualify
+        for. A missing maximum penalty is reported as a missing field elsewhere."""
+        restricted = [c for c in chosen if c in self.categories]
+        if not restricted or max_penalty_years is None:
+            return []
+        if not isinstance(max_penalty_years, int) or max_penalty_years >= self.min_years:
+            return []
+        if str(offence_code or "").upper() in self.offences:
+            return []
+        listed = ", ".join(self.offences) or "none"
+        return [f"data category {c!r} ({labels.get(c, c)}) needs an offence punishable by a "
+                f"maximum of at least {self.min_years} years or one listed regardless "
+                f"({listed}); the case's offence {offence_code} carries {max_penalty_years} "
+                f"year(s) ({self.source}). {self.otherwise}".strip() for c in restricted]
+
+
+@dataclass(frozen=True, slots=True)
+class Urgent:
+    """When the yes/no `field` is yes, the period is `period_hours` hours from approval."""
+
+    field: str
+    period_hours: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     id: str
     version: str
@@ -102,6 +196,9 @@ class Template:
     body: str
     source: str  # file it came from
     sha256: str  # of that file's bytes (and of _common.yaml when it extends it)
+    applies: Applies | None = None
+    penalty_threshold: PenaltyThreshold | None = None
+    urgent: Urgent | None = None
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -206,8 +303,115 @@ def _fields(items: Any, source: str, problems: list[Problem]) -> list[FieldSpec]
             continue
         out.append(FieldSpec(str(name), str(label), str(src), _text(item.get("from")), required,
                              ftype, _text(item.get("default")), _text(item.get("value")),
-                             minimum))
+                             minimum, _text(item.get("required_if"))))
     return out
+
+
+def _codes(items: Any, source: str, line: int | None, what: str,
+           problems: list[Problem]) -> list[str]:
+    if not isinstance(items, list):
+        problems.append(Problem(source, line, f"{what} must be a list"))
+        return []
+    return [str(x).strip().upper() for x in items]
+
+
+def _states(spec: Any, source: str, line: int | None, what: str,
+            problems: list[Problem]) -> frozenset[str] | None:
+    """States from a list of ISO codes, a group name, or ``{group: NAME, except: [...]}``."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        spec = {"group": spec}
+    if isinstance(spec, list):
+        codes = set(_codes(spec, source, line, what, problems))
+    elif isinstance(spec, dict):
+        unknown = set(spec) - {"group", "except"}
+        if unknown:
+            problems.append(Problem(source, line, f"{what}: unknown key(s) "
+                                                  f"{', '.join(sorted(unknown))}; use group "
+                                                  "and except"))
+        group = str(spec.get("group"))
+        if group not in STATE_GROUPS:
+            problems.append(Problem(source, line, f"{what}: group {group!r} is not one of "
+                                                  f"{', '.join(sorted(STATE_GROUPS))}"))
+            return None
+        excluded = set(_codes(spec.get("except") or [], source, line, f"{what}.except",
+                              problems))
+        outside = excluded - STATE_GROUPS[group]
+        if outside:
+            problems.append(Problem(source, line, f"{what}: except names "
+                                                  f"{', '.join(sorted(outside))}, not in "
+                                                  f"group {group}"))
+        codes = set(STATE_GROUPS[group]) - excluded
+    else:
+        problems.append(Problem(source, line, f"{what}: give a group name, a list of state "
+                                              "codes or {group: ..., except: [...]}"))
+        return None
+    bad = sorted(c for c in codes if len(c) != 2 or not c.isalpha())
+    if bad:
+        problems.append(Problem(source, line, f"{what}: {', '.join(bad)} are not ISO 3166-1 "
+                                              "alpha-2 codes"))
+    return frozenset(codes)
+
+
+def _applies(doc: Any, source: str, problems: list[Problem]) -> Applies | None:
+    if doc is None:
+        return None
+    line = _line(doc)
+    if not isinstance(doc, dict):
+        problems.append(Problem(source, line, "'applies' must be a mapping"))
+        return None
+    unknown = set(doc) - {"requesting", "requested", "scope", "rule", "otherwise"}
+    if unknown:
+        problems.append(Problem(source, line, f"applies: unknown key(s) "
+                                              f"{', '.join(sorted(unknown))}"))
+    scope = str(doc.get("scope") or "any")
+    if scope not in SCOPES:
+        problems.append(Problem(source, line, f"applies.scope {scope!r}: use any, "
+                                              "international or domestic"))
+    if not doc.get("rule"):
+        problems.append(Problem(source, line, "applies.rule is missing: say in words where "
+                                              "the kind applies"))
+    return Applies(_states(doc.get("requesting"), source, line, "applies.requesting", problems),
+                   _states(doc.get("requested"), source, line, "applies.requested", problems),
+                   scope, " ".join(str(doc.get("rule") or "").split()),
+                   " ".join(str(doc.get("otherwise") or "").split()))
+
+
+def _penalty(doc: Any, source: str, categories: Sequence[Category],
+             problems: list[Problem]) -> PenaltyThreshold | None:
+    if doc is None:
+        return None
+    line = _line(doc)
+    if not isinstance(doc, dict):
+        problems.append(Problem(source, line, "'penalty_threshold' must be a mapping"))
+        return None
+    min_years = _int(doc.get("min_years"), source, line, "penalty_threshold.min_years",
+                     problems)
+    if min_years is None:
+        problems.append(Problem(source, line, "penalty_threshold.min_years is missing"))
+        min_years = 0
+    offered = {c.id for c in categories}
+    cats = tuple(str(c) for c in (doc.get("categories") or []))
+    for c in cats:
+        if c not in offered:
+            problems.append(Problem(source, line, f"penalty_threshold: category {c!r} is not "
+                                                  "among data_categories"))
+    if not cats:
+        problems.append(Problem(source, line, "penalty_threshold.categories is empty"))
+    offences = tuple(_codes(doc.get("offences_regardless") or [], source, line,
+                            "penalty_threshold.offences_regardless", problems))
+    if offences:
+        from cointrail.cases import offences as taxonomy
+
+        known = {o.code for o in taxonomy.all()}
+        for code in offences:
+            if code not in known:
+                problems.append(Problem(source, line, f"penalty_threshold: offence {code!r} "
+                                                      "is not in the offence taxonomy"))
+    return PenaltyThreshold(min_years, cats, offences,
+                            " ".join(str(doc.get("source") or "").split()),
+                            " ".join(str(doc.get("otherwise") or "").split()))
 
 
 def _common(source_dirs: Sequence[Any]) -> tuple[Any, str, bytes]:
@@ -245,6 +449,13 @@ def parse_template(data: bytes, source: str, common: tuple[Any, str, bytes] | No
                 fields[f.name] = f
     for f in _fields(doc.get("fields"), source, problems):
         fields[f.name] = f
+    for f in fields.values():
+        if f.required_if is not None:
+            other = fields.get(f.required_if)
+            if other is None or other.type != "bool":
+                problems.append(Problem(source, _line(doc), f"field {f.name}: required_if "
+                                                            f"{f.required_if!r} is not a yes/no "
+                                                            "field"))
     basis = doc.get("legal_basis")
     if isinstance(basis, str):
         basis = {"international": basis, "domestic": basis}
@@ -284,6 +495,23 @@ def parse_template(data: bytes, source: str, common: tuple[Any, str, bytes] | No
             problems.append(Problem(source, line, "before_expiry_days needs deadlines."
                                                   "period_field"))
         reminders.append(Reminder(str(r.get("id")), when, str(r.get("text", "")), day, before))
+    urgent = None
+    if deadlines.get("urgent") is not None:
+        u = deadlines["urgent"]
+        line = _line(u) or _line(deadlines)
+        name = str(u.get("field")) if isinstance(u, dict) else ""
+        hours = _int(u.get("period_hours"), source, line, "deadlines.urgent.period_hours",
+                     problems) if isinstance(u, dict) else None
+        if name not in fields or fields[name].type != "bool":
+            problems.append(Problem(source, line, f"deadlines.urgent.field {name!r} is not a "
+                                                  "yes/no field"))
+        if hours is None or hours < 1:
+            problems.append(Problem(source, line, "deadlines.urgent.period_hours must be a "
+                                                  "whole number of at least 1"))
+        else:
+            urgent = Urgent(name, hours, str(u.get("text", "")) if isinstance(u, dict) else "")
+    applies = _applies(doc.get("applies"), source, problems)
+    penalty = _penalty(doc.get("penalty_threshold"), source, categories, problems)
     env = environment()
     for key in ("subject", "body"):
         try:
@@ -300,7 +528,8 @@ def parse_template(data: bytes, source: str, common: tuple[Any, str, bytes] | No
         categories=categories, period_field=period_field,
         minimum_days=_int(deadlines.get("minimum_days"), source, None, "minimum_days", []),
         reminders=tuple(reminders), subject=str(doc["subject"]), body=str(doc["body"]),
-        source=source, sha256=digest.hexdigest(),
+        source=source, sha256=digest.hexdigest(), applies=applies,
+        penalty_threshold=penalty, urgent=urgent,
     )
 
 

@@ -7,7 +7,10 @@ Status flow (the software never sends anything; people do and record it)::
 
 Approval is a four-eyes step: the approver needs the ``approve`` capability and may not be the
 principal who drafted the request. Approval starts the clock: each template's deadlines
-(period and reminders) are computed from the approval date.
+(period and reminders) are computed from the approval date. A template's ``deadlines.urgent``
+replaces the period by a number of hours from the approval time when its yes/no field is yes
+(an EPOC in an emergency: 8 hours instead of 10 days); ``period_hours`` and ``expires_at`` then
+record it as such.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +69,13 @@ def load_request(case: Case, request_id: str) -> dict[str, Any]:
     return doc
 
 
-def deadlines(template: Template, doc: Mapping[str, Any], start: date) -> dict[str, Any]:
-    """The period and reminders of a request approved on `start` (dates as ISO text)."""
+def deadlines(template: Template, doc: Mapping[str, Any], start: date,
+              started_at: datetime | None = None) -> dict[str, Any]:
+    """The period and reminders of a request approved on `start` (dates as ISO text).
+
+    When the template's urgent field is yes, the period is its hours from `started_at` (the
+    approval time; midnight UTC of `start` when not given): ``period_hours``, ``expires_at``
+    and ``urgent`` say so, and ``expires`` is the date it falls on."""
     domestic = bool(doc["domestic"])
     period = None
     if template.period_field is not None:
@@ -77,6 +85,15 @@ def deadlines(template: Template, doc: Mapping[str, Any], start: date) -> dict[s
         raise InputError(f"{template.period_field} {period} is below the minimum "
                          f"{template.minimum_days} days")
     expires = None if period is None else start + timedelta(days=period)
+    hours, expires_at, urgent = None, None, None
+    u = template.urgent
+    if u is not None and doc["fields"].get(u.field) is True:
+        began = started_at or datetime.combine(start, time(0), UTC)
+        end = began + timedelta(hours=u.period_hours)
+        period, hours, expires = None, u.period_hours, end.date()
+        expires_at = end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        urgent = {"field": u.field, "started_at": began.astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), "text": u.text}
     reminders = []
     for r in template.reminders:
         if (r.when == "domestic" and not domestic) or (r.when == "international" and domestic):
@@ -88,8 +105,9 @@ def deadlines(template: Template, doc: Mapping[str, Any], start: date) -> dict[s
         else:
             continue
         reminders.append({"id": r.id, "due": due.isoformat(), "text": r.text})
-    return {"start": start.isoformat(), "period_days": period,
+    return {"start": start.isoformat(), "period_days": period, "period_hours": hours,
             "expires": None if expires is None else expires.isoformat(),
+            "expires_at": expires_at, "urgent": urgent,
             "reminders": sorted(reminders, key=lambda r: r["due"])}
 
 
@@ -119,7 +137,9 @@ def approve(case: Case, request_id: str, *, store_root: Path | None = None,
                          f"v{template.version}. Draft it again before approving.")
     at = utc_now()
     start = today or date.fromisoformat(at[:10])
-    doc["deadlines"] = deadlines(template, doc, start)
+    approved_at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    doc["deadlines"] = deadlines(template, doc, start,
+                                 datetime.combine(start, approved_at.timetz()))
     doc["status"], doc["approved_at"], doc["approved_by"] = "approved", at, by.name
     doc["history"].append({"at": at, "who": by.name, "status": "approved",
                            "note": "approved (four-eyes)"})

@@ -23,7 +23,9 @@ contacts_app = typer.Typer(help="The contact directory: legal entities, 24/7 poi
                                 "central authorities.", no_args_is_help=True)
 request_app.add_typer(contacts_app, name="contacts")
 
-KIND_HELP = "preservation, production, freeze, mla or emergency"
+KIND_HELP = ("preservation, production, freeze, mla, emergency, epoc (EU European Production "
+             "Order Certificate), epoc-pr (EU European Preservation Order Certificate) or "
+             "2ap-art7 (Second Additional Protocol Art 7 order for subscriber information)")
 
 
 def _open(state: AppState, reference: str) -> Case:
