@@ -411,3 +411,28 @@ body: b
                      "urgent.field 'rush' is not a yes/no", "period_hours must be"):
         assert expected in text, expected
     assert all(p.line is not None for p in err.value.problems)
+
+
+def test_cli_approve_prints_the_hour_deadline(make_case: Callable[..., Case], store_root: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cointrail.auth.keys import create_key
+    from cointrail.interfaces.cli.request_cmds import request_app
+
+    case = make_case()
+    draft_request(case, "epoc", "F0001", "Binance", EPOC_FIELDS | {
+        "emergency": "yes", "case_without_validation": "yes",
+        "emergency_grounds": "Imminent threat to the life of a hostage."},
+        store_root=store_root)
+    app = typer.Typer()
+    app.add_typer(request_app, name="request")
+    monkeypatch.setenv("COINTRAIL_STORE", str(store_root))
+    monkeypatch.setenv("COINTRAIL_API_KEY", create_key(store_root, "Bea Approver",
+                                                       "approver").secret)
+    result = CliRunner().invoke(app, ["request", "approve", case.reference, "R0001"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "period ends" in x)
+    assert line.endswith("(8 hours: emergency is yes)")
+    assert "T" in line.split("period ends ")[1]  # a time, not only a date

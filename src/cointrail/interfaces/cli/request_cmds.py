@@ -139,8 +139,12 @@ def approve_cmd(
         typer.echo(f"approved {_summary(doc)} by {doc['approved_by']}")
         for r in doc["deadlines"]["reminders"]:
             typer.echo(f"  reminder {r['due']}: {r['text']}")
-        if doc["deadlines"]["expires"]:
-            typer.echo(f"  period ends {doc['deadlines']['expires']}")
+        d = doc["deadlines"]
+        if d.get("expires_at"):  # an urgent period counted in hours from the approval
+            typer.echo(f"  period ends {d['expires_at']} ({d['period_hours']} hours: "
+                       f"{d['urgent']['field']} is yes)")
+        elif d["expires"]:
+            typer.echo(f"  period ends {d['expires']}")
         typer.echo("  nothing was sent: submit it by hand, then "
                    f"cointrail request status {doc['case']['reference']} {doc['id']} submitted")
 
