@@ -1,14 +1,16 @@
 """Red-flag rules against ground truth: who do peel-chain and pass-through flag?
 
-    python bench/rules.py [--seeds 20240607,20240608,20240609,20240610] [--scale 1] [--no-write]
+    python bench/rules.py [--seeds 20240607,20240608,20240609,20240610] [--scale 1]
+                          [--heuristics multi_input[,change]] [--no-write]
 
 For each seed: starts ``litecoind -regtest``, acts out `tests.support.scenario` (the same
 economy as the tracing tests: users, merchants, employers, an exchange, CoinJoins, victims and
 a ransomware operator), syncs it into a fresh store and clusters it with common-input ownership
-(as `tests/integration/test_trace_scenario.py` does). Then every address of every wallet is
-evaluated as its cluster with each rule, and the clusters flagged are counted per actor role
-(victims apart from other users). A scan of the whole store lists the peel chains found and
-whose coins they move.
+(as `tests/integration/test_trace_scenario.py` does; `--heuristics multi_input,change` adds the
+change linker, which joins more of each wallet, and writes bench/results/rules-change.md).
+Then every address of every wallet is evaluated as its cluster with each rule, and the
+clusters flagged are counted per actor role (victims apart from other users). A scan of the
+whole store lists the peel chains found and whose coins they move.
 
 The report is printed and written to bench/results/rules.md; docs/tracing.md carries its table.
 """
@@ -55,7 +57,8 @@ def first_input_owner(store: ChainStore, facts: ScenarioFacts, txid: str) -> str
     return str(facts.owners.get(str(rows[0][0]), "?")) if rows else "?"
 
 
-def run_seed(seed: int, scale: int, root: Path) -> tuple[dict[str, Counter[str]], list[str]]:
+def run_seed(seed: int, scale: int, root: Path, heuristics: tuple[str, ...]
+             ) -> tuple[dict[str, Counter[str]], list[str]]:
     store_dir = root / "store"
     with LitecoindNode(extra_args=NODE_ARGS) as node:
         facts = build_scenario(node, seed, scale)
@@ -66,7 +69,7 @@ def run_seed(seed: int, scale: int, root: Path) -> tuple[dict[str, Counter[str]]
     counts.update({rule.name: Counter() for rule in RULES})
     chains: list[str] = []
     with open_chain(store_dir, "litecoin", "regtest") as store:
-        Clusterer(store, ClusterConfig(heuristics=("multi_input",))).run()
+        Clusterer(store, ClusterConfig(heuristics=heuristics)).run()
         view = cluster_view(store)
         ids = dict(store.query("SELECT text, addr_id FROM addresses"))
         for wallet in sorted(facts.actors):
@@ -95,9 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="20240607,20240608,20240609,20240610")
     parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--heuristics", default="multi_input")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    heuristics = tuple(h.strip() for h in args.heuristics.split(",") if h.strip())
     lines = [
         "# Red-flag rules on the regtest scenario",
         "",
@@ -106,7 +111,7 @@ def main() -> None:
         "`python bench/rules.py`.",
         "",
         "Clusters flagged / clusters of that role (each wallet's addresses as their "
-        "common-input clusters; defaults of each rule: "
+        f"clusters, clustering heuristics {', '.join(heuristics)}; defaults of each rule: "
         + "; ".join(f"{r.name} v{r.version} {r.params()}" for r in RULES) + ").",
         "",
     ]
@@ -116,7 +121,7 @@ def main() -> None:
         started = time.perf_counter()
         root = Path(tempfile.mkdtemp(prefix=f"cointrail-rules-{seed}-"))
         try:
-            table[seed], all_chains[seed] = run_seed(seed, args.scale, root)
+            table[seed], all_chains[seed] = run_seed(seed, args.scale, root, heuristics)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -137,7 +142,9 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        RESULTS.write_text(text)
+        target = RESULTS if heuristics == ("multi_input",) else RESULTS.with_name(
+            "rules-" + "-".join(h for h in heuristics if h != "multi_input") + ".md")
+        target.write_text(text)
 
 
 if __name__ == "__main__":
