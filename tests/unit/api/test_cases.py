@@ -68,11 +68,16 @@ def test_case_workflow(client: TestClient, keys: Keys, store_root: Path) -> None
     assert sneaky.status_code == 404
 
     exported = client.post(f"/api/v1/cases/{ref}/exports", headers=h, json={
-        "to": "FIU Partner", "legal_basis": "UNCC art 40(4)", "formats": ["stix", "csv"]})
+        "to": "FIU Partner", "legal_basis": "UNCC art 40(4)", "formats": ["stix", "csv", "xlsx"]})
     assert exported.status_code == 201, exported.text
     files = {f["path"].rsplit("/", 1)[-1]: f for f in exported.json()["files"]}
     assert {"manifest.json", "stix-bundle.json", "identifiers.csv"} <= set(files)
     assert "misp-event.json" not in files  # only the formats asked for
+    xlsx = next(f for name, f in files.items() if name.endswith(".xlsx"))
+    sheet = client.get(f"/api/v1/cases/{ref}/files", params={"path": xlsx["path"]}, headers=h)
+    assert sheet.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert sheet.content.startswith(b"PK")  # an Office Open XML package
     manifest = client.get(f"/api/v1/cases/{ref}/files",
                           params={"path": files["manifest.json"]["path"]}, headers=h)
     assert hashlib.sha256(manifest.content).hexdigest() == files["manifest.json"]["sha256"]

@@ -237,7 +237,9 @@ def export_route(request: Request, principal: Who, reference: Ref, body: ExportB
 
 _MEDIA = {".pdf": "application/pdf", ".html": "text/html; charset=utf-8",
           ".svg": "image/svg+xml", ".json": "application/json", ".csv": "text/csv",
-          ".zip": "application/zip", ".xml": "application/xml"}
+          ".zip": "application/zip", ".xml": "application/xml",
+          ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+          ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 @router.get("/cases/{reference}/files", openapi_extra=READ)
