@@ -85,9 +85,10 @@ class RpcClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, payload: object) -> Any:
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request to the node; transport failures become ExternalServiceError."""
         try:
-            response = self._http.post(self._endpoint, json=payload)
+            return self._http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise ExternalServiceError(
                 f"the node at {self.url} did not answer in time; check that it is running and "
@@ -98,6 +99,9 @@ class RpcClient:
                 f"cannot reach the node at {self.url} ({type(exc).__name__}); check that it is "
                 "running and the URL is right"
             ) from exc
+
+    def _post(self, payload: object) -> Any:
+        response = self._send("POST", self._endpoint, json=payload)
         if response.status_code in (401, 403):
             raise ExternalServiceError(
                 f"the node at {self.url} refused the credentials (HTTP {response.status_code}); "
@@ -116,18 +120,7 @@ class RpcClient:
 
         Raises RestUnavailableError when the node does not serve REST (started without
         ``-rest``) or does not have the block."""
-        try:
-            response = self._http.get(f"{self._rest}/block/{block_hash}.bin")
-        except httpx.TimeoutException as exc:
-            raise ExternalServiceError(
-                f"the node at {self.url} did not answer in time; check that it is running and "
-                "not overloaded"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise ExternalServiceError(
-                f"cannot reach the node at {self.url} ({type(exc).__name__}); check that it is "
-                "running and the URL is right"
-            ) from exc
+        response = self._send("GET", f"{self._rest}/block/{block_hash}.bin")
         if response.status_code != 200:
             detail = response.text.strip()[:200] or f"HTTP {response.status_code}"
             raise RestUnavailableError(
