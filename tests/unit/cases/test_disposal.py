@@ -152,6 +152,9 @@ def test_cli_dispose_and_register(tmp_path: Path) -> None:
     approver = create_key(tmp_path, "Carl Chief", "approver").secret
     runner = CliRunner()
     base = ["--store", str(tmp_path), "case"]
+    listed = runner.invoke(app, [*base, "retention", "--today", due.isoformat()], env=env)
+    assert listed.exit_code == 0 and listed.stdout.startswith("CT-D8: due ")
+    assert "cointrail case dispose REF --action delete|archive" in listed.stdout
     denied = runner.invoke(app, [*base, "dispose", "CT-D8", "--action", "delete",
                                  "--authority", RULE, "--today", due.isoformat()], env=env)
     assert denied.exit_code == 3  # the local analyst may not

@@ -396,6 +396,9 @@ def retention_cmd(
         typer.echo(f"{d['reference']}: due {d['due_on']} ({d['overdue_days']} days ago; "
                    f"{d['retention_days']} days from {d['counted_from']}, {d['status']}); "
                    f"purpose: {d['purpose']}")
+    if due:
+        typer.echo("dispose of a case (approver role): cointrail case dispose REF --action "
+                   "delete|archive [--to DIR] --authority TEXT")
 
 
 def _day(text: str | None) -> date:
