@@ -284,13 +284,13 @@ def _views(
 ) -> Iterator[TxView]:
     """The views of the transactions `where` selects (a template over `{col}`), in chain order,
     with `spent` as the outputs' spender fingerprints."""
-    plain, outputs = where.format(col=""), where.format(col="o.")
+    plain, on_outputs = where.format(col=""), where.format(col="o.")
     tx_ids, heights, versions, lock_times, coinbases = _columns(
         con, _TXS_SQL.format(where=plain), params)
     in_tx, in_addr, in_value, in_type, in_seq = _columns(
         con, _INPUTS_SQL.format(where=plain), params)
     out_tx, out_n, out_addr, out_value, out_type, out_first = _columns(
-        con, _OUTPUTS_SQL.format(where=outputs), params)
+        con, _OUTPUTS_SQL.format(where=on_outputs), params)
     types = {t.code: t for t in ScriptType}
     i = o = 0
     n_in, n_out = len(in_tx), len(out_tx)
@@ -299,9 +299,9 @@ def _views(
         while i < n_in and in_tx[i] == tx_id:
             inputs.append(InputView(in_addr[i], in_value[i], types[in_type[i]], in_seq[i]))
             i += 1
-        outputs_: list[OutputView] = []
+        outputs: list[OutputView] = []
         while o < n_out and out_tx[o] == tx_id:
-            outputs_.append(
+            outputs.append(
                 OutputView(
                     out_n[o], out_addr[o], out_value[o], types[out_type[o]],
                     out_first[o],
@@ -310,7 +310,7 @@ def _views(
             )
             o += 1
         yield TxView(
-            tx_id, heights[k], versions[k], lock_times[k], tuple(inputs), tuple(outputs_),
+            tx_id, heights[k], versions[k], lock_times[k], tuple(inputs), tuple(outputs),
             bool(coinbases[k]),
         )
 
@@ -349,7 +349,6 @@ def iter_tx_views(
         hi = min(lo + batch_size - 1, last)
         yield from _batch(con, lo, hi, with_spenders)
         lo = hi + 1
-
 
 
 def tx_views_spent_until(

@@ -434,6 +434,15 @@ def _apply_changes(meta: CaseMeta, changes: Mapping[str, Any]) -> CaseMeta:
     return replace(meta, **values)
 
 
+def retention_due(meta: CaseMeta) -> tuple[Any, Any]:
+    """(counted from, due on) of a case's retention period, as `datetime.date`s: counted from
+    ``closed_at`` when the case is closed, else from ``opened_at``."""
+    from datetime import date, timedelta
+
+    since = date.fromisoformat((meta.closed_at or meta.opened_at)[:10])
+    return since, since + timedelta(days=meta.retention_days)
+
+
 class CaseStore:
     """The case folders under `root` (``<store>/cases``)."""
 
@@ -525,15 +534,13 @@ class CaseStore:
         return case
 
     def due_for_deletion(self, today: Any) -> list[dict[str, Any]]:
-        """Cases whose retention period has run out by `today` (a `datetime.date`): counted
-        from ``closed_at`` when the case is closed, else from ``opened_at``."""
-        from datetime import date, timedelta
+        """Cases whose retention period has run out by `today` (a `datetime.date`)."""
+        from datetime import date
 
         day: date = today
         out = []
         for meta in self.list_cases():
-            since = date.fromisoformat((meta.closed_at or meta.opened_at)[:10])
-            due = since + timedelta(days=meta.retention_days)
+            since, due = retention_due(meta)
             if due <= day:
                 out.append({"reference": meta.reference, "purpose": meta.purpose,
                             "status": str(meta.status), "counted_from": since.isoformat(),

@@ -30,13 +30,13 @@ import os
 import shutil
 import zipfile
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cointrail.auth import Principal, require
 from cointrail.cases.canonical import ZERO_HASH
-from cointrail.cases.case import Case, CaseStore, _tool_version
+from cointrail.cases.case import Case, CaseStore, _tool_version, retention_due
 from cointrail.cases.custody import CustodyLog, entry_hash, read_lines
 from cointrail.cases.models import CustodyEntry
 from cointrail.cases.verify import CASE_FILE
@@ -68,9 +68,8 @@ def register_folder(store: CaseStore) -> Path:
 
 
 def due_on(case: Case) -> date:
-    meta = case.meta()
-    since = date.fromisoformat((meta.closed_at or meta.opened_at)[:10])
-    return since + timedelta(days=meta.retention_days)
+    due: date = retention_due(case.meta())[1]
+    return due
 
 
 def _manifest(folder: Path) -> dict[str, Any]:

@@ -382,10 +382,7 @@ def retention_cmd(
     """Cases whose retention period has run out (UNCC art 36): due for deletion or review."""
     state = get_state(ctx)
     with handle_errors(state.debug):
-        try:
-            day = date.today() if today is None else date.fromisoformat(today.strip())
-        except ValueError:
-            raise InputError(f"--today {today!r} is not a date; use YYYY-MM-DD") from None
+        day = _day(today)
         due = case_store(state).due_for_deletion(day)
     if as_json:
         print_json(json.dumps({"today": day.isoformat(), "due": due}, indent=2))
