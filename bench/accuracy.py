@@ -64,6 +64,7 @@ DB = f"{CHAIN}-{NETWORK}.duckdb"
 SETS = {
     "multi-input": ("multi_input",),
     "multi-input + change": ("multi_input", "change"),
+    "multi-input + change + deposit addresses": ("multi_input", "change", "deposit_address"),
 }
 CEILINGS = {
     "inputs": "common-input, perfect CoinJoin detection",

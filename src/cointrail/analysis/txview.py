@@ -117,13 +117,15 @@ class TxStyle:
 class InputView:
     """One input, resolved to the output it spends.
 
-    `script_type` is the spent output's script type; `sequence` is nSequence.
+    `script_type` is the spent output's script type; `sequence` is nSequence; `prev_tx_id` the
+    transaction of the spent output (-1 when the view was built without it).
     """
 
     addr_id: int | None
     value: int
     script_type: ScriptType
     sequence: int
+    prev_tx_id: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,7 @@ _TXS_SQL = """
     FROM txs WHERE {where} ORDER BY tx_id
 """
 _INPUTS_SQL = """
-    SELECT tx_id, addr_id, value, script_type, sequence
+    SELECT tx_id, addr_id, value, script_type, sequence, prev_tx_id
     FROM inputs WHERE {where} ORDER BY tx_id, n
 """
 _OUTPUTS_SQL = """
@@ -287,7 +289,7 @@ def _views(
     plain, on_outputs = where.format(col=""), where.format(col="o.")
     tx_ids, heights, versions, lock_times, coinbases = _columns(
         con, _TXS_SQL.format(where=plain), params)
-    in_tx, in_addr, in_value, in_type, in_seq = _columns(
+    in_tx, in_addr, in_value, in_type, in_seq, in_prev = _columns(
         con, _INPUTS_SQL.format(where=plain), params)
     out_tx, out_n, out_addr, out_value, out_type, out_first = _columns(
         con, _OUTPUTS_SQL.format(where=on_outputs), params)
@@ -297,7 +299,8 @@ def _views(
     for k, tx_id in enumerate(tx_ids):
         inputs: list[InputView] = []
         while i < n_in and in_tx[i] == tx_id:
-            inputs.append(InputView(in_addr[i], in_value[i], types[in_type[i]], in_seq[i]))
+            inputs.append(InputView(in_addr[i], in_value[i], types[in_type[i]], in_seq[i],
+                                    in_prev[i]))
             i += 1
         outputs: list[OutputView] = []
         while o < n_out and out_tx[o] == tx_id:

@@ -1451,3 +1451,129 @@ def test_guard_holds_a_strong_link_that_rests_on_a_weak_one(tmp_path: Path) -> N
     finally:
         guarded.close()
         unguarded.close()
+
+
+# --- the deposit-address heuristic --------------------------------------------------------------
+
+WITH_DEPOSITS = ClusterConfig(heuristics=("multi_input", "deposit_address"))
+DEP = [wpkh(f"dep{i}") for i in range(3)]
+CUSTOMER = [pkh(f"cust{i}") for i in range(4)]  # 0 and 1: one customer, paying dep0 twice
+CUSTOMER_0B = pkh("cust0b")  # customer 0 again, paying dep0 at height 4
+HOT_W, HOT_CHANGE, WITHDRAWN = wpkh("hot"), wpkh("hot-change"), pkh("withdrawn")
+
+
+def deposit_chain(upto: int = 4) -> ChainBuilder:
+    """An exchange: customers pay their deposit addresses (height 1), the exchange sweeps each
+    one to its hot wallet in a transaction of its own (2), then pays a withdrawal from the hot
+    wallet with change (3), which shows that the hot wallet is no deposit address waiting for
+    its own sweep; at 4 customer 0 pays dep0 again from another address. Blocks 0..`upto`."""
+    b = ChainBuilder()
+    b.block([(c, 10 * COIN) for c in (*CUSTOMER, CUSTOMER_0B)])
+    pay0 = b.tx([CUSTOMER[0]], [(DEP[0], 9 * COIN)])
+    pay1 = b.tx([CUSTOMER[1]], [(DEP[0], 4 * COIN), (wpkh("c1-change"), 5 * COIN)])
+    pay2 = b.tx([CUSTOMER[2]], [(DEP[1], 9 * COIN)])
+    pay3 = b.tx([CUSTOMER[3]], [(DEP[2], 9 * COIN)])
+    b.block([(miner(1, "d"), 50 * COIN)])
+    b.tx([pay0.outputs[0], pay1.outputs[0]], [(HOT_W, 13 * COIN - 1_000)])
+    b.tx([pay2.outputs[0]], [(HOT_W, 9 * COIN - 1_000)])
+    b.tx([pay3.outputs[0]], [(HOT_W, 9 * COIN - 1_000)])
+    b.block([(miner(2, "d"), 50 * COIN)])
+    if upto >= 3:
+        b.tx([HOT_W], [(WITHDRAWN, 5 * COIN), (HOT_CHANGE, 8 * COIN - 2_000)])
+        b.block([(miner(3, "d"), 50 * COIN)])
+    if upto >= 4:
+        b.tx([CUSTOMER_0B], [(DEP[0], 9 * COIN)])
+        b.block([(miner(4, "d"), 50 * COIN)])
+    return b
+
+
+def deposit_pairs(store: ChainStore) -> set[tuple[int, frozenset[str]]]:
+    return {(h, frozenset((a, b))) for h, _, a, b, k in link_rows(store)
+            if k == "deposit_address"}
+
+
+def test_deposit_addresses_link_customers_and_the_hot_wallet_from_the_withdrawal_on(
+    tmp_path: Path,
+) -> None:
+    chain = deposit_chain()
+    store = make_store(tmp_path / "deposits", chain.raws)
+    try:
+        Clusterer(store, WITH_DEPOSITS).run()
+        assert deposit_pairs(store) == {
+            (3, frozenset((CUSTOMER[0].text, CUSTOMER[1].text))),  # same depositor of dep0
+            *((3, frozenset((HOT_W.text, d.text))) for d in DEP),  # deposit to hot wallet
+            (4, frozenset((CUSTOMER[1].text, CUSTOMER_0B.text))),  # dep0's next payment
+        }
+        evidence = [json.loads(str(d)) for (d,) in store.query(
+            "SELECT detail FROM link_evidence WHERE heuristic = 'deposit_address'"
+            " ORDER BY tx_id")]
+        first = next(d for d in evidence if d["kind"] == "same_depositor")
+        assert first["deposit_address"] == DEP[0].text
+        assert first["hot_wallet"] == HOT_W.text
+        pay0, pay1 = [t for t in chain.txs if t.height == 1 and t.inputs][:2]
+        assert first["payments"] == [pay0.rpc_txid, pay1.rpc_txid]
+        withdrawal = next(t for t in chain.txs if t.height == 3 and t.inputs)
+        assert first["hot_since"] == withdrawal.rpc_txid
+        clusters = clusters_by_text(store)
+        customer = {clusters[a.text] for a in (CUSTOMER[0], CUSTOMER[1], CUSTOMER_0B)}
+        exchange = {clusters[a.text] for a in (HOT_W, *DEP)}
+        assert len(customer) == len(exchange) == 1 and customer != exchange
+        assert clusters[CUSTOMER[2].text] != clusters[CUSTOMER[3].text]
+        answer = explain(store, CUSTOMER[0].text, CUSTOMER_0B.text)
+        assert [h["heuristic"] for h in answer["path"]] == ["deposit_address"] * 2
+        assert all(h["evidence"]["deposit_address"] == DEP[0].text for h in answer["path"])
+        # as of height 2 nothing is decided: the hot wallet had not shown that it keeps coins
+        assert all(h > 2 for h, _ in deposit_pairs(store))
+        before = clusters_by_text(store, as_of=2)
+        assert before[CUSTOMER[0].text] != before[CUSTOMER[1].text]
+        assert before[HOT_W.text] != before[DEP[0].text]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("stops", [(1,), (2, 3), (0, 1, 2, 3)])
+def test_deposit_incremental_runs_equal_one_run(tmp_path: Path, stops: tuple[int, ...]) -> None:
+    chain = deposit_chain()
+    one = make_store(tmp_path / "one", chain.raws)
+    parts = make_store(tmp_path / "parts", chain.raws)
+    try:
+        Clusterer(one, WITH_DEPOSITS).run()
+        clusterer = Clusterer(parts, WITH_DEPOSITS)  # one object, several runs
+        for stop in stops:
+            clusterer.run(to_height=stop)
+        clusterer.run()
+        assert snapshot(parts) == snapshot(one)
+        assert deposit_pairs(one)
+    finally:
+        one.close()
+        parts.close()
+
+
+def test_a_reorg_of_the_withdrawal_drops_the_deposit_links(tmp_path: Path) -> None:
+    """The withdrawal at 3 made the hot wallet one; on a branch without it the hot wallet
+    never spends, so within the sweep window nothing links, and the rerun after the rollback
+    equals a fresh run of the branch."""
+    main_branch = deposit_chain()
+    branch = deposit_chain(upto=2)
+    branch.tx([CUSTOMER_0B], [(DEP[0], 9 * COIN)])
+    branch.block([(miner(3, "alt"), 50 * COIN)], tag=b"alt")
+    branch.block([(miner(4, "alt"), 50 * COIN)], tag=b"alt")
+    store = Store(tmp_path / "reorged").chain(SPEC)
+    fresh = make_store(tmp_path / "fresh", branch.raws)
+    try:
+        ingestor = ingest(store, main_branch.raws)
+        Clusterer(store, WITH_DEPOSITS).run()
+        assert deposit_pairs(store)
+        ingestor.rollback_to(2)
+        assert not deposit_pairs(store)
+        assert table_rows(store, "link_evidence") == []
+        for raw in branch.raws[3:]:
+            ingestor.add_block(decode_block_columns(raw, SPEC))
+        ingestor.flush()
+        Clusterer(store, WITH_DEPOSITS).run()
+        Clusterer(fresh, WITH_DEPOSITS).run()
+        assert snapshot(store) == snapshot(fresh)
+        assert not deposit_pairs(store)
+    finally:
+        store.close()
+        fresh.close()

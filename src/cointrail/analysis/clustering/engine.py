@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from cointrail import __version__
 from cointrail.analysis.clustering import deposit as deposit_reuse
+from cointrail.analysis.clustering.deposits import DepositAddresses, DepositEvidence
 from cointrail.analysis.clustering.heuristics import (
     ChangeLinker,
     ClusterLink,
@@ -79,6 +80,7 @@ from cointrail.store.schema import (
 HEURISTICS: dict[str, Callable[[], Heuristic]] = {
     MultiInput.name: MultiInput,
     ChangeLinker.name: ChangeLinker,
+    DepositAddresses.name: DepositAddresses,
 }
 assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
@@ -262,10 +264,16 @@ class Clusterer:
     def __init__(self, store: ChainStore, config: ClusterConfig | None = None) -> None:
         self.store = store
         self.config = config or ClusterConfig()
+        self._build()
+
+    def _build(self) -> None:
+        """Fresh heuristics (the deposit-address heuristic holds state from one run)."""
         self.heuristics, self.detector = self.config.build()
         self._weak = np.zeros(0, dtype=np.bool_)
         self._change = next((h for h in self.heuristics if isinstance(h, ChangeLinker)), None)
         self._second_look = self._change is not None and self._change.second_look
+        self._deposits = next(
+            (h for h in self.heuristics if isinstance(h, DepositAddresses)), None)
 
     def run(
         self,
@@ -307,6 +315,11 @@ class Clusterer:
             )
         self._drop_above(done)
         uf = replay(store, done)
+        if self._deposits is not None:
+            if self._deposits.next_tx_id:
+                self._build()  # a second run of this Clusterer: start from genesis again
+                assert self._deposits is not None
+            self._prime_deposits(done)
         self._weak = self._weak_addresses(done, len(uf))
         totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
         for lo_height, hi_height in self._ranges(done + 1, target):
@@ -545,6 +558,39 @@ class Clusterer:
                 sort_keys=True))
         return new
 
+    def _prime_deposits(self, height: int) -> None:
+        """Feed the deposit-address heuristic every transaction up to `height` (its state is
+        the chain's history; links made there are stored already)."""
+        assert self._deposits is not None
+        if height < 0:
+            return
+        last = self.store.query(
+            "SELECT max(first_tx_id + tx_count - 1) FROM blocks WHERE height <= ?", [height])
+        if not last or last[0][0] is None:
+            return
+        for tx in iter_tx_views(self.store.con, 0, int(last[0][0])):
+            self._deposits.links(tx, TxContext.of(tx, self.detector))
+
+    def _deposit_evidence(self, found: list[DepositEvidence], rows: _Rows) -> None:
+        """One evidence row per deposit-address link, with addresses and txids as users write
+        them (the store's ids resolved here, once per range)."""
+        if not found:
+            return
+        addrs = _text(self.store, sorted({x for e in found for x in (e.a, e.b, e.deposit,
+                                                                      e.hot)}))
+        tx_ids = sorted({t for e in found for t in (e.forward_tx, e.hot_since_tx,
+                                                      *e.payments)})
+        txids = dict(self.store.query(
+            "SELECT tx_id, txid FROM txs WHERE tx_id IN (SELECT unnest(?::BIGINT[]))",
+            [tx_ids]))
+        hexid = {int(t): Txid(bytes(h)).rpc_hex for t, h in txids.items()}
+        for e in found:
+            rows.add(LINK_EVIDENCE, e.tx_id, DepositAddresses.name, json.dumps({
+                "kind": e.kind, "a": addrs[e.a], "b": addrs[e.b],
+                "deposit_address": addrs[e.deposit], "hot_wallet": addrs[e.hot],
+                "first_forward": hexid[e.forward_tx], "hot_since": hexid[e.hot_since_tx],
+                "payments": [hexid[t] for t in e.payments]}, sort_keys=True))
+
     def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
         """Block ranges of about RANGE_TXS transactions each."""
         if first > last:
@@ -577,6 +623,7 @@ class Clusterer:
         links: list[ClusterLink] = []
         heights: list[int] = []
         due = self._second_looks(int(first_tx), int(last_tx)) if self._second_look else {}
+        found_deposits: list[DepositEvidence] = []
         for tx in iter_tx_views(store.con, int(first_tx), int(last_tx)):
             ctx = TxContext.of(tx, self.detector)
             if ctx.coinjoin is not None:
@@ -591,6 +638,8 @@ class Clusterer:
                     new = self._change.links_of(tx, decision)
                 else:
                     new = heuristic.links(tx, ctx)
+                    if heuristic is self._deposits:
+                        found_deposits.extend(self._deposits.evidence)
                 if new and self._change is not None and heuristic is self._change:
                     rows.add(LINK_EVIDENCE, tx.tx_id, heuristic.name, json.dumps(
                         {"change_output": decision.index, "votes": dict(decision.votes),
@@ -603,6 +652,7 @@ class Clusterer:
                     new = self._look_again(view, tx.height, spender_txid, rows)
                     links.extend(new)
                     heights.extend([tx.height] * len(new))
+        self._deposit_evidence(found_deposits, rows)
         if not links:
             return rows
         a = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))
@@ -948,6 +998,14 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
                 look = json.loads(str(found[0][1])).get("second_look") or {}
                 hop["second_look"] = {"tx_height": int(found[0][0]),
                                       "last_spender": look.get("last_spender")}
+    if not store.spec.is_account_model:  # deposit_address: the deposit and the payments
+        details = [json.loads(str(d)) for (d,) in store.query(
+            "SELECT detail FROM link_evidence WHERE heuristic = ?", [DepositAddresses.name])]
+        deposits = {frozenset((d["a"], d["b"])): d for d in details}
+        for hop in path:
+            detail = deposits.get(frozenset((hop["from"], hop["to"])))
+            if hop["heuristic"] == DepositAddresses.name and detail is not None:
+                hop["evidence"] = detail
     if store.spec.is_account_model:  # deposit_reuse: the deposits and the sweep behind a link
         details = [json.loads(str(d)) for (d,) in store.query(
             "SELECT detail FROM link_evidence WHERE heuristic = ?", [deposit_reuse.HEURISTIC])]
