@@ -39,6 +39,7 @@ class Chain:
     views: list[TxView] = field(default_factory=list)
     links: list[tuple[int, int, int]] = field(default_factory=list)  # (tx_id, a, b)
     evidence: list[DepositEvidence] = field(default_factory=list)
+    first_seen: dict[int, int] = field(default_factory=dict)  # address -> first tx paying it
 
     def block(self, blocks: int = 1) -> None:
         self.height += blocks
@@ -47,7 +48,9 @@ class Chain:
            coinjoin: bool = False, op_return: bool = False) -> int:
         tx_id = len(self.views)
         inputs = tuple(InputView(addr, COIN, P2WPKH, SEQ, prev) for prev, addr in spends)
-        outputs = [OutputView(n, a, COIN, P2WPKH, tx_id) for n, a in enumerate(pays)]
+        for a in pays:
+            self.first_seen.setdefault(a, tx_id)
+        outputs = [OutputView(n, a, COIN, P2WPKH, self.first_seen[a]) for n, a in enumerate(pays)]
         if op_return:
             outputs.append(OutputView(len(outputs), None, 0, NULLDATA, None))
         view = TxView(tx_id, self.height, 2, 0, inputs, tuple(outputs), not spends)
@@ -101,12 +104,17 @@ def test_customers_payments_link_once_the_hot_wallet_is_known() -> None:
     assert same.payments == (txs["pay_a1"], txs["pay_a2"])
     assert same.forward_tx == txs["sweep_a"]
     assert same.hot_since_tx == txs["withdrawal"]
-    # a later payment links at its own transaction, to the previous payer
+    # a later payment links at its own transaction, to the previous payer, and its change
+    # (the other of two outputs, first paid there) to the payer
     coin = chain.fund(ALICE_3)[ALICE_3]
     chain.block()
-    later = chain.tx([(coin, ALICE_3)], [DEP_ALICE, CAROL])  # with change to a fresh address
+    later = chain.tx([(coin, ALICE_3)], [DEP_ALICE, CAROL])
     assert (later, ALICE_2, ALICE_3) in chain.links
-    assert chain.evidence[-1].payments == (txs["pay_a2"], later)
+    assert (later, ALICE_3, CAROL) in chain.links
+    same, change = chain.evidence[-2:]
+    assert same.payments == (txs["pay_a2"], later)
+    assert (change.kind, change.a, change.b, change.payments) == (
+        "payment_change", ALICE_3, CAROL, (later,))
 
 
 def test_one_sweep_transaction_makes_no_hot_wallet() -> None:
@@ -250,12 +258,12 @@ def test_parameters_are_checked_and_recorded() -> None:
         DepositAddresses(min_forwarders=0)
     described = DepositAddresses(max_blocks=72).describe()
     assert described == {"name": "deposit_address", "version": "1", "params": {
-        "min_forwarders": 3, "max_blocks": 72, "link_hot": True,
+        "min_forwarders": 3, "max_blocks": 72, "link_hot": True, "link_change": True,
         "max_deposits_per_sender": 10}}
 
 
 def test_without_link_hot_only_depositors_link() -> None:
-    chain = Chain(DepositAddresses(min_forwarders=2, link_hot=False))
+    chain = Chain(DepositAddresses(min_forwarders=2, link_hot=False, link_change=False))
     exchange_with_two_customers(chain)
     assert chain.pairs() == {frozenset((ALICE_1, ALICE_2))}
 
@@ -299,3 +307,21 @@ def test_a_deposit_address_paid_changeless_twice_by_its_customer_is_no_hot_walle
     assert not chain.heuristic.is_hot(DEP_ALICE)
     assert all(not {ALICE_1, ALICE_2} & pair or pair == frozenset((ALICE_1, ALICE_2))
                for pair in chain.pairs())
+
+
+def test_payment_change_only_for_two_outputs_and_a_fresh_other_output() -> None:
+    """The change of a payment to a deposit address: linked once the deposit address is known
+    (dated then), only in a two-output payment whose other output is first paid there."""
+    chain = Chain()
+    coins = chain.fund(ALICE_1, ALICE_2, ALICE_3, CAROL)
+    chain.block()
+    # before the deposit address is known: waits, and is linked when it becomes one
+    early = chain.tx([(coins[ALICE_1], ALICE_1)], [DEP_ALICE, ALICE_1 + 10])
+    three = chain.tx([(coins[ALICE_2], ALICE_2)], [DEP_ALICE, ALICE_2 + 10, ALICE_2 + 11])
+    reused = chain.tx([(coins[ALICE_3], ALICE_3)], [DEP_ALICE, CAROL])  # CAROL seen before
+    txs = exchange_with_two_customers(chain)
+    pairs = {(t, frozenset((a, b))) for t, a, b in chain.links}
+    assert (txs["withdrawal"], frozenset((ALICE_1, ALICE_1 + 10))) in pairs
+    changes = [e for e in chain.evidence if e.kind == "payment_change"]
+    assert [(e.a, e.b, e.payments) for e in changes] == [(ALICE_1, ALICE_1 + 10, (early,))]
+    assert three and reused

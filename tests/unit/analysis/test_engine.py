@@ -1503,6 +1503,7 @@ def test_deposit_addresses_link_customers_and_the_hot_wallet_from_the_withdrawal
             (3, frozenset((CUSTOMER[0].text, CUSTOMER[1].text))),  # same depositor of dep0
             *((3, frozenset((HOT_W.text, d.text))) for d in DEP),  # deposit to hot wallet
             (4, frozenset((CUSTOMER[1].text, CUSTOMER_0B.text))),  # dep0's next payment
+            (3, frozenset((CUSTOMER[1].text, wpkh("c1-change").text))),  # pay1's change
         }
         evidence = [json.loads(str(d)) for (d,) in store.query(
             "SELECT detail FROM link_evidence WHERE heuristic = 'deposit_address'"

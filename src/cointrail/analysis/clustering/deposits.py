@@ -25,7 +25,11 @@ Links (all dated at the transaction that completed their evidence):
   deposit address, one after the other — the customer's addresses across payments that share no
   input; multi-input joins each payment's inputs already;
 - *deposit to hot wallet* (`link_hot`): D with H — the sweeper spends D's coins, so the
-  exchange holds both keys.
+  exchange holds both keys;
+- *payment change* (`link_change`): in a payment to a deposit address with two outputs
+  (OP_RETURN aside), the other output, when first paid there, is the payer's change — the
+  classic "payments go to services" reading (Meiklejohn et al. 2013) with the service
+  recognised by its behaviour, not by a tag.
 
 Payments that are CoinJoins, that come from the deposit address itself, from its hot wallet, or
 from any hot wallet or deposit address (an exchange paying its own or another customer's
@@ -61,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cointrail.analysis.clustering.heuristics import ClusterLink, Heuristic, TxContext
-from cointrail.analysis.txview import TxView
+from cointrail.analysis.txview import Freshness, TxView
 from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import InputError
 
@@ -78,7 +82,7 @@ class DepositEvidence:
     ids) — the two payments of a same-depositor link, the deposit's first forward, and the
     transaction that made the hot wallet one."""
 
-    kind: str  # "same_depositor" or "deposit_to_hot"
+    kind: str  # "same_depositor", "deposit_to_hot" or "payment_change"
     tx_id: int  # the transaction the link is dated at
     a: int
     b: int
@@ -104,6 +108,7 @@ class DepositAddresses(Heuristic):
     min_forwarders: int = 3
     max_blocks: int = 144
     link_hot: bool = True
+    link_change: bool = True
     max_deposits_per_sender: int = 10
 
     # state (not parameters): rebuilt by feeding every transaction from genesis
@@ -114,7 +119,7 @@ class DepositAddresses(Heuristic):
     _sweeps: dict[int, set[int]] = field(
         default_factory=lambda: defaultdict(set), init=False, repr=False)
     _hot_since: dict[int, int] = field(default_factory=dict, init=False, repr=False)
-    _pending: dict[int, list[tuple[int, int]]] = field(
+    _pending: dict[int, list[tuple[int, int, int | None]]] = field(
         default_factory=lambda: defaultdict(list), init=False, repr=False)
     _last: dict[int, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
     _hot_linked: set[int] = field(default_factory=set, init=False, repr=False)
@@ -139,7 +144,7 @@ class DepositAddresses(Heuristic):
 
     def params(self) -> dict[str, object]:
         return {"min_forwarders": self.min_forwarders, "max_blocks": self.max_blocks,
-                "link_hot": self.link_hot,
+                "link_hot": self.link_hot, "link_change": self.link_change,
                 "max_deposits_per_sender": self.max_deposits_per_sender}
 
     @property
@@ -243,13 +248,18 @@ class DepositAddresses(Heuristic):
             return
         exchange = any(self.is_hot(a) or self.deposit_of(a) is not None
                        for a in tx.input_addr_ids)
+        paid = [o for o in tx.outputs if o.script_type is not ScriptType.NULLDATA]
         for o in tx.outputs:
             d = o.addr_id
             if d is None or d in tx.input_addr_ids or exchange:
                 continue
-            pending = self._pending[d]
-            if not pending or pending[-1][0] != sender:
-                pending.append((sender, tx.tx_id))
+            change = None
+            if self.link_change and len(paid) == 2:
+                other = paid[1] if paid[0] is o else paid[0]
+                if (other.addr_id is not None and other.addr_id != d
+                        and tx.freshness(other) is Freshness.FRESH):
+                    change = other.addr_id
+            self._pending[d].append((sender, tx.tx_id, change))
             self._settle(d, tx.tx_id, out)
 
     def _settle(self, deposit: int, tx_id: int, out: list[ClusterLink]) -> None:
@@ -261,7 +271,7 @@ class DepositAddresses(Heuristic):
         forward, since = self._first_forward[deposit], self._hot_since[hot]
         pending = self._pending.pop(deposit, [])
         last = self._last.get(deposit)
-        for sender, paid_in in pending:
+        for sender, paid_in, change in pending:
             paid = self._paid[sender]
             paid.add(deposit)
             if len(paid) > self.max_deposits_per_sender:
@@ -271,6 +281,12 @@ class DepositAddresses(Heuristic):
                 self.evidence.append(DepositEvidence(
                     "same_depositor", tx_id, last[0], sender, deposit, hot, forward, since,
                     (last[1], paid_in)))
+            if change is not None and change != sender and self.deposit_of(change) is None \
+                    and not self.is_hot(change):
+                out.append(ClusterLink(sender, change, tx_id, self.name))
+                self.evidence.append(DepositEvidence(
+                    "payment_change", tx_id, sender, change, deposit, hot, forward, since,
+                    (paid_in,)))
             last = (sender, paid_in)
         if last is not None:
             self._last[deposit] = last
