@@ -226,6 +226,11 @@ def test_deposit_addresses_add_recall_and_join_what_the_exchange_owns(world: Wor
             merchants.setdefault(owner, set()).add(view.of(ids[address]))
     assert merchants and all(len(c) == 1 for c in merchants.values()), merchants
     assert hot not in set().union(*merchants.values())  # no merchant joined the exchange
+    assert hot is not None
+    shown = cli(world.store("deposit"), "show", "cluster", str(hot), "--limit", "1")
+    (found,) = shown["hot_wallets"]  # the exchange, recognised by behaviour alone
+    assert found["address"] == facts.hot_address
+    assert found["deposit_addresses"] >= len(swept)
 
 
 def test_explain_names_the_deposit_address_behind_a_merchant_link(world: World) -> None:

@@ -1520,6 +1520,13 @@ def test_deposit_addresses_link_customers_and_the_hot_wallet_from_the_withdrawal
         exchange = {clusters[a.text] for a in (HOT_W, *DEP)}
         assert len(customer) == len(exchange) == 1 and customer != exchange
         assert clusters[CUSTOMER[2].text] != clusters[CUSTOMER[3].text]
+        hot_id = store_ids(store)[HOT_W.text]
+        shown = show_cluster(store, clusters[HOT_W.text])
+        assert shown["hot_wallets"] == [
+            {"address": HOT_W.text, "deposit_addresses": 3, "since_height": 3}]
+        assert show_cluster(store, clusters[HOT_W.text], as_of=2)["hot_wallets"] == []
+        assert show_cluster(store, clusters[CUSTOMER[0].text])["hot_wallets"] == []
+        assert hot_id in (cluster_view(store).members(clusters[HOT_W.text]).tolist())
         answer = explain(store, CUSTOMER[0].text, CUSTOMER_0B.text)
         assert [h["heuristic"] for h in answer["path"]] == ["deposit_address"] * 2
         assert all(h["evidence"]["deposit_address"] == DEP[0].text for h in answer["path"])

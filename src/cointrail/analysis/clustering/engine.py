@@ -836,9 +836,31 @@ def show_cluster(
         "sent_sat": int(sent),
         "first_seen_height": first,
         "last_seen_height": last,
+        "hot_wallets": _hot_wallets(store, view, cluster_id),
         "addresses": {"offset": offset, "limit": limit,
                       "items": [{"addr_id": a, "address": texts.get(a)} for a in page]},
     }
+
+
+def _hot_wallets(store: ChainStore, view: ClusterView, cluster_id: int) -> list[dict[str, Any]]:
+    """The hot wallets the deposit-address heuristic recognised in a cluster (as of the view),
+    each with how many deposit addresses it sweeps and when it became one: exchange-like
+    behaviour, found without a tag."""
+    rows = store.query(
+        "SELECT json_extract_string(e.detail, '$.hot_wallet') AS hot, count(*),"
+        " min(t.height) FROM link_evidence e JOIN txs t USING (tx_id)"
+        " WHERE e.heuristic = ? AND t.height <= ?"
+        " AND json_extract_string(e.detail, '$.kind') = 'deposit_to_hot'"
+        " GROUP BY hot ORDER BY hot",
+        [DepositAddresses.name, view.height])
+    if not rows:
+        return []
+    ids = dict(store.query(
+        "SELECT text, addr_id FROM addresses WHERE text IN (SELECT unnest(?::VARCHAR[]))",
+        [[str(r[0]) for r in rows]]))
+    return [{"address": str(hot), "deposit_addresses": int(n), "since_height": int(since)}
+            for hot, n, since in rows
+            if hot in ids and view.of(int(ids[hot])) == cluster_id]
 
 
 def _show_account_cluster(
