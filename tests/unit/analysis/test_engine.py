@@ -34,6 +34,7 @@ from typer.testing import CliRunner, Result
 
 from cointrail import decode_block, get_chain
 from cointrail.analysis.clustering import engine
+from cointrail.analysis.clustering.batches import BatchChange
 from cointrail.analysis.clustering.engine import (
     ClusterConfig,
     Clusterer,
@@ -1585,3 +1586,107 @@ def test_a_reorg_of_the_withdrawal_drops_the_deposit_links(tmp_path: Path) -> No
     finally:
         store.close()
         fresh.close()
+
+
+# --- the batch-change heuristic -----------------------------------------------------------------
+
+WITH_BATCHES = ClusterConfig(heuristics=("multi_input", "batch_change"))
+SERVICE = wpkh("service")
+BATCH_CHANGE = [wpkh(f"batch-change{i}") for i in range(4)]
+LATE_CHANGE = wpkh("late-change")
+BATCH_PAYEE = [pkh(f"batch-payee{i}") for i in range(12)]
+
+
+def batch_chain() -> ChainBuilder:
+    """A service pays batches (three payees and its change, the largest output): its batch at
+    1 pays change 0, which its batch at 2 spends alone (change 1), spent alone by its batch at 3
+    (change 2). A second batch at 1 pays the late change, spent alone by a batch only at 5."""
+    b = ChainBuilder()
+    b.block([(SERVICE, 50 * COIN), (wpkh("service-2"), 50 * COIN)])
+    payees = iter(BATCH_PAYEE)
+
+    def batch(source: Addr, change: Addr, left: int) -> TxRecord:
+        return b.tx([source], [(next(payees), COIN), (next(payees), 2 * COIN),
+                               (change, left)])
+
+    batch(SERVICE, BATCH_CHANGE[0], 45 * COIN)
+    b.tx([wpkh("service-2")], [(pkh("p-a"), COIN), (pkh("p-b"), COIN), (pkh("p-c"), COIN),
+                               (LATE_CHANGE, 45 * COIN)])
+    b.block([(miner(1, "b"), 50 * COIN)])
+    batch(BATCH_CHANGE[0], BATCH_CHANGE[1], 40 * COIN)
+    b.block([(miner(2, "b"), 50 * COIN)])
+    batch(BATCH_CHANGE[1], BATCH_CHANGE[2], 35 * COIN)
+    b.block([(miner(3, "b"), 50 * COIN)])
+    b.block([(miner(4, "b"), 50 * COIN)])
+    b.tx([LATE_CHANGE], [(pkh("p-d"), COIN), (pkh("p-e"), COIN), (pkh("p-f"), COIN),
+                         (BATCH_CHANGE[3], 40 * COIN)])
+    b.block([(miner(5, "b"), 50 * COIN)])
+    return b
+
+
+def batch_pairs(store: ChainStore) -> set[tuple[int, frozenset[str]]]:
+    return {(h, frozenset((a, b))) for h, _, a, b, k in link_rows(store) if k == "batch_change"}
+
+
+@pytest.fixture
+def short_batch_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches are remembered for 2 blocks: the late change (spent 4 blocks on) is missed,
+    and a run continuing a clustering replays the window it rests on."""
+    monkeypatch.setitem(engine.HEURISTICS, "batch_change", lambda: BatchChange(max_blocks=2))
+
+
+def test_batch_change_links_the_chain_of_batches_dated_at_each_spend(tmp_path: Path) -> None:
+    chain = batch_chain()
+    store = make_store(tmp_path / "batches", chain.raws)
+    try:
+        Clusterer(store, WITH_BATCHES).run()
+        assert batch_pairs(store) == {
+            (2, frozenset((SERVICE.text, BATCH_CHANGE[0].text))),
+            (3, frozenset((BATCH_CHANGE[0].text, BATCH_CHANGE[1].text))),
+            (5, frozenset((wpkh("service-2").text, LATE_CHANGE.text))),
+        }
+        clusters = clusters_by_text(store)
+        assert len({clusters[a.text] for a in (SERVICE, *BATCH_CHANGE[:2])}) == 1
+        assert clusters[BATCH_CHANGE[2].text] != clusters[SERVICE.text]  # not spent yet
+        assert all(clusters[p.text] != clusters[SERVICE.text] for p in BATCH_PAYEE[:6])
+        assert clusters_by_text(store, as_of=2)[BATCH_CHANGE[1].text] != clusters[SERVICE.text]
+        answer = explain(store, SERVICE.text, BATCH_CHANGE[1].text)
+        assert [h["heuristic"] for h in answer["path"]] == ["batch_change"] * 2
+        first, second = answer["path"]
+        batch1, batch2, batch3 = [t for t in chain.txs if t.inputs and t.height in (1, 2, 3)
+                                  and t.inputs[0].addr in (SERVICE, *BATCH_CHANGE)]
+        assert first["evidence"]["batch"] == batch1.rpc_txid
+        assert first["evidence"]["spent_by"] == batch2.rpc_txid == first["txid"]
+        assert first["evidence"]["change_value_sat"] == 45 * COIN
+        assert first["evidence"]["fingerprint"]["input_script_type"] == "witness_v0_keyhash"
+        assert second["evidence"]["batch"] == batch2.rpc_txid
+        assert second["evidence"]["spent_by"] == batch3.rpc_txid
+        runs = store.query("SELECT config FROM cluster_runs")
+        described = json.loads(str(runs[-1][0]))["heuristics"]
+        assert {"name": "batch_change", "version": "1"}.items() <= described[-1].items()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("stops", [(1,), (2, 3), (0, 1, 2, 3, 4)])
+def test_batch_change_incremental_runs_equal_one_run(
+    tmp_path: Path, stops: tuple[int, ...], short_batch_window: None,
+) -> None:
+    chain = batch_chain()
+    one = make_store(tmp_path / "one", chain.raws)
+    parts = make_store(tmp_path / "parts", chain.raws)
+    try:
+        Clusterer(one, WITH_BATCHES).run()
+        assert batch_pairs(one) == {  # the window: the late change is not linked
+            (2, frozenset((SERVICE.text, BATCH_CHANGE[0].text))),
+            (3, frozenset((BATCH_CHANGE[0].text, BATCH_CHANGE[1].text)))}
+        clusterer = Clusterer(parts, WITH_BATCHES)
+        for stop in stops:
+            clusterer.run(to_height=stop)
+        clusterer.run()
+        assert snapshot(parts) == snapshot(one)
+        Clusterer(parts, WITH_BATCHES).run()  # a new process continuing: nothing changes
+        assert snapshot(parts) == snapshot(one)
+    finally:
+        one.close()
+        parts.close()

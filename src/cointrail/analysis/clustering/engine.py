@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from cointrail import __version__
 from cointrail.analysis.clustering import deposit as deposit_reuse
+from cointrail.analysis.clustering.batches import BatchChange, BatchEvidence
 from cointrail.analysis.clustering.deposits import DepositAddresses, DepositEvidence
 from cointrail.analysis.clustering.heuristics import (
     ChangeLinker,
@@ -81,6 +82,7 @@ HEURISTICS: dict[str, Callable[[], Heuristic]] = {
     MultiInput.name: MultiInput,
     ChangeLinker.name: ChangeLinker,
     DepositAddresses.name: DepositAddresses,
+    BatchChange.name: BatchChange,
 }
 assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
@@ -274,6 +276,7 @@ class Clusterer:
         self._second_look = self._change is not None and self._change.second_look
         self._deposits = next(
             (h for h in self.heuristics if isinstance(h, DepositAddresses)), None)
+        self._batches = next((h for h in self.heuristics if isinstance(h, BatchChange)), None)
 
     def run(
         self,
@@ -315,11 +318,10 @@ class Clusterer:
             )
         self._drop_above(done)
         uf = replay(store, done)
-        if self._deposits is not None:
-            if self._deposits.next_tx_id:
-                self._build()  # a second run of this Clusterer: start from genesis again
-                assert self._deposits is not None
-            self._prime_deposits(done)
+        if (self._deposits is not None and self._deposits.next_tx_id) or (
+                self._batches is not None and self._batches.fed):
+            self._build()  # a second run of this Clusterer: stateful heuristics start afresh
+        self._prime(done)
         self._weak = self._weak_addresses(done, len(uf))
         totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
         for lo_height, hi_height in self._ranges(done + 1, target):
@@ -558,18 +560,50 @@ class Clusterer:
                 sort_keys=True))
         return new
 
-    def _prime_deposits(self, height: int) -> None:
-        """Feed the deposit-address heuristic every transaction up to `height` (its state is
-        the chain's history; links made there are stored already)."""
-        assert self._deposits is not None
-        if height < 0:
+    def _prime(self, height: int) -> None:
+        """Feed the stateful heuristics the transactions up to `height` that their state rests
+        on (links made there are stored already): the deposit-address heuristic every one from
+        genesis, the batch-change heuristic those of its window."""
+        starts: list[tuple[int, Heuristic]] = []
+        if self._deposits is not None:
+            starts.append((0, self._deposits))
+        if self._batches is not None:
+            starts.append((self._batches.replay_from(height), self._batches))
+        if height < 0 or not starts:
             return
-        last = self.store.query(
-            "SELECT max(first_tx_id + tx_count - 1) FROM blocks WHERE height <= ?", [height])
-        if not last or last[0][0] is None:
+        first = min(start for start, _ in starts)
+        bounds = self.store.query(
+            "SELECT min(first_tx_id), max(first_tx_id + tx_count - 1) FROM blocks"
+            " WHERE height BETWEEN ? AND ?", [first, height])
+        if not bounds or bounds[0][1] is None:
             return
-        for tx in iter_tx_views(self.store.con, 0, int(last[0][0])):
-            self._deposits.links(tx, TxContext.of(tx, self.detector))
+        for tx in iter_tx_views(self.store.con, int(bounds[0][0]), int(bounds[0][1])):
+            ctx = TxContext.of(tx, self.detector)
+            for start, heuristic in starts:
+                if tx.height >= start:
+                    heuristic.links(tx, ctx)
+
+    def _batch_evidence(self, found: list[BatchEvidence], rows: _Rows) -> None:
+        """One evidence row per batch-change link: the batch, the batch that spent its change,
+        the change's value and the fingerprint both carry."""
+        if not found:
+            return
+        addrs = _text(self.store, sorted({x for e in found for x in (e.a, e.b)}))
+        hexid = self._txids(sorted({t for e in found for t in (e.tx_id, e.batch_tx)}))
+        for e in found:
+            version, sequence, script = e.fingerprint
+            rows.add(LINK_EVIDENCE, e.tx_id, BatchChange.name, json.dumps({
+                "kind": "batch_change", "a": addrs[e.a], "b": addrs[e.b],
+                "batch": hexid[e.batch_tx], "batch_outputs": e.outputs,
+                "spent_by": hexid[e.tx_id], "spender_outputs": e.spender_outputs,
+                "change_value_sat": e.value,
+                "fingerprint": {"version": version, "sequence": sequence,
+                                "input_script_type": script}}, sort_keys=True))
+
+    def _txids(self, tx_ids: list[int]) -> dict[int, str]:
+        txids = self.store.query(
+            "SELECT tx_id, txid FROM txs WHERE tx_id IN (SELECT unnest(?::BIGINT[]))", [tx_ids])
+        return {int(t): Txid(bytes(h)).rpc_hex for t, h in txids}
 
     def _deposit_evidence(self, found: list[DepositEvidence], rows: _Rows) -> None:
         """One evidence row per deposit-address link, with addresses and txids as users write
@@ -578,12 +612,8 @@ class Clusterer:
             return
         addrs = _text(self.store, sorted({x for e in found for x in (e.a, e.b, e.deposit,
                                                                       e.hot)}))
-        tx_ids = sorted({t for e in found for t in (e.forward_tx, e.hot_since_tx,
-                                                      *e.payments)})
-        txids = dict(self.store.query(
-            "SELECT tx_id, txid FROM txs WHERE tx_id IN (SELECT unnest(?::BIGINT[]))",
-            [tx_ids]))
-        hexid = {int(t): Txid(bytes(h)).rpc_hex for t, h in txids.items()}
+        hexid = self._txids(sorted({t for e in found for t in (e.forward_tx, e.hot_since_tx,
+                                                                 *e.payments)}))
         for e in found:
             rows.add(LINK_EVIDENCE, e.tx_id, DepositAddresses.name, json.dumps({
                 "kind": e.kind, "a": addrs[e.a], "b": addrs[e.b],
@@ -624,6 +654,7 @@ class Clusterer:
         heights: list[int] = []
         due = self._second_looks(int(first_tx), int(last_tx)) if self._second_look else {}
         found_deposits: list[DepositEvidence] = []
+        found_batches: list[BatchEvidence] = []
         for tx in iter_tx_views(store.con, int(first_tx), int(last_tx)):
             ctx = TxContext.of(tx, self.detector)
             if ctx.coinjoin is not None:
@@ -640,6 +671,8 @@ class Clusterer:
                     new = heuristic.links(tx, ctx)
                     if heuristic is self._deposits:
                         found_deposits.extend(self._deposits.evidence)
+                    elif heuristic is self._batches:
+                        found_batches.extend(self._batches.evidence)
                 if new and self._change is not None and heuristic is self._change:
                     rows.add(LINK_EVIDENCE, tx.tx_id, heuristic.name, json.dumps(
                         {"change_output": decision.index, "votes": dict(decision.votes),
@@ -653,6 +686,7 @@ class Clusterer:
                     links.extend(new)
                     heights.extend([tx.height] * len(new))
         self._deposit_evidence(found_deposits, rows)
+        self._batch_evidence(found_batches, rows)
         if not links:
             return rows
         a = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))
@@ -1020,14 +1054,15 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
                 look = json.loads(str(found[0][1])).get("second_look") or {}
                 hop["second_look"] = {"tx_height": int(found[0][0]),
                                       "last_spender": look.get("last_spender")}
-    if not store.spec.is_account_model:  # deposit_address: the deposit and the payments
-        details = [json.loads(str(d)) for (d,) in store.query(
-            "SELECT detail FROM link_evidence WHERE heuristic = ?", [DepositAddresses.name])]
-        deposits = {frozenset((d["a"], d["b"])): d for d in details}
-        for hop in path:
-            detail = deposits.get(frozenset((hop["from"], hop["to"])))
-            if hop["heuristic"] == DepositAddresses.name and detail is not None:
-                hop["evidence"] = detail
+    if not store.spec.is_account_model:  # deposit_address, batch_change: what a link rests on
+        for name in (DepositAddresses.name, BatchChange.name):
+            details = [json.loads(str(d)) for (d,) in store.query(
+                "SELECT detail FROM link_evidence WHERE heuristic = ?", [name])]
+            by_pair = {frozenset((d["a"], d["b"])): d for d in details}
+            for hop in path:
+                detail = by_pair.get(frozenset((hop["from"], hop["to"])))
+                if hop["heuristic"] == name and detail is not None:
+                    hop["evidence"] = detail
     if store.spec.is_account_model:  # deposit_reuse: the deposits and the sweep behind a link
         details = [json.loads(str(d)) for (d,) in store.query(
             "SELECT detail FROM link_evidence WHERE heuristic = ?", [deposit_reuse.HEURISTIC])]
