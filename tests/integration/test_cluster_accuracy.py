@@ -276,36 +276,36 @@ def test_batch_change_joins_the_exchange_withdrawal_batches_to_its_hot_wallet(
     assert pieces["batch"] * 2 <= pieces["deposit"], report
 
 
-def test_explain_shows_the_batches_behind_a_batch_change_link(world: World) -> None:
-    facts = world.facts
-    store_dir = world.store("batch")
+def _linked_pairs(store_dir: Path, heuristic: str) -> list[tuple[str, str]]:
+    """The address pairs of a heuristic's stored links, in chain order."""
     with opened(store_dir) as store:
         rows = store.query(
             "SELECT a.text, b.text FROM cluster_links l JOIN addresses a ON a.addr_id = l.addr_a"
-            " JOIN addresses b ON b.addr_id = l.addr_b WHERE l.heuristic = 'batch_change'"
-            " ORDER BY l.tx_id LIMIT 1")
-    ((a, b),) = rows
-    answer = cli(store_dir, "explain", str(a), str(b))
+            " JOIN addresses b ON b.addr_id = l.addr_b WHERE l.heuristic = ?"
+            " ORDER BY l.tx_id, l.rowid", [heuristic])
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def test_explain_shows_the_batches_behind_a_batch_change_link(world: World) -> None:
+    facts = world.facts
+    store_dir = world.store("batch")
+    a, b = _linked_pairs(store_dir, "batch_change")[0]
+    answer = cli(store_dir, "explain", a, b)
     (hop,) = answer["path"]
     assert hop["heuristic"] == "batch_change" and hop["heuristic_version"] == "1"
     evidence = hop["evidence"]
     assert facts.batched_payments[evidence["batch"]] == "exchange_withdrawal"
     assert evidence["spent_by"] == hop["txid"]
     assert facts.batched_payments[hop["txid"]] == "exchange_withdrawal"
-    assert facts.owners[str(a)] == facts.owners[str(b)] == facts.exchange
+    assert facts.owners[a] == facts.owners[b] == facts.exchange
     assert evidence["batch_outputs"] >= 3 and evidence["spender_outputs"] >= 3
 
 
 def test_explain_names_the_deposit_address_behind_a_merchant_link(world: World) -> None:
     facts = world.facts
     store_dir = world.store("deposit")
-    with opened(store_dir) as store:
-        rows = store.query(
-            "SELECT a.text, b.text FROM cluster_links l JOIN addresses a ON a.addr_id = l.addr_a"
-            " JOIN addresses b ON b.addr_id = l.addr_b WHERE l.heuristic = 'deposit_address'"
-            " ORDER BY l.tx_id")
-    pairs = [(str(a), str(b)) for a, b in rows
-             if facts.owners[str(a)].startswith("merchant") and str(b) != facts.hot_address]
+    pairs = [(a, b) for a, b in _linked_pairs(store_dir, "deposit_address")
+             if facts.owners[a].startswith("merchant") and b != facts.hot_address]
     assert pairs, "no merchant cash-outs linked through their deposit address"
     a, b = pairs[0]
     merchant = facts.owners[a]
