@@ -51,6 +51,11 @@ def check_config(config: ClusterConfig) -> None:
             f"--engine spark runs the multi_input heuristic only, not "
             f"{','.join(config.heuristics)}; drop --heuristics or use --engine embedded"
         )
+    if config.params:
+        raise InputError(
+            "--engine spark runs multi_input with its defaults; drop --param or use "
+            "--engine embedded"
+        )
 
 
 def multi_input_links(layout: ChainLayout, coinjoins: DataFrame | None) -> DataFrame:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import struct
 import tempfile
@@ -40,6 +41,7 @@ from cointrail.analysis.clustering.engine import (
     Clusterer,
     cluster_view,
     explain,
+    parse_heuristic_params,
     show_cluster,
 )
 from cointrail.analysis.clustering.heuristics import (
@@ -1628,11 +1630,10 @@ def batch_pairs(store: ChainStore) -> set[tuple[int, frozenset[str]]]:
     return {(h, frozenset((a, b))) for h, _, a, b, k in link_rows(store) if k == "batch_change"}
 
 
-@pytest.fixture
-def short_batch_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches are remembered for 2 blocks: the late change (spent 4 blocks on) is missed,
-    and a run continuing a clustering replays the window it rests on."""
-    monkeypatch.setitem(engine.HEURISTICS, "batch_change", lambda: BatchChange(max_blocks=2))
+#: batches remembered for 2 blocks: the late change (spent 4 blocks on) is missed, and a run
+#: continuing a clustering replays the window it rests on
+SHORT_BATCH_WINDOW = ClusterConfig(heuristics=("multi_input", "batch_change"),
+                                   params=(("batch_change", "max_blocks", 2),))
 
 
 def test_batch_change_links_the_chain_of_batches_dated_at_each_spend(tmp_path: Path) -> None:
@@ -1670,23 +1671,98 @@ def test_batch_change_links_the_chain_of_batches_dated_at_each_spend(tmp_path: P
 
 @pytest.mark.parametrize("stops", [(1,), (2, 3), (0, 1, 2, 3, 4)])
 def test_batch_change_incremental_runs_equal_one_run(
-    tmp_path: Path, stops: tuple[int, ...], short_batch_window: None,
+    tmp_path: Path, stops: tuple[int, ...],
 ) -> None:
     chain = batch_chain()
     one = make_store(tmp_path / "one", chain.raws)
     parts = make_store(tmp_path / "parts", chain.raws)
     try:
-        Clusterer(one, WITH_BATCHES).run()
+        Clusterer(one, SHORT_BATCH_WINDOW).run()
         assert batch_pairs(one) == {  # the window: the late change is not linked
             (2, frozenset((SERVICE.text, BATCH_CHANGE[0].text))),
             (3, frozenset((BATCH_CHANGE[0].text, BATCH_CHANGE[1].text)))}
-        clusterer = Clusterer(parts, WITH_BATCHES)
+        clusterer = Clusterer(parts, SHORT_BATCH_WINDOW)
         for stop in stops:
             clusterer.run(to_height=stop)
         clusterer.run()
         assert snapshot(parts) == snapshot(one)
-        Clusterer(parts, WITH_BATCHES).run()  # a new process continuing: nothing changes
+        Clusterer(parts, SHORT_BATCH_WINDOW).run()  # a new process continuing: no change
         assert snapshot(parts) == snapshot(one)
     finally:
         one.close()
         parts.close()
+
+
+# --- heuristic parameters -------------------------------------------------------------------------
+
+
+def test_heuristic_parameters_are_typed_recorded_and_rebuild_the_clustering(
+    tmp_path: Path,
+) -> None:
+    settings = parse_heuristic_params(["batch_change.max_blocks=2", "change.policy=majority",
+                                       "deposit_address.link_hot=false"])
+    assert settings == (("batch_change", "max_blocks", 2), ("change", "policy", "majority"),
+                        ("deposit_address", "link_hot", False))
+    config = ClusterConfig(heuristics=("multi_input", "change", "deposit_address",
+                                       "batch_change"), params=settings)
+    heuristics, _ = config.build()
+    batches = next(h for h in heuristics if isinstance(h, BatchChange))
+    assert batches.max_blocks == 2 and batches.min_outputs == 3
+    described = {h["name"]: h["params"] for h in config.describe()["heuristics"]}
+    assert described["batch_change"] == {"min_outputs": 3, "max_blocks": 2}
+    assert described["change"]["policy"] == "majority"
+    assert described["deposit_address"]["link_hot"] is False
+    assert config.digest() != ClusterConfig(heuristics=config.heuristics).digest()
+    chain = batch_chain()
+    store = make_store(tmp_path / "params", chain.raws)
+    try:
+        Clusterer(store, WITH_BATCHES).run()
+        assert len(batch_pairs(store)) == 3
+        result = Clusterer(store, SHORT_BATCH_WINDOW).run()  # another parameter: rebuilt
+        assert result.restarted and len(batch_pairs(store)) == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("texts", "message"), [
+    (["batch_change.max_blocks"], "HEURISTIC.PARAMETER=VALUE"),
+    (["max_blocks=2"], "HEURISTIC.PARAMETER=VALUE"),
+    (["peeling.max_blocks=2"], "no UTXO heuristic 'peeling'"),
+    (["batch_change.max_block=2"], "it takes max_blocks, min_outputs"),
+    (["change.heuristics=x"], "no settable parameter 'heuristics'"),
+    (["batch_change.max_blocks=two"], "'two' is not an int"),
+    (["batch_change.max_blocks=2.5"], "is not an int"),
+    (["deposit_address.link_hot=maybe"], "not true or false"),
+    (["change.policy=sometimes"], "one of uncontested, unanimous, majority"),
+])
+def test_bad_heuristic_parameters_say_what_is_wrong(texts: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse_heuristic_params(texts)
+
+
+def test_parameters_must_fit_the_run_and_the_heuristic() -> None:
+    with pytest.raises(InputError, match="which this run does not use"):
+        ClusterConfig(heuristics=("multi_input",), params=(("batch_change", "max_blocks", 2),))
+    with pytest.raises(InputError, match="is not a parameter batch_change takes"):
+        ClusterConfig(heuristics=("multi_input", "batch_change"),
+                      params=(("batch_change", "max_blocks", "2"),))
+    with pytest.raises(InputError, match="min_outputs >= 3"):  # the heuristic's own check
+        ClusterConfig(heuristics=("multi_input", "batch_change"),
+                      params=(("batch_change", "min_outputs", 2),)).build()
+
+
+def test_cli_cluster_takes_parameters(tmp_path: Path) -> None:
+    chain = batch_chain()
+    make_store(tmp_path, chain.raws).close()
+    base = ["--store", str(tmp_path), "--chain", "bitcoin", "--network", "regtest", "cluster",
+            "--heuristics", "multi_input,batch_change", "--json"]
+    done = CliRunner().invoke(app, [*base, "--param", "batch_change.max_blocks=2"])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    (batch,) = [h for h in doc["config"]["heuristics"] if h["name"] == "batch_change"]
+    assert batch["params"]["max_blocks"] == 2
+    bad = CliRunner().invoke(app, [*base, "--param", "batch_change.max_blocks=soon"])
+    assert bad.exit_code != 0 and "'soon' is not an int" in bad.output
+    spark = CliRunner().invoke(app, [*base[:-3], "--engine", "spark", "--param",
+                                     "multi_input.skip_coinjoin=false"])
+    assert spark.exit_code != 0 and "drop --param" in spark.output

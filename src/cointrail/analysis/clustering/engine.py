@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,58 @@ ACCOUNT_HEURISTICS: tuple[str, ...] = (deposit_reuse.HEURISTIC,)
 DEPOSIT_CITATION = ("F. Victor, Address clustering heuristics for Ethereum, Financial "
                     "Cryptography and Data Security 2020, section 4.1")
 RANGE_TXS = 50_000  # transactions per committed range (whole blocks)
+#: a parameter a run gives a UTXO heuristic: (heuristic, parameter, value)
+Setting = tuple[str, str, Any]
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def settable_params(name: str) -> dict[str, Any]:
+    """The parameters of the UTXO heuristic `name` that a run may set, with their defaults:
+    its dataclass fields with a scalar default (numbers, flags, names, enums)."""
+    kind = HEURISTICS.get(name)
+    if not isinstance(kind, type) or not dataclasses.is_dataclass(kind):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(kind)
+            if f.init and isinstance(f.default, bool | int | float | str | Enum)}
+
+
+def parse_heuristic_params(texts: Sequence[str]) -> tuple[Setting, ...]:
+    """``HEURISTIC.PARAMETER=VALUE`` texts (``cointrail cluster --param``) as typed settings,
+    checked against the heuristic's parameters; InputError says what is wrong."""
+    settings: list[Setting] = []
+    for text in texts:
+        key, eq, raw = text.partition("=")
+        name, dot, param = key.strip().partition(".")
+        if not eq or not dot or not name or not param:
+            raise InputError(f"--param {text!r}: write HEURISTIC.PARAMETER=VALUE, e.g. "
+                             "deposit_address.max_blocks=288")
+        if name not in HEURISTICS:
+            raise InputError(f"--param {text!r}: no UTXO heuristic {name!r}; choose from "
+                             f"{', '.join(HEURISTICS)}")
+        settable = settable_params(name)
+        if param not in settable:
+            raise InputError(f"--param {text!r}: {name} has no settable parameter {param!r}; "
+                             f"it takes {', '.join(sorted(settable)) or 'none'}")
+        settings.append((name, param, _typed(text, settable[param], raw.strip())))
+    return tuple(settings)
+
+
+def _typed(text: str, default: Any, raw: str) -> Any:
+    """`raw` as a value of `default`'s type."""
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in (*_TRUE, *_FALSE):
+                raise ValueError(raw)
+            return raw.lower() in _TRUE
+        if isinstance(default, Enum):
+            return type(default)(raw)
+        return type(default)(raw)
+    except ValueError:
+        expected = (f"one of {', '.join(str(e.value) for e in type(default))}"
+                    if isinstance(default, Enum) else
+                    "true or false" if isinstance(default, bool) else
+                    f"a{'n' if isinstance(default, int) else ''} {type(default).__name__}")
+        raise InputError(f"--param {text!r}: {raw!r} is not {expected}") from None
 
 # The change linker's second look: the transactions T whose last spent candidate output
 # (not OP_RETURN) is spent inside the range $1..$2 (tx ids), with that last spender S and its
@@ -138,6 +191,9 @@ class ClusterConfig:
     deposit: deposit_reuse.DepositParams = field(default_factory=deposit_reuse.DepositParams)
     hot_wallets: tuple[str, ...] = ()
     hot_wallets_from: str = ""
+    #: parameters given to UTXO heuristics, (heuristic, parameter, value); the rest keep their
+    #: defaults (`parse_heuristic_params` reads them from ``--param`` texts)
+    params: tuple[Setting, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [h for h in self.heuristics if h not in (*HEURISTICS, *ACCOUNT_HEURISTICS)]
@@ -154,6 +210,14 @@ class ClusterConfig:
             )
         if self.guard_size < 0:
             raise InputError("the supercluster guard size must be 0 (off) or positive")
+        for name, param, value in self.params:
+            settable = settable_params(name)
+            if name not in self.heuristics:
+                raise InputError(f"a parameter for {name} ({name}.{param}), which this run "
+                                 f"does not use; add it to --heuristics or drop the parameter")
+            if param not in settable or type(value) is not type(settable[param]):
+                raise InputError(f"{name}.{param}={value!r} is not a parameter {name} takes; "
+                                 f"it takes {', '.join(sorted(settable)) or 'none'}")
 
     @property
     def is_account(self) -> bool:
@@ -163,7 +227,10 @@ class ClusterConfig:
     def build(self) -> tuple[list[Heuristic], CoinJoinDetector | None]:
         if self.is_account:
             return [], None
-        return [HEURISTICS[h]() for h in self.heuristics], (
+        given: dict[str, dict[str, Any]] = {}
+        for name, param, value in self.params:
+            given.setdefault(name, {})[param] = value
+        return [HEURISTICS[h](**given.get(h, {})) for h in self.heuristics], (
             CoinJoinDetector() if self.coinjoin_detection else None
         )
 

@@ -36,6 +36,11 @@ def cluster_cmd(
         help=f"Comma-separated heuristics: {', '.join(HEURISTIC_NAMES)} on UTXO chains "
              "(default multi_input); deposit_reuse on account chains such as Ethereum "
              "(the default there).")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", metavar="HEURISTIC.PARAMETER=VALUE",
+        help="Set a UTXO heuristic's parameter, e.g. deposit_address.max_blocks=288 or "
+             "batch_change.min_outputs=5 (repeatable; recorded with the run, and a change "
+             "rebuilds the clustering). docs/clustering.md lists each one.")] = None,
     guard_size: Annotated[int, typer.Option(
         help="Supercluster guard: hold back weak links joining two clusters of at least this "
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
@@ -73,17 +78,27 @@ def cluster_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
-    from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+    from cointrail.analysis.clustering.engine import (
+        ClusterConfig,
+        Clusterer,
+        cluster_view,
+        parse_heuristic_params,
+    )
     from cointrail.errors import InputError
 
     state = get_state(ctx)
     if heuristics is None:
         heuristics = "deposit_reuse" if state.spec.is_account_model else "multi_input"
     with handle_errors(state.debug):
+        if param and state.spec.is_account_model:
+            raise InputError("--param sets the UTXO heuristics' parameters; on account chains "
+                             "use --max-blocks, --max-fee-wei, --min-deposit-addresses and "
+                             "--max-deposits-per-sender")
         config = ClusterConfig(
             heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
             coinjoin_detection=not no_coinjoin_detection,
             guard_size=guard_size,
+            params=parse_heuristic_params(param or []),
         )
         if state.spec.is_account_model:
             if engine != "embedded":
