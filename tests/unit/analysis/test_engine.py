@@ -66,6 +66,7 @@ from cointrail.chain.utxo.tx import (
 )
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import InputError, NotFoundError
+from cointrail.interfaces.cli.cluster_cmds import explain_text
 from cointrail.interfaces.cli.main import app
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import UtxoIngestor
@@ -973,6 +974,12 @@ def test_second_look_links_the_change_at_its_last_spend(
                 why["path"]] == [(3, t.rpc_txid, "change",
                                   {"tx_height": 1, "last_spender": last_spend.rpc_txid})]
         assert why["path"][0]["heuristic_version"] == ChangeLinker.version == "3"
+        assert why["path"][0]["change"] == {"output": 0,
+                                            "named_by": ["address_type", "wallet_fingerprint"]}
+        text = explain_text(why)
+        assert "output 0 is the change, named by address_type, wallet_fingerprint" in text
+        assert f"the transaction is at height 1, its last output spent by {last_spend.rpc_txid}"\
+            in text
         ids = store_ids(store)
         payer = ids[FP_PAYER.text]
         assert show_cluster(store, payer, as_of=2)["size"] == 1
@@ -1117,7 +1124,12 @@ def test_explain_gives_a_path_of_stored_transactions(store: ChainStore, main: Ch
             assert {hop["from"], hop["to"]} <= inputs_of[txid]
             assert (hop["heuristic"], hop["heuristic_version"]) == ("multi_input", "1")
     # a3 -> a5 (height 1) -> a7 (height 3) -> a1 (height 2): three links
-    assert len(explain(store, A[3].text, A[1].text)["path"]) == 3
+    three = explain(store, A[3].text, A[1].text)
+    assert len(three["path"]) == 3
+    text = explain_text(three)
+    assert text.count("both spent inputs of this transaction (common-input ownership)") == 3
+    assert f"1. {A[3].text} -> {three['path'][0]['to']}\n   multi_input v1, height 1, tx " \
+        in text
     same = explain(store, A[3].text, A[3].text)
     assert (same["linked"], same["path"]) == (True, [])
     apart = explain(store, A[0].text, A[1].text)
@@ -1533,6 +1545,10 @@ def test_deposit_addresses_link_customers_and_the_hot_wallet_from_the_withdrawal
         answer = explain(store, CUSTOMER[0].text, CUSTOMER_0B.text)
         assert [h["heuristic"] for h in answer["path"]] == ["deposit_address"] * 2
         assert all(h["evidence"]["deposit_address"] == DEP[0].text for h in answer["path"])
+        text = explain_text(answer)
+        assert text.count(f"both paid deposit address {DEP[0].text} (hot wallet "
+                          f"{HOT_W.text})") == 2
+        assert f"payments {pay0.rpc_txid}, {pay1.rpc_txid}; first sweep " in text
         # as of height 2 nothing is decided: the hot wallet had not shown that it keeps coins
         assert all(h > 2 for h, _ in deposit_pairs(store))
         before = clusters_by_text(store, as_of=2)
@@ -1766,3 +1782,30 @@ def test_cli_cluster_takes_parameters(tmp_path: Path) -> None:
     spark = CliRunner().invoke(app, [*base[:-3], "--engine", "spark", "--param",
                                      "multi_input.skip_coinjoin=false"])
     assert spark.exit_code != 0 and "drop --param" in spark.output
+
+
+def test_explain_reads_as_text_with_each_link_and_its_evidence(tmp_path: Path) -> None:
+    chain = batch_chain()
+    store = make_store(tmp_path, chain.raws)
+    try:
+        Clusterer(store, WITH_BATCHES).run()
+    finally:
+        store.close()
+    base = ["--store", str(tmp_path), "--chain", "bitcoin", "--network", "regtest", "explain"]
+    done = CliRunner().invoke(app, [*base, SERVICE.text, BATCH_CHANGE[1].text])
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.output.split())  # the console wraps long lines
+    batch1, batch2, batch3 = [t.rpc_txid for t in chain.txs if t.inputs
+                              and t.inputs[0].addr in (SERVICE, *BATCH_CHANGE)][:3]
+    assert text.startswith(f"{SERVICE.text} and {BATCH_CHANGE[1].text} are linked by 2 link(s).")
+    assert f"1. {SERVICE.text} -> {BATCH_CHANGE[0].text} batch_change v1, height 2, tx {batch2}"\
+        in text
+    assert (f"the change of batch {batch1} (3 outputs, the largest 4,500,000,000 sat), spent as "
+            f"the only input of batch {batch2} (3 outputs)") in text
+    assert "same wallet fingerprint: version 2," in text
+    assert f"2. {BATCH_CHANGE[0].text} -> {BATCH_CHANGE[1].text} batch_change v1, height 3, " \
+           f"tx {batch3}" in text
+    assert text.endswith("clustering as of height 5: multi_input v1, batch_change v1 (--json "
+                         "for every parameter)")
+    apart = CliRunner().invoke(app, [*base, SERVICE.text, BATCH_PAYEE[0].text])
+    assert "are not in the same cluster as of height 5." in " ".join(apart.output.split())

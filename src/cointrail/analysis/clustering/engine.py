@@ -1117,6 +1117,11 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
             found = store.query(
                 "SELECT t.height, e.detail FROM txs t JOIN link_evidence e USING (tx_id)"
                 " WHERE t.txid = ? AND e.heuristic = ?", [txid, heuristic])
+            if found:  # which output the linker took for change, and who named it
+                detail = json.loads(str(found[0][1]))
+                output = detail.get("change_output")
+                hop["change"] = {"output": output, "named_by": sorted(
+                    k for k, v in (detail.get("votes") or {}).items() if v == output)}
             if found and int(found[0][0]) != height:
                 look = json.loads(str(found[0][1])).get("second_look") or {}
                 hop["second_look"] = {"tx_height": int(found[0][0]),

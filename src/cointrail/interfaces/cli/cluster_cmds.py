@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -257,7 +257,68 @@ def explain_cmd(
         if in_case is not None:
             record_query_in_case(in_case, "explain", "explain", request, doc,
                                  f"explain {a} and {b} as of height {as_of}")
-        _emit(doc, as_json)
+        if as_json:
+            _emit(doc, as_json)
+        else:
+            human_console().print(explain_text(doc), highlight=False, markup=False)
+
+
+def explain_text(doc: dict[str, Any]) -> str:
+    """An explanation for people: the answer, then each link with its height, transaction,
+    heuristic and what the heuristic's evidence shows; the run's heuristics last."""
+    lines = [doc["answer"] + "."]
+    for k, hop in enumerate(doc.get("path", []), 1):
+        version = f" v{hop['heuristic_version']}" if hop.get("heuristic_version") else ""
+        lines.append(f"{k}. {hop['from']} -> {hop['to']}")
+        lines.append(f"   {hop['heuristic']}{version}, height {hop['height']}, "
+                     f"tx {hop['txid']}")
+        lines += [f"   {line}" for line in _evidence_lines(hop)]
+    for held in doc.get("held_back_links", []):
+        lines.append(f"held back by the supercluster guard: {held['heuristic']} link in tx "
+                     f"{held['txid']} (height {held['height']}) joining clusters of "
+                     f"{held['sizes'][0]} and {held['sizes'][1]} addresses")
+    heuristics = (doc.get("config") or {}).get("heuristics") or []
+    if heuristics:
+        names = ", ".join(f"{h['name']} v{h['version']}" for h in heuristics)
+        lines.append(f"clustering as of height {doc['as_of_height']}: {names} "
+                     "(--json for every parameter)")
+    return "\n".join(lines)
+
+
+def _evidence_lines(hop: dict[str, Any]) -> list[str]:
+    """What a hop's evidence says, in words (nothing for heuristics without evidence)."""
+    e = hop.get("evidence") or {}
+    kind = e.get("kind")
+    if kind == "batch_change":
+        fp = e["fingerprint"]
+        return [f"the change of batch {e['batch']} ({e['batch_outputs']} outputs, the largest "
+                f"{e['change_value_sat']:,} sat), spent as the only input of batch "
+                f"{e['spent_by']} ({e['spender_outputs']} outputs)",
+                f"same wallet fingerprint: version {fp['version']}, nSequence "
+                f"{fp['sequence']}, inputs {fp['input_script_type']}"]
+    if kind in ("same_depositor", "payment_change", "deposit_to_hot"):
+        what = {"same_depositor": "both paid deposit address",
+                "payment_change": "the change of a payment to deposit address",
+                "deposit_to_hot": "deposit address and the hot wallet that sweeps it:"}[kind]
+        return [f"{what} {e['deposit_address']} (hot wallet {e['hot_wallet']})",
+                f"payments {', '.join(e.get('payments') or []) or '-'}; first sweep "
+                f"{e['first_forward']}; hot wallet since {e['hot_since']}"]
+    if "sweep" in e:  # deposit_reuse on account chains
+        return [f"both paid deposit address {e['deposit_address']} (hot wallet "
+                f"{e['hot_wallet']}): {e['deposit_a']} and {e['deposit_b']}, swept in "
+                f"{e['sweep']}"]
+    out = []
+    if hop["heuristic"] == "multi_input":
+        out.append("both spent inputs of this transaction (common-input ownership)")
+    change = hop.get("change")
+    if change:
+        out.append(f"output {change['output']} is the change, named by "
+                   f"{', '.join(change['named_by']) or 'a decisive vote'}")
+    look = hop.get("second_look")
+    if look:
+        out.append(f"decided on the second look: the transaction is at height "
+                   f"{look['tx_height']}, its last output spent by {look['last_spender']}")
+    return out
 
 
 def stats_cmd(
