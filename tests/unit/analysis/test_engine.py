@@ -66,7 +66,7 @@ from cointrail.chain.utxo.tx import (
 )
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import InputError, NotFoundError
-from cointrail.interfaces.cli.cluster_cmds import explain_text
+from cointrail.interfaces.cli.cluster_cmds import cluster_text, explain_text
 from cointrail.interfaces.cli.main import app
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import UtxoIngestor
@@ -1390,6 +1390,17 @@ def test_cli_show_cluster_explain_and_address(
         "bitcoin", "regtest", MAIN_TIP)
     then = ok_json(cli(cli_store, "show", "cluster", str(a3), "--as-of", "1", "--json"))
     assert (then["cluster_id"], then["merged_into"], then["size"]) == (a3, None, 2)
+    human = cli(cli_store, "show", "cluster", str(a3), "--limit", "2")
+    assert human.exit_code == 0, human.output
+    lines = human.output.splitlines()
+    assert lines[0] == (f"cluster {a1} (bitcoin regtest, as of height {MAIN_TIP}): 4 address(es), "
+                        f"seen at heights {shown['first_seen_height']}-"
+                        f"{shown['last_seen_height']}")
+    assert lines[1] == f"(cluster {a3} was merged into {a1})"
+    assert lines[2] == (f"balance {shown['balance_sat']:,} sat; received "
+                        f"{shown['received_sat']:,}, sent {shown['sent_sat']:,}")
+    assert lines[3] == "addresses 1-2 of 4:"
+    assert lines[4:6] == [f"  {i['address']}" for i in shown["addresses"]["items"][:2]]
     why = ok_json(cli(cli_store, "explain", A[3].text, A[1].text, "--json"))
     assert why["linked"] is True
     assert [(h["from"], h["to"]) for h in why["path"]] == [
@@ -1540,6 +1551,8 @@ def test_deposit_addresses_link_customers_and_the_hot_wallet_from_the_withdrawal
         assert shown["hot_wallets"] == [
             {"address": HOT_W.text, "deposit_addresses": 3, "since_height": 3}]
         assert show_cluster(store, clusters[HOT_W.text], as_of=2)["hot_wallets"] == []
+        assert (f"hot wallet (by behaviour): {HOT_W.text} sweeps 3 deposit address(es), "
+                f"since height 3") in cluster_text(shown | {"attribution": None})
         assert show_cluster(store, clusters[CUSTOMER[0].text])["hot_wallets"] == []
         assert hot_id in (cluster_view(store).members(clusters[HOT_W.text]).tolist())
         answer = explain(store, CUSTOMER[0].text, CUSTOMER_0B.text)
@@ -1809,3 +1822,22 @@ def test_explain_reads_as_text_with_each_link_and_its_evidence(tmp_path: Path) -
                          "for every parameter)")
     apart = CliRunner().invoke(app, [*base, SERVICE.text, BATCH_PAYEE[0].text])
     assert "are not in the same cluster as of height 5." in " ".join(apart.output.split())
+
+
+def test_cluster_text_of_an_account_cluster_lists_each_asset() -> None:
+    doc = {"cluster_id": 7, "requested_id": 7, "merged_into": None, "chain": "ethereum",
+           "network": "regtest", "as_of_height": 40, "size": 2, "first_seen_height": 3,
+           "last_seen_height": 39,
+           "assets": [{"symbol": "ETH", "contract": None, "balance": 5 * 10**18,
+                       "received": 6 * 10**18, "sent": 10**18},
+                      {"symbol": None, "contract": "0x" + "ab" * 20, "balance": 0,
+                       "received": 10, "sent": 10}],
+           "addresses": {"offset": 0, "limit": 100, "items": []}}
+    lines = cluster_text(doc).splitlines()
+    assert lines[0] == ("cluster 7 (ethereum regtest, as of height 40): 2 address(es), seen at "
+                        "heights 3-39")
+    assert lines[1] == ("ETH: balance 5,000,000,000,000,000,000, received "
+                        "6,000,000,000,000,000,000, sent 1,000,000,000,000,000,000 "
+                        "(smallest unit)")
+    assert lines[2].startswith("0xabab") and lines[2].endswith("received 10, sent 10 "
+                                                              "(smallest unit)")

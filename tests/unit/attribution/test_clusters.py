@@ -120,6 +120,17 @@ def test_cluster_tags_for_show_cluster(root: Path) -> None:
     assert before["actor_conflict"] is None
 
 
+def test_show_cluster_text_names_the_actors_and_the_conflict(root: Path) -> None:
+    ids = addr_ids(root)
+    out = CliRunner().invoke(app, ["--store", str(root), "--network", "regtest", "show",
+                                   "cluster", str(ids[Q.text])])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())
+    assert "tags: 2 on its addresses, naming alpha, beta:" in text
+    assert "conflicting actor alpha: tagged on 1 address(es) of this cluster" in text
+    assert "conflicting actor beta: tagged on 1 address(es) of this cluster" in text
+
+
 def test_screen_cli_json_reports_cluster_and_conflict(root: Path) -> None:
     out = CliRunner().invoke(app, ["--store", str(root), "screen", P.text, U.text, "--json"])
     assert out.exit_code == 0, out.output

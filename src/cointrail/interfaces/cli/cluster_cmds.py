@@ -231,7 +231,48 @@ def show_cluster_cmd(
         if in_case is not None:
             record_query_in_case(in_case, "cluster", "cluster", request, doc,
                                  f"cluster {doc['cluster_id']} as of height {as_of}")
-        _emit(doc, as_json)
+        if as_json:
+            _emit(doc, as_json)
+        else:
+            human_console().print(cluster_text(doc), highlight=False, markup=False)
+
+
+def cluster_text(doc: dict[str, Any]) -> str:
+    """A cluster for people: size and span, amounts, hot wallets recognised, who its tags
+    name, then the page of addresses."""
+    lines = [f"cluster {doc['cluster_id']} ({doc['chain']} {doc['network']}, as of height "
+             f"{doc['as_of_height']}): {doc['size']:,} address(es), seen at heights "
+             f"{doc['first_seen_height']}-{doc['last_seen_height']}"]
+    if doc.get("merged_into") is not None or doc.get("requested_id") != doc["cluster_id"]:
+        lines.append(f"(cluster {doc['requested_id']} was merged into {doc['cluster_id']})")
+    if "balance_sat" in doc:
+        lines.append(f"balance {doc['balance_sat']:,} sat; received {doc['received_sat']:,}, "
+                     f"sent {doc['sent_sat']:,}")
+    for asset in doc.get("assets", []):
+        lines.append(f"{asset['symbol'] or asset['contract']}: balance {asset['balance']:,}, "
+                     f"received {asset['received']:,}, sent {asset['sent']:,} (smallest unit)")
+    for hot in doc.get("hot_wallets", []):
+        lines.append(f"hot wallet (by behaviour): {hot['address']} sweeps "
+                     f"{hot['deposit_addresses']} deposit address(es), since height "
+                     f"{hot['since_height']}")
+    attribution = doc.get("attribution") or {}
+    tags = attribution.get("tags") or []
+    if tags:
+        labels = sorted({f"{t['label']} ({t['category']})" for t in tags})
+        actors = ", ".join(attribution.get("actors") or []) or "no actor"
+        lines.append(f"tags: {len(tags)} on its addresses, naming {actors}: "
+                     f"{'; '.join(labels[:5])}{' …' if len(labels) > 5 else ''}")
+    for conflict in attribution.get("actor_conflict") or []:
+        lines.append(f"conflicting actor {conflict['actor']}: tagged on "
+                     f"{len(conflict['addresses'])} address(es) of this cluster")
+    page = doc["addresses"]
+    items = page["items"]
+    if items:
+        first = page["offset"]
+        lines.append(f"addresses {first + 1}-{first + len(items)} of {doc['size']:,}:")
+        lines += [f"  {item['address']}" for item in items]
+    lines.append("(--json for every field; --offset and --limit page the addresses)")
+    return "\n".join(lines)
 
 
 def explain_cmd(
