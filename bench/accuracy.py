@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -50,6 +52,7 @@ from cointrail.analysis.clustering.engine import (  # noqa: E402
     cluster_view,
 )
 from cointrail.analysis.clustering.evaluate import Evaluation, evaluate  # noqa: E402
+from cointrail.analysis.clustering.unionfind import UnionFind  # noqa: E402
 from cointrail.chain.rpc import RpcClient  # noqa: E402
 from cointrail.store.duck import open_chain  # noqa: E402
 from cointrail.store.ingest import UtxoIngestor  # noqa: E402
@@ -229,24 +232,18 @@ def partition_of(store: Any) -> dict[str, int]:
             for a, t in store.query("SELECT addr_id, text FROM addresses")}
 
 
-def joined(a: dict[str, int], b: dict[str, int]) -> dict[str, str]:
+def joined(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     """The finest partition coarser than both: what two clusterings join together."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
-
+    index = {address: k for k, address in enumerate(a)}
+    uf = UnionFind(len(index))
     for partition in (a, b):
-        first: dict[int, str] = {}
-        for address, cluster in partition.items():
-            leader = first.setdefault(cluster, address)
-            ra, rb = find(address), find(leader)
-            if ra != rb:
-                parent[ra] = rb
-    return {address: find(address) for address in a}
+        leader: dict[int, int] = {}
+        pairs = [(index[x], leader.setdefault(c, index[x])) for x, c in partition.items()
+                 if x in index]
+        uf.union_batch(np.array([p for p, _ in pairs], dtype=np.int64),
+                       np.array([q for _, q in pairs], dtype=np.int64), record_merges=False)
+    roots = uf.find_all()
+    return {address: int(roots[k]) for address, k in index.items()}
 
 
 def pct(part: int, whole: int) -> str:

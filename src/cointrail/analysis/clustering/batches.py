@@ -128,11 +128,6 @@ class BatchChange(Heuristic):
         batches it remembers are those of the last `max_blocks` blocks."""
         return max(0, height + 1 - self.max_blocks)
 
-    @property
-    def fed(self) -> bool:
-        """Whether any transaction was fed (a new run must start from fresh state)."""
-        return self._last_tx >= 0
-
     def links(self, tx: TxView, ctx: TxContext) -> list[ClusterLink]:
         """The link `tx` completes. Transactions must come in chain order."""
         if tx.tx_id <= self._last_tx:

@@ -136,9 +136,7 @@ def _typed(text: str, default: Any, raw: str) -> Any:
             if raw.lower() not in (*_TRUE, *_FALSE):
                 raise ValueError(raw)
             return raw.lower() in _TRUE
-        if isinstance(default, Enum):
-            return type(default)(raw)
-        return type(default)(raw)
+        return type(default)(raw)  # int, float, str, or an enum by its value
     except ValueError:
         expected = (f"one of {', '.join(str(e.value) for e in type(default))}"
                     if isinstance(default, Enum) else
@@ -336,7 +334,7 @@ class Clusterer:
         self._build()
 
     def _build(self) -> None:
-        """Fresh heuristics (the deposit-address heuristic holds state from one run)."""
+        """Fresh heuristics; every run starts from these (stateful ones primed from the store)."""
         self.heuristics, self.detector = self.config.build()
         self._weak = np.zeros(0, dtype=np.bool_)
         self._change = next((h for h in self.heuristics if isinstance(h, ChangeLinker)), None)
@@ -385,9 +383,7 @@ class Clusterer:
             )
         self._drop_above(done)
         uf = replay(store, done)
-        if (self._deposits is not None and self._deposits.next_tx_id) or (
-                self._batches is not None and self._batches.fed):
-            self._build()  # a second run of this Clusterer: stateful heuristics start afresh
+        self._build()  # fresh heuristics: the stateful ones are primed from the store below
         self._prime(done)
         self._weak = self._weak_addresses(done, len(uf))
         totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
@@ -1110,31 +1106,8 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
          "heuristic": heuristic, "heuristic_version": versions.get(heuristic)}
         for x, y, height, txid, heuristic in hops
     ]
-    if not store.spec.is_account_model:  # a second-look change link: when and why
-        for hop, (_, _, height, txid, heuristic) in zip(path, hops, strict=True):
-            if heuristic != ChangeLinker.name:
-                continue
-            found = store.query(
-                "SELECT t.height, e.detail FROM txs t JOIN link_evidence e USING (tx_id)"
-                " WHERE t.txid = ? AND e.heuristic = ?", [txid, heuristic])
-            if found:  # which output the linker took for change, and who named it
-                detail = json.loads(str(found[0][1]))
-                output = detail.get("change_output")
-                hop["change"] = {"output": output, "named_by": sorted(
-                    k for k, v in (detail.get("votes") or {}).items() if v == output)}
-            if found and int(found[0][0]) != height:
-                look = json.loads(str(found[0][1])).get("second_look") or {}
-                hop["second_look"] = {"tx_height": int(found[0][0]),
-                                      "last_spender": look.get("last_spender")}
-    if not store.spec.is_account_model:  # deposit_address, batch_change: what a link rests on
-        for name in (DepositAddresses.name, BatchChange.name):
-            details = [json.loads(str(d)) for (d,) in store.query(
-                "SELECT detail FROM link_evidence WHERE heuristic = ?", [name])]
-            by_pair = {frozenset((d["a"], d["b"])): d for d in details}
-            for hop in path:
-                detail = by_pair.get(frozenset((hop["from"], hop["to"])))
-                if hop["heuristic"] == name and detail is not None:
-                    hop["evidence"] = detail
+    if not store.spec.is_account_model:  # what each link rests on, from its evidence row
+        _add_utxo_evidence(store, path, hops)
     if store.spec.is_account_model:  # deposit_reuse: the deposits and the sweep behind a link
         details = [json.loads(str(d)) for (d,) in store.query(
             "SELECT detail FROM link_evidence WHERE heuristic = ?", [deposit_reuse.HEURISTIC])]
@@ -1150,3 +1123,33 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         "answer": f"{text_a} and {text_b} are linked by {len(hops)} link(s)",
         "path": path,
     }
+
+
+def _add_utxo_evidence(store: ChainStore, path: list[dict[str, Any]],
+                       hops: list[tuple[int, int, int, bytes, str]]) -> None:
+    """Put on each hop what its link's evidence row says (one query for the path): a change
+    link's output and the heuristics that named it, and when a second look decided it; a
+    deposit-address or batch-change link's evidence."""
+    found: dict[tuple[bytes, str], list[tuple[int, dict[str, Any]]]] = {}
+    for txid, tx_height, heuristic, detail in store.query(
+            "SELECT t.txid, t.height, e.heuristic, e.detail FROM link_evidence e"
+            " JOIN txs t USING (tx_id) WHERE t.txid IN (SELECT unnest(?::BLOB[]))",
+            [sorted({h[3] for h in hops})]):
+        found.setdefault((bytes(txid), str(heuristic)), []).append(
+            (int(tx_height), json.loads(str(detail))))
+    for hop, (_, _, height, txid, heuristic) in zip(path, hops, strict=True):
+        rows = found.get((bytes(txid), heuristic), [])
+        if heuristic == ChangeLinker.name and rows:
+            tx_height, detail = rows[0]
+            output = detail.get("change_output")
+            hop["change"] = {"output": output, "named_by": sorted(
+                k for k, v in (detail.get("votes") or {}).items() if v == output)}
+            if tx_height != height:
+                look = detail.get("second_look") or {}
+                hop["second_look"] = {"tx_height": tx_height,
+                                      "last_spender": look.get("last_spender")}
+        elif heuristic in (DepositAddresses.name, BatchChange.name):
+            pair = frozenset((hop["from"], hop["to"]))
+            evidence = next((d for _, d in rows if frozenset((d["a"], d["b"])) == pair), None)
+            if evidence is not None:
+                hop["evidence"] = evidence
