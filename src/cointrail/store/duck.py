@@ -181,10 +181,12 @@ class ChainStore:
     def state(self) -> dict[str, str]:
         return dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
 
-    def _set_state(self, values: dict[str, str]) -> None:
+    def _set_state(self, values: dict[str, str],
+                   con: duckdb.DuckDBPyConnection | None = None) -> None:
+        con = self.con if con is None else con
         for key, value in values.items():
-            self.con.execute("DELETE FROM sync_state WHERE key = ?", [key])
-            self.con.execute("INSERT INTO sync_state VALUES (?, ?)", [key, value])
+            con.execute("DELETE FROM sync_state WHERE key = ?", [key])
+            con.execute("INSERT INTO sync_state VALUES (?, ?)", [key, value])
 
     def tip(self) -> Tip | None:
         row = self.con.execute(
@@ -210,17 +212,22 @@ class ChainStore:
     def transaction(self) -> AbstractContextManager[None]:
         return duckdb_transaction(self.con)
 
-    def append(self, rows: dict[Table, pa.Table], state: dict[str, str] | None = None) -> None:
-        """Append a batch to several tables and update state, atomically."""
-        with self.transaction():
+    def append(self, rows: dict[Table, pa.Table], state: dict[str, str] | None = None, *,
+               con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Append a batch to several tables and update state, atomically.
+
+        `con`: another connection to this store's database (``store.con.cursor()``) for a
+        writer on its own thread; the store's connection serves one thread at a time."""
+        con = self.con if con is None else con
+        with duckdb_transaction(con):
             for table, data in rows.items():
                 if data.num_rows:
-                    self.con.register("_batch", data)
+                    con.register("_batch", data)
                     cols = ", ".join(table.column_names)
-                    self.con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _batch")
-                    self.con.unregister("_batch")
+                    con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _batch")
+                    con.unregister("_batch")
             if state:
-                self._set_state(state)
+                self._set_state(state, con)
 
     def rollback_to(self, height: int) -> int:
         """Remove every block above `height` and all that depends on it; returns blocks removed.

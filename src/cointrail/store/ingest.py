@@ -22,9 +22,9 @@ the figures.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -391,6 +391,8 @@ class IngestProgress:
 class _Rows(Protocol):
     """Input resolution and the rows of every table but `blocks` (one implementation each)."""
 
+    txids: _StoredTxids
+
     @property
     def next_tx_id(self) -> int: ...
     @property
@@ -415,11 +417,26 @@ def _unspent_outputs_sql() -> str:
     """
 
 
-def _txid_from_store(store: ChainStore, tx_id: int) -> bytes:
-    row = store.query("SELECT txid FROM txs WHERE tx_id = ?", [tx_id])
-    if not row:
-        raise StoreError(f"the store lost transaction {tx_id}; re-ingest into a new store")
-    return bytes(row[0][0])
+class _StoredTxids:
+    """The full txid of a tx_id no longer in the batch being built: from the batch a
+    background write is committing (`pending`, not yet visible to the store's connection),
+    else from the store. Holds the store, not the ingestor: no cycle keeps the compiled core
+    (and the lock on its record file) alive once the ingestor is dropped."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self.store = store
+        self.pending: pa.Table | None = None  # the txs rows of the batch being committed
+
+    def __call__(self, tx_id: int) -> bytes:
+        pending = self.pending
+        if pending is not None and pending.num_rows:
+            first = cast(int, pending.column("tx_id")[0].as_py())
+            if first <= tx_id < first + pending.num_rows:
+                return cast(bytes, pending.column("txid")[tx_id - first].as_py())
+        row = self.store.query("SELECT txid FROM txs WHERE tx_id = ?", [tx_id])
+        if not row:
+            raise StoreError(f"the store lost transaction {tx_id}; re-ingest into a new store")
+        return bytes(row[0][0])
 
 
 class _PythonRows:
@@ -431,6 +448,7 @@ class _PythonRows:
         self._buffers = {t: _Columns(t) for t in _ROW_TABLES}
         self.next_tx_id = self.next_addr_id = 0
         self.addr_ids: dict[str, int] = {}
+        self.txids = _StoredTxids(store)
         self.utxo = UtxoIndex(self._txid_of)
 
     def load(self, next_tx_id: int, next_addr_id: int) -> None:
@@ -446,14 +464,15 @@ class _PythonRows:
             self.utxo.add(bytes(txid), int(tx_id), [(int(n), int(value), addr, int(code))])
 
     def _txid_of(self, tx_id: int) -> bytes:
-        """Full txid of a tx_id, from the unflushed batch or the store."""
+        """Full txid of a tx_id, from the unflushed batch, the batch being committed or the
+        store."""
         buffered = self._buffers[TXS].data
         ids = buffered["tx_id"]
         if ids:
             first = cast(int, ids[0])
             if tx_id >= first:
                 return cast(bytes, buffered["txid"][tx_id - first])
-        return _txid_from_store(self.store, tx_id)
+        return self.txids(tx_id)
 
     def add_block(self, block: BlockColumns, height: int) -> None:
         marks = {t: len(buf) for t, buf in self._buffers.items()}
@@ -604,9 +623,8 @@ class _CoreRows:
         module = _require_core()
         self.store = store
         self.missing_output = module.MissingOutput
-        # the callback holds the store, not self: no cycle keeps the core (and the lock on its
-        # record file) alive once the ingestor is dropped
-        self.core = module.Core(functools.partial(_txid_from_store, store), os.urandom(16))
+        self.txids = _StoredTxids(store)
+        self.core = module.Core(self.txids, os.urandom(16))
         self.records = Path(str(store.path) + RECORDS_SUFFIX)
         self.records_rewritten = 0
         try:
@@ -709,6 +727,15 @@ class UtxoIngestor:
 
     `compiled`: None uses the compiled core when it is built; False the pure-Python
     reference; True requires the core. Both write the same rows.
+
+    `background_writes`: a full batch is committed on a writer thread (its own connection to
+    the store) while the next batch is built, one write at a time; DuckDB's insert and commit
+    then overlap decoding and input resolution. Each batch is still one transaction that
+    moves the recorded tip, so a crash leaves the store at the last committed tip as before.
+    `flush` (and `rollback_to`, `close`) return only once everything is committed; use the
+    ingestor as a context manager (or call `close`) so that no write outlives it. A failed
+    write is raised by the next call; its rows are kept, as when a commit in the ingesting
+    thread fails, and the next `flush` writes them first.
     """
 
     def __init__(
@@ -718,18 +745,44 @@ class UtxoIngestor:
         batch_txs: int = 50_000,
         on_flush: Callable[[IngestProgress], None] | None = None,
         compiled: bool | None = None,
+        background_writes: bool = False,
     ) -> None:
         self.store = store
         self.spec = store.spec
         self.batch_txs = batch_txs
         self.on_flush = on_flush
+        self.background_writes = background_writes
         self.blocks_added = 0
         self.txs_added = 0
         self.started = time.perf_counter()
         self.compiled = HAVE_CORE if compiled is None else compiled
         self._blocks = _Columns(BLOCKS)
         self._rows: _Rows = _CoreRows(store) if self.compiled else _PythonRows(store)
+        self._writer: _Write | None = None
+        self._writer_con: Any = None
+        self._unwritten: _Write | None = None  # a batch whose background write failed
         self._load()
+
+    def __enter__(self) -> UtxoIngestor:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close(raise_errors=exc_type is None)
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        """Wait for a background write to finish (committing its batch) and release the
+        writer's connection. Blocks added since the last write are not committed: `flush`
+        first to keep them. `raise_errors=False` keeps a failed write from masking the
+        exception that is ending the caller's work (the store stays at its last commit)."""
+        try:
+            self._wait()
+        except BaseException:
+            if raise_errors:
+                raise
+        finally:
+            if self._writer_con is not None:
+                self._writer_con.close()
+                self._writer_con = None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -772,7 +825,7 @@ class UtxoIngestor:
                 )
             raise ReorgError(height, self.tip_hash, block.prev_hash)
         if self._rows.batch_blob_bytes() + len(block.raw) > _BLOB_FLUSH:
-            self.flush()
+            self._write_batch()
         first_tx_id, first_addr_id = self._rows.next_tx_id, self._rows.next_addr_id
         self._rows.add_block(block, height)
         self._blocks.add(height, bytes(block.hash), bytes(block.prev_hash), block.merkle_root,
@@ -784,20 +837,61 @@ class UtxoIngestor:
         self.blocks_added += 1
         self.txs_added += block.n_tx
         if self._rows.batch_txs() >= self.batch_txs:
-            self.flush()
+            self._write_batch()
 
     def flush(self) -> None:
-        """Commit buffered blocks and the new tip in one transaction."""
+        """Commit buffered blocks and the new tip in one transaction; returns once every
+        batch is committed. If a commit fails, its rows stay buffered (more blocks may be
+        added) and the next flush writes them first."""
+        self._write_batch()
+        self._wait()
+
+    def _write_batch(self) -> None:
+        """Commit the buffered blocks: now, or with `background_writes` on the writer thread
+        (after the previous write, and any batch whose write failed, is committed)."""
+        self._wait()
+        if self._unwritten is not None:  # a background write failed: that batch first
+            write = self._unwritten
+            self.store.append(write.rows, write.state)
+            self._unwritten = None
+            self._rows.txids.pending = None
+            self._report(write.progress)
         if not len(self._blocks):
             return
         rows = {BLOCKS: self._blocks.to_arrow(), **self._rows.tables()}
-        self.store.append(rows, {"tip_height": str(self.height)})
-        del rows  # the core's buffers are reused once Arrow lets go of them
+        state = {"tip_height": str(self.height)}
+        progress = (self.height, self.blocks_added, self.txs_added)
+        if self.background_writes:
+            if self._writer_con is None:
+                self._writer_con = self.store.con.cursor()
+            self._rows.txids.pending = rows[TXS]
+            self._writer = _Write(self.store, self._writer_con, rows, state, progress)
+        else:
+            self.store.append(rows, state)  # a failure keeps the batch (not cleared below)
+        del rows
+        # the core's buffers: reused when nobody holds them, else the core takes new ones
         self._blocks.clear()
         self._rows.clear()
+        if not self.background_writes:
+            self._report(progress)
+
+    def _wait(self) -> None:
+        """Wait for the background write, if any; raise its error (its rows are kept for the
+        next `flush`, and its transactions stay known to input resolution)."""
+        write, self._writer = self._writer, None
+        if write is None:
+            return
+        write.join()
+        if write.error is not None:
+            self._unwritten = write
+            raise write.error
+        self._rows.txids.pending = None
+        write.rows = {}  # let go of the core's buffers
+        self._report(write.progress)
+
+    def _report(self, progress: tuple[int, int, int]) -> None:
         if self.on_flush:
-            self.on_flush(IngestProgress(self.height, self.blocks_added, self.txs_added,
-                                         time.perf_counter() - self.started))
+            self.on_flush(IngestProgress(*progress, time.perf_counter() - self.started))
 
     def rollback_to(self, height: int) -> int:
         """Flush, remove blocks above `height`, and reload the indexes from the store."""
@@ -805,6 +899,24 @@ class UtxoIngestor:
         removed = self.store.rollback_to(height)
         self._load()
         return removed
+
+
+class _Write(threading.Thread):
+    """One batch committed on its own thread (DuckDB releases the GIL while it inserts)."""
+
+    def __init__(self, store: ChainStore, con: Any, rows: dict[Table, pa.Table],
+                 state: dict[str, str], progress: tuple[int, int, int]) -> None:
+        super().__init__(name="cointrail-store-writer")
+        self.store, self.con, self.rows, self.state = store, con, rows, state
+        self.progress = progress  # (height, blocks, txs) once committed
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.store.append(self.rows, self.state, con=self.con)
+        except BaseException as exc:  # handed to the ingesting thread, which raises it
+            self.error = exc
 
 
 def _address_form(script: bytes, mweb: bool) -> tuple[ScriptType, bytes]:

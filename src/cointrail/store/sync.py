@@ -255,6 +255,7 @@ def ingest_blkfiles(
     )
     for height, raw in blocks:
         if height <= ingestor.height:
+            ingestor.flush()  # the store's connection sees committed blocks only
             ours = ingestor.store.block_hash_at(height)
             if ours == sha256d(raw[:80]):
                 continue

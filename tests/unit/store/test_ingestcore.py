@@ -9,13 +9,18 @@
   unknown witness versions, anchors, empty scripts), multi-input spends, spends inside a block,
   reused addresses, values beyond 2**51, BIP 30 duplicate coinbases and blocks that fail half
   way: both paths, any batch size, resumed, rolled back, mixed, and with a damaged record file.
+- Background writes: the same rows whatever the batch, each write held open while the next
+  batch is built; a full txid fetched from the batch being committed; a failed write's rows
+  kept and written by the next flush.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,7 @@ from cointrail.chain.utxo.columnar import decode_block_columns
 from cointrail.chain.utxo.hashes import hash160, merkle_root, sha256d
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import StoreError
+from cointrail.store import ingest as ingest_mod
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import (
     HAVE_CORE,
@@ -624,3 +630,129 @@ def test_memory_figures_are_the_slots(tmp_path: Path) -> None:
         assert m["addr_bytes"] >= 8 * m["addr_slots"]
         assert m["utxo_used_slots"] == m["utxos"]  # no collisions: one slot per output
         assert m["addr_used_slots"] == m["addresses"]
+
+
+# --- background writes -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Hold every background write until the ingesting thread waits for it, so that the next
+    batch is built while the previous one is not yet committed. Returns the committed tips."""
+    gates: dict[threading.Thread, threading.Event] = {}
+    committed: list[int] = []
+    append, join = ChainStore.append, ingest_mod._Write.join
+
+    def held_append(self: ChainStore, rows: Any, state: Any = None, *, con: Any = None) -> None:
+        if con is not None:
+            assert gates.setdefault(threading.current_thread(), threading.Event()).wait(30)
+        append(self, rows, state, con=con)
+        committed.append(int(state["tip_height"]))
+
+    def releasing_join(self: ingest_mod._Write, timeout: float | None = None) -> None:
+        gates.setdefault(self, threading.Event()).set()
+        join(self, timeout)
+
+    monkeypatch.setattr(ChainStore, "append", held_append)
+    monkeypatch.setattr(ingest_mod._Write, "join", releasing_join)
+    return committed
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("batch_txs", [1, 50, 50_000])
+def test_background_writes_give_the_same_store(
+    tmp_path: Path, mainnet_reference: dict[str, list[Any]], held_writes: list[int],
+    compiled: bool, batch_txs: int,
+) -> None:
+    flushed: list[int] = []
+    with Store(tmp_path).chain(BTC) as store:
+        with UtxoIngestor(store, compiled=compiled, batch_txs=batch_txs, background_writes=True,
+                          on_flush=lambda p: flushed.append(p.height)) as ingestor:
+            result = ingest_blkfiles(ingestor, str(bundled_path(EARLY_MAINNET_BLOCKS)))
+        assert result.tip_height == 438
+        assert_same(dump(store), mainnet_reference)
+    assert flushed == held_writes  # progress reports each batch once it is committed
+    assert flushed[-1] == 438 and flushed == sorted(flushed)
+    if batch_txs == 1:
+        assert len(flushed) == 439
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_a_batch_being_committed_still_resolves_full_txids(
+    tmp_path: Path, held_writes: list[int], monkeypatch: pytest.MonkeyPatch, seed: int,
+) -> None:
+    """A BIP 30 duplicate coinbase makes the core fetch the full txid of the unspent original
+    (`txid_of`); here the original is in the previous batch, whose write is held open, so the
+    store's connection cannot see it yet: the txid must come from the batch being written."""
+    chain = build_chain(seed)
+    with ingest_chain(tmp_path / "ref", chain, compiled=False, batch_txs=50_000) as ref:
+        want = dump(ref)
+    asked: list[int] = []
+    lookup = ingest_mod._StoredTxids.__call__
+
+    def recording(self: Any, tx_id: int) -> bytes:
+        asked.append(tx_id)
+        assert self.pending is not None and self.pending.num_rows  # a write is in flight
+        return lookup(self, tx_id)
+
+    monkeypatch.setattr(ingest_mod._StoredTxids, "__call__", recording)
+    with Store(tmp_path / "bg").chain(BTC) as store:
+        with UtxoIngestor(store, compiled=True, batch_txs=1, background_writes=True) as ing:
+            for height, raw in enumerate(chain.raws):
+                if height in chain.bad:
+                    with pytest.raises(StoreError, match="does not hold as unspent"):
+                        ing.add_block(decode_block_columns(chain.bad[height], BTC))
+                ing.add_block(decode_block_columns(raw, BTC))
+            ing.flush()
+        assert asked  # the duplicate was resolved while its original's batch was in flight
+        assert_same(dump(store), want)
+
+
+def test_failed_background_write_keeps_its_rows(
+    tmp_path: Path, chain_and_reference: tuple[Chain, dict[str, list[Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A background write that fails leaves the store at its last commit, and its rows with
+    the ingestor: more blocks can be added, and the next flush writes both batches."""
+    chain, want = chain_and_reference
+    original = ChainStore.append
+    failures = [0]
+
+    def failing_once(self: ChainStore, rows: Any, state: Any = None, *, con: Any = None) -> None:
+        if con is not None and state["tip_height"] == "20" and not failures[0]:
+            failures[0] += 1
+            raise OSError("disk full")
+        original(self, rows, state, con=con)
+
+    monkeypatch.setattr(ChainStore, "append", failing_once)
+    with Store(tmp_path).chain(BTC) as store:
+        ingestor = UtxoIngestor(store, compiled=True, batch_txs=10**9, background_writes=True)
+        for h in range(10):
+            ingestor.add_block(decode_block_columns(chain.raws[h], BTC))
+        ingestor.flush()
+        for h in range(10, 20):
+            ingestor.add_block(decode_block_columns(chain.raws[h], BTC))
+        ingestor.batch_txs = 1
+        ingestor.add_block(decode_block_columns(chain.raws[20], BTC))  # hands 10..20 over
+        ingestor.batch_txs = 10**9
+        for h in range(21, 30):  # built while that write fails
+            ingestor.add_block(decode_block_columns(chain.raws[h], BTC))
+        with pytest.raises(OSError, match="disk full"):
+            ingestor.flush()
+        assert failures[0] == 1
+        tip = store.tip()
+        assert tip is not None and tip.height == 9
+        ingestor.flush()  # the failed batch first, then 21..29
+        tip = store.tip()
+        assert tip is not None and tip.height == 29
+        for h in range(30, len(chain.raws)):
+            ingestor.add_block(decode_block_columns(chain.raws[h], BTC))
+        ingestor.close()  # not flushed: 30.. are not committed
+        assert store.tip() == tip
+        del ingestor  # lets go of the address record file (its error traceback held it)
+        gc.collect()
+        with UtxoIngestor(store, compiled=True, background_writes=True) as resumed:
+            for h in range(30, len(chain.raws)):
+                resumed.add_block(decode_block_columns(chain.raws[h], BTC))
+            resumed.flush()
+        assert_same(dump(store), want)

@@ -100,8 +100,8 @@ def ingest_blkfiles_cmd(
 
     state = get_state(ctx)
     with handle_errors(state.debug), _open(state) as store:
-        ingestor = UtxoIngestor(store, batch_txs=batch_txs)
-        with _progress(not as_json, "ingest") as update:
+        with UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor, \
+                _progress(not as_json, "ingest") as update:
             result = ingest_blkfiles(ingestor, path, on_block=lambda h: update(h + 1, None))
         _report(result, as_json)
 
@@ -135,8 +135,8 @@ def sync_cmd(
         return
     with handle_errors(state.debug), _open(state) as store:
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, cookie_file=rpc_cookie)
-        with client, _progress(not as_json, "sync") as update:
-            ingestor = UtxoIngestor(store, batch_txs=batch_txs)
+        with client, _progress(not as_json, "sync") as update, \
+                UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor:
             try:
                 result = sync_rpc(
                     ingestor, client, follow=follow, poll_seconds=poll,
