@@ -47,7 +47,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,6 +61,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from procmem import peak_rss_bytes, wait_with_peak  # noqa: E402 - after the path set-up
 
 RESULTS = REPO / "bench" / "results" / "eth_ingest.md"
 DATA = (REPO / ".." / "shared" / "data" / "eth").resolve()
@@ -94,9 +98,6 @@ CORES = 16
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-
-def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def mib(n: float) -> str:
@@ -806,7 +807,7 @@ def timed_sync(store: Path, url: str, node_pid: int) -> Run:
         cpu0 = _cpu_seconds(node_pid)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, peak = wait_with_peak(proc)
         seconds = time.perf_counter() - start
         node_cpu = _cpu_seconds(node_pid) - cpu0
         out.seek(0)
@@ -814,7 +815,7 @@ def timed_sync(store: Path, url: str, node_pid: int) -> Run:
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"cointrail sync failed: {err.read().decode()[-2000:]}")
         report = json.loads(out.read().decode())
-    return Run(seconds, usage.ru_maxrss * 1024, node_cpu, max(load, os.getloadavg()[0]), report)
+    return Run(seconds, peak, node_cpu, max(load, os.getloadavg()[0]), report)
 
 
 def timed_help() -> float:
