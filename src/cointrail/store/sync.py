@@ -7,20 +7,30 @@ with the node's at the same heights, rolled back to the fork point, and re-appli
 
 from __future__ import annotations
 
+import itertools
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
+from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
-from cointrail.chain.utxo.columnar import decode_block_columns
+from cointrail.chain.utxo.columnar import BlockColumns, decode_block_columns
 from cointrail.chain.utxo.hashes import sha256d
 from cointrail.errors import ExternalServiceError, InputError
 from cointrail.store.duck import ChainStore
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
+
+K = TypeVar("K")
+
+#: Threads decoding blocks ahead of the ingest (the compiled decoder releases the GIL).
+DECODE_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
 
 NODE_NETWORKS = {"main": "mainnet", "test": "testnet", "testnet4": "testnet", "regtest": "regtest"}
 
@@ -112,6 +122,29 @@ class _Prefetcher:
         self._thread.join(timeout=30)
 
 
+def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
+                 threads: int = DECODE_THREADS) -> Iterator[tuple[K, BlockColumns]]:
+    """Decode raw blocks on `threads` threads, a few blocks ahead, and yield them in their
+    order with their keys. A block that fails to decode raises where it comes in the order;
+    blocks read ahead and not yet taken are dropped when the caller stops early."""
+    window = 2 * threads
+    pending: deque[tuple[K, Future[BlockColumns]]] = deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="cointrail-decode") as pool:
+        try:
+            source = iter(blocks)
+            for key, raw in source:
+                pending.append((key, pool.submit(decode_block_columns, raw, spec)))
+                if len(pending) >= window:
+                    first, done = pending.popleft()
+                    yield first, done.result()
+            while pending:
+                first, done = pending.popleft()
+                yield first, done.result()
+        finally:
+            for _, left in pending:
+                left.cancel()
+
+
 #: Node errors that mean the chain changed under a fetch (a reorg shortened it): look again.
 _CHAIN_MOVED = {-8, -5}  # RPC_INVALID_PARAMETER "Block height out of range", "Block not found"
 
@@ -196,17 +229,17 @@ def sync_rpc(
             reorged = False
             fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks,
                                   use_rest)
+            raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
             try:
-                for raws in _until_chain_moves(fetcher):
-                    for raw in raws:
-                        try:
-                            ingestor.add_block(decode_block_columns(raw, spec))
-                        except ReorgError:
-                            reorged = True
-                            break
-                        if on_block:
-                            on_block(ingestor.height, node_height)
-                    if reorged or (should_stop and should_stop()):
+                for _, columns in decode_ahead(raws, spec):
+                    try:
+                        ingestor.add_block(columns)
+                    except ReorgError:
+                        reorged = True
+                        break
+                    if on_block:
+                        on_block(ingestor.height, node_height)
+                    if should_stop and should_stop():
                         break
             finally:
                 fetcher.close()
@@ -250,20 +283,27 @@ def ingest_blkfiles(
     start_height = ingestor.height
     reorgs = rolled_back = 0
     truncations: list[TruncatedFrame] = []
-    blocks: Iterable[tuple[int, bytes]] = iter_best_chain_blocks(
+    blocks: Iterator[tuple[int, bytes]] = iter(iter_best_chain_blocks(
         path, ingestor.spec, truncations=truncations
-    )
-    for height, raw in blocks:
-        if height <= ingestor.height:
-            ingestor.flush()  # the store's connection sees committed blocks only
-            ours = ingestor.store.block_hash_at(height)
-            if ours == sha256d(raw[:80]):
-                continue
-            reorgs += 1
-            rolled_back += ingestor.rollback_to(height - 1)
-        ingestor.add_block(decode_block_columns(raw, ingestor.spec))
-        if on_block:
-            on_block(height)
+    ))
+    new: tuple[int, bytes] | None = None
+    ingestor.flush()  # the store's connection sees committed blocks only
+    for height, raw in blocks:  # the blocks the store holds already: compared, not decoded
+        if height > ingestor.height:
+            new = (height, raw)
+            break
+        ours = ingestor.store.block_hash_at(height)
+        if ours == sha256d(raw[:80]):
+            continue
+        reorgs += 1
+        rolled_back += ingestor.rollback_to(height - 1)
+        new = (height, raw)
+        break
+    if new is not None:
+        for height, columns in decode_ahead(itertools.chain([new], blocks), ingestor.spec):
+            ingestor.add_block(columns)
+            if on_block:
+                on_block(height)
     ingestor.flush()
     tip = ingestor.store.tip()
     return SyncResult(
