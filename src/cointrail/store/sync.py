@@ -29,7 +29,8 @@ from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
 
 K = TypeVar("K")
 
-#: Threads decoding blocks ahead of the ingest (the compiled decoder releases the GIL).
+#: Threads decoding blocks ahead of the ingest (the compiled decoder releases the GIL); 0
+#: decodes on the ingesting thread.
 DECODE_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
 
 NODE_NETWORKS = {"main": "mainnet", "test": "testnet", "testnet4": "testnet", "regtest": "regtest"}
@@ -123,10 +124,16 @@ class _Prefetcher:
 
 
 def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
-                 threads: int = DECODE_THREADS) -> Iterator[tuple[K, BlockColumns]]:
-    """Decode raw blocks on `threads` threads, a few blocks ahead, and yield them in their
-    order with their keys. A block that fails to decode raises where it comes in the order;
-    blocks read ahead and not yet taken are dropped when the caller stops early."""
+                 threads: int | None = None) -> Iterator[tuple[K, BlockColumns]]:
+    """Decode raw blocks on `threads` threads (default `DECODE_THREADS`; 0: on the calling
+    thread), a few blocks ahead, and yield them in their order with their keys. A block that
+    fails to decode raises where it comes in the order; blocks read ahead and not yet taken
+    are dropped when the caller stops early."""
+    threads = DECODE_THREADS if threads is None else threads
+    if threads <= 0:
+        for key, raw in blocks:
+            yield key, decode_block_columns(raw, spec)
+        return
     window = 2 * threads
     pending: deque[tuple[K, Future[BlockColumns]]] = deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="cointrail-decode") as pool:

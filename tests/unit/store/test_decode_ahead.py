@@ -30,7 +30,7 @@ def same(a: BlockColumns, b: BlockColumns) -> bool:
     return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("tx_size", "out_value"))
 
 
-@pytest.mark.parametrize("threads", [1, 2, 4])
+@pytest.mark.parametrize("threads", [0, 1, 2, 4])
 def test_same_columns_in_the_same_order(raws: list[tuple[int, bytes]], threads: int) -> None:
     got = list(decode_ahead(raws, BTC, threads=threads))
     assert [h for h, _ in got] == [h for h, _ in raws] == list(range(439))
