@@ -531,6 +531,17 @@ def timed_command(label: str, cmd: list[str], *, node_pid: int | None = None,
     return Run(label, seconds, peak, node_cpu, load, size, stdout)
 
 
+def best_worker(kind: str, args: dict[str, Any], repeats: int, label: str,
+                store: Path) -> dict[str, Any]:
+    """The fastest of `repeats` in-process runs, each into a fresh store at `store`."""
+    runs = []
+    for rep in range(repeats):
+        log(f"{label}, run {rep + 1}")
+        runs.append(worker(kind, {**args, "store": str(store)}))
+        shutil.rmtree(store)
+    return min(runs, key=lambda x: x["total_seconds"])
+
+
 def worker(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind,
            "--worker-args", json.dumps(args)]
@@ -861,13 +872,9 @@ def main() -> int:
                 staged.append(worker("sync", {"store": str(work / "sync-staged"), "url": url}))
                 shutil.rmtree(work / "sync-staged")
             sync_stages = min(staged, key=lambda x: x["total_seconds"])
-            piped = []
-            for rep in range(args.repeats):
-                log(f"cointrail sync in-process, background writes, run {rep + 1}")
-                piped.append(worker("sync", {"store": str(work / "sync-piped"), "url": url,
-                                             "background": True}))
-                shutil.rmtree(work / "sync-piped")
-            sync_piped = min(piped, key=lambda x: x["total_seconds"])
+            sync_piped = best_worker("sync", {"url": url, "background": True}, args.repeats,
+                                     "cointrail sync in-process, background writes",
+                                     work / "sync-piped")
         finally:
             node.stop()
         loads.append(os.getloadavg())
@@ -888,13 +895,9 @@ def main() -> int:
             blk_store = work / f"blk-staged-{rep}"
             staged.append(worker("blk", {"store": str(blk_store), "blocks": blocks_dir}))
         blk_stages = min(staged, key=lambda x: x["total_seconds"])
-        piped = []
-        for rep in range(args.repeats):
-            log(f"cointrail blk ingest in-process, background writes, run {rep + 1}")
-            piped.append(worker("blk", {"store": str(work / "blk-piped"), "blocks": blocks_dir,
-                                        "background": True}))
-            shutil.rmtree(work / "blk-piped")
-        blk_piped = min(piped, key=lambda x: x["total_seconds"])
+        blk_piped = best_worker("blk", {"blocks": blocks_dir, "background": True}, args.repeats,
+                                "cointrail blk ingest in-process, background writes",
+                                work / "blk-piped")
         log("disk")
         scratch = work / "disk"
         scratch.mkdir()
