@@ -866,12 +866,9 @@ def main() -> int:
                              "--transactions-output", str(out / "enriched.json")],
                             node_pid=pid, output=out / "enriched.json")
                     shutil.rmtree(out)
-            staged = []
-            for rep in range(args.repeats):
-                log(f"cointrail sync in-process, with stage timers, run {rep + 1}")
-                staged.append(worker("sync", {"store": str(work / "sync-staged"), "url": url}))
-                shutil.rmtree(work / "sync-staged")
-            sync_stages = min(staged, key=lambda x: x["total_seconds"])
+            sync_stages = best_worker("sync", {"url": url}, args.repeats,
+                                      "cointrail sync in-process, with stage timers",
+                                      work / "sync-staged")
             sync_piped = best_worker("sync", {"url": url, "background": True}, args.repeats,
                                      "cointrail sync in-process, background writes",
                                      work / "sync-piped")

@@ -886,7 +886,6 @@ class UtxoIngestor:
             self._unwritten = write
             raise write.error
         self._rows.txids.pending = None
-        write.rows = {}  # let go of the core's buffers
         self._report(write.progress)
 
     def _report(self, progress: tuple[int, int, int]) -> None:

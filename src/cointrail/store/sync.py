@@ -138,8 +138,7 @@ def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
     pending: deque[tuple[K, Future[BlockColumns]]] = deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="cointrail-decode") as pool:
         try:
-            source = iter(blocks)
-            for key, raw in source:
+            for key, raw in blocks:
                 pending.append((key, pool.submit(decode_block_columns, raw, spec)))
                 if len(pending) >= window:
                     first, done = pending.popleft()
