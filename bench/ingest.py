@@ -62,6 +62,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+from cointrail.store.defaults import DEFAULT_BATCH_TXS  # noqa: E402
 from procmem import peak_rss_bytes, wait_with_peak  # noqa: E402 - after the path set-up
 
 RESULTS = REPO / "bench" / "results" / "ingest.md"
@@ -236,7 +237,7 @@ def worker_ingest(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     spec = get_chain("litecoin", "regtest")
     start = time.perf_counter()
     store = Store(args["store"]).chain(spec)
-    ingestor = UtxoIngestor(store, batch_txs=args.get("batch_txs", 50_000),
+    ingestor = UtxoIngestor(store, batch_txs=args.get("batch_txs", DEFAULT_BATCH_TXS),
                             background_writes=background)
     opened = time.perf_counter()
 
@@ -1180,12 +1181,14 @@ def build_report(
         for txs, rss, utxo_n, addr_n in picked:
             rows.append([f"{txs:,}", mib(rss), f"{utxo_n:,}", f"{addr_n:,}",
                          mib(rss - blk_stages["rss_start"])])
-        r.add("RSS along the ingest (the batch of 50,000 transactions is committed at each "
-              "flush and its buffers reused; what stays is the two indexes):", "")
+        r.add(f"RSS along the ingest (the batch of {DEFAULT_BATCH_TXS:,} transactions is "
+              "committed at each flush and its buffers reused; what stays is the two indexes):",
+              "")
         r.table(["txs ingested", "RSS", "unspent outputs", "addresses", "RSS - start"], rows)
-    batch_main = m["batch_bytes"] / min(n, 50_000) * 50_000 * shape / here_shape
-    r.add(f"The batch is bounded by `batch_txs` (default 50,000): its buffers took "
-          f"{m['batch_bytes'] / min(n, 50_000):,.0f} B per buffered transaction here, about "
+    per_buffered = m["batch_bytes"] / min(n, DEFAULT_BATCH_TXS)
+    batch_main = per_buffered * DEFAULT_BATCH_TXS * shape / here_shape
+    r.add(f"The batch is bounded by `batch_txs` (default {DEFAULT_BATCH_TXS:,}): its buffers "
+          f"took {per_buffered:,.0f} B per buffered transaction here, about "
           f"{mib(batch_main)} for a batch of mainnet-shaped transactions, plus the same again "
           "while DuckDB inserts it. Two structures grow with the chain: the index of unspent "
           "outputs, which the issue allows, and the address map; a chain this short cannot "
@@ -1317,7 +1320,7 @@ def build_report(
           "tables** (blocks, addresses and the empty account-model tables included); the "
           f"whole database copied fresh takes {alone['whole copy'] / n:.0f} B per transaction "
           "(commits leave partly filled blocks: the same chain ingested in batches of "
-          f"{SMALL_BATCH:,} transactions instead of 50,000 takes "
+          f"{SMALL_BATCH:,} transactions instead of {DEFAULT_BATCH_TXS:,} takes "
           f"{disk['small_batch_size'] / n:.0f} B per transaction; runs also differ by a few % "
           "with DuckDB's multi-threaded checkpoint). A file's fixed part "
           "(metadata, small tables, a block each) weighs on a chain this short and not on "

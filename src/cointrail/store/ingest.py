@@ -40,6 +40,7 @@ from cointrail.chain.utxo.columnar import BlockColumns, columns_from_block
 from cointrail.chain.utxo.hashes import BlockHash, Txid, hash160
 from cointrail.chain.utxo.script import ScriptType, classify_script
 from cointrail.errors import CointrailError, StoreError
+from cointrail.store.defaults import DEFAULT_BATCH_TXS
 from cointrail.store.duck import ChainStore
 from cointrail.store.schema import ADDRESSES, BLOCKS, COINBASES, INPUTS, OUTPUTS, TXS, Table
 
@@ -742,7 +743,7 @@ class UtxoIngestor:
         self,
         store: ChainStore,
         *,
-        batch_txs: int = 50_000,
+        batch_txs: int = DEFAULT_BATCH_TXS,
         on_flush: Callable[[IngestProgress], None] | None = None,
         compiled: bool | None = None,
         background_writes: bool = False,

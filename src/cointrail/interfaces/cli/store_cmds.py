@@ -18,6 +18,7 @@ from cointrail.interfaces.cli.common import (
     human_console,
     warning_line,
 )
+from cointrail.store.defaults import DEFAULT_BATCH_TXS
 
 if TYPE_CHECKING:  # the store's libraries load on first use: `cointrail --help` stays fast
     from cointrail.store.duck import ChainStore
@@ -91,7 +92,8 @@ def ingest_blkfiles_cmd(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(metavar="DIR|FILE",
                                         help="A node's blocks/ directory or a framed .blk file.")],
-    batch_txs: Annotated[int, typer.Option(help="Transactions per committed batch.")] = 50_000,
+    batch_txs: Annotated[int, typer.Option(
+        help="Transactions per committed batch.")] = DEFAULT_BATCH_TXS,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the best chain from a node's blk*.dat files (xor.dat aware); resumable."""
@@ -114,7 +116,8 @@ def sync_cmd(
     rpc_cookie: Annotated[str | None, typer.Option(help="Core's .cookie file for auth.")] = None,
     poll: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 1.0,
     batch_blocks: Annotated[int, typer.Option(help="Blocks per RPC batch.")] = 100,
-    batch_txs: Annotated[int, typer.Option(help="Transactions per committed batch.")] = 50_000,
+    batch_txs: Annotated[int, typer.Option(
+        help="Transactions per committed batch.")] = DEFAULT_BATCH_TXS,
     rest: Annotated[bool | None, typer.Option(
         "--rest/--no-rest",
         help="Raw blocks over the node's REST interface (binary; the node needs -rest=1). "
