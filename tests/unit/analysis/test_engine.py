@@ -1191,7 +1191,8 @@ def test_guard_holds_back_a_weak_link_between_two_large_clusters(tmp_path: Path)
         doc = explain(guarded, CA.text, CB.text)
         assert doc["linked"] is False
         assert doc["held_back_links"] == [
-            {"height": 2, "txid": spend.rpc_txid, "heuristic": "change", "sizes": [2, 2]}]
+            {"height": 2, "txid": spend.rpc_txid, "heuristic": "change", "sizes": [2, 2],
+             "addresses": [GA.text, GB.text], "clusters": [ids[GA.text], ids[GB.text]]}]
         # the guard's record of the run
         config = json.loads(guarded.query("SELECT config FROM cluster_runs")[0][0])
         assert config["supercluster_guard"] == {"min_cluster_size": 2,
@@ -1375,7 +1376,8 @@ def test_cli_cluster_as_of(
     doc = ok_json(cli(cli_store, "cluster", "--as-of", str(height), "--json"))
     expected = oracle(main.txs, height)
     assert doc == {"as_of_height": height, "addresses": len(expected.ids),
-                   "clusters": expected.n_clusters}
+                   "clusters": expected.n_clusters, "config": clustered["config"],
+                   "config_hash": clustered["config_hash"]}
 
 
 def test_cli_show_cluster_explain_and_address(
@@ -1421,6 +1423,15 @@ BAD_INPUT = {
         ("explain", pkh("never-paid").text, A[1].text, "--json"), "never appeared"),
     "explain a malformed address": (("explain", "not-an-address", A[1].text, "--json"), ""),
     "show an unknown cluster": (("show", "cluster", "100000", "--json"), "no cluster"),
+    "a negative page limit": (("show", "cluster", "0", "--limit", "-1", "--json"), "limit"),
+    "a negative page offset": (("show", "cluster", "0", "--offset", "-1", "--json"), "offset"),
+    "a heuristic named twice": (("cluster", "--heuristics", "multi_input,multi_input"),
+                                "more than once"),
+    "run options with --as-of": (("cluster", "--as-of", "1", "--guard-size", "3"),
+                                 "--guard-size"),
+    "account-chain options on a UTXO chain": (("cluster", "--max-blocks", "5"),
+                                              "--max-blocks apply to account chains"),
+    "Spark options without Spark": (("cluster", "--master", "local[1]"), "--engine spark"),
 }
 
 
@@ -1430,6 +1441,55 @@ def test_cli_rejects_bad_input_with_one_line(
 ) -> None:
     args, fragment = BAD_INPUT[case]
     assert_one_line_error(cli(cli_store, *args), fragment)
+
+
+def test_cli_names_an_address_the_clustering_asked_about_does_not_hold_yet(
+    cli_store: Path, clustered: dict[str, Any]
+) -> None:
+    """An address first seen above --as-of: explain says when it appears (not "not in the same
+    cluster"), and show cluster with its id says why there is no such cluster."""
+    late = ok_json(cli(cli_store, "show", "address", X[5].text, "--json"))  # paid at height 6
+    text, first, addr_id = late["address"], late["first_seen"]["height"], late["addr_id"]
+    assert first == 6
+    before = first - 1
+    for pair in ((text, text), (text, A[0].text)):
+        doc = ok_json(cli(cli_store, "explain", *pair, "--as-of", str(before), "--json"))
+        assert doc["linked"] is False
+        assert doc["answer"] == (f"not clustered as of height {before}: {text} first "
+                                 f"appears at height {first}, after height {before}")
+        assert doc["not_clustered"][0] == {"address": text, "first_height": first}
+    assert_one_line_error(
+        cli(cli_store, "show", "cluster", str(addr_id), "--as-of", str(before), "--json"),
+        f"address {addr_id} first appears at height {first}, after --as-of {before}")
+
+
+def test_cli_cluster_extends_the_stored_configuration_and_says_when_it_rebuilds(
+    tmp_path: Path,
+) -> None:
+    """A plain `cluster` extends the clustering with the configuration it was built with (not
+    the default); the same heuristics named in another order are the same configuration; a
+    different configuration rebuilds from genesis and the text output says so."""
+    chain = batch_chain()
+    make_store(tmp_path, chain.raws).close()
+    base = ["--store", str(tmp_path), "--chain", "bitcoin", "--network", "regtest", "cluster"]
+    custom = ["--heuristics", "batch_change,multi_input", "--param", "batch_change.max_blocks=2"]
+    first = ok_json(CliRunner().invoke(app, [*base, *custom, "--json"]))
+    assert [h["name"] for h in first["config"]["heuristics"]] == ["multi_input", "batch_change"]
+    again = ok_json(CliRunner().invoke(app, [*base, "--json"]))
+    assert (again["restarted"], again["config_hash"]) == (False, first["config_hash"])
+    assert again["notes"] == ["extending the stored clustering's configuration (multi_input "
+                              "v1, batch_change v1)"]
+    reordered = ok_json(CliRunner().invoke(app, [*base, "--heuristics", "multi_input,"
+                                                 "batch_change", "--param",
+                                                 "batch_change.max_blocks=2", "--json"]))
+    assert (reordered["restarted"], reordered["config_hash"]) == (False, first["config_hash"])
+    other = CliRunner().invoke(app, [*base, "--heuristics", "multi_input"])
+    assert other.exit_code == 0, other.output
+    assert ("the configuration differs from the stored clustering's (multi_input v1, "
+            "batch_change v1): rebuilt from genesis with multi_input v1") in " ".join(
+                other.output.split())
+    as_of = ok_json(CliRunner().invoke(app, [*base, "--as-of", "2", "--json"]))
+    assert [h["name"] for h in as_of["config"]["heuristics"]] == ["multi_input"]
 
 
 def test_cli_without_clustering_says_to_run_it(pristine: Path, tmp_path: Path) -> None:

@@ -194,6 +194,14 @@ class ClusterConfig:
     params: tuple[Setting, ...] = ()
 
     def __post_init__(self) -> None:
+        twice = sorted({h for h in self.heuristics if self.heuristics.count(h) > 1})
+        if twice:
+            raise InputError(f"heuristic(s) {', '.join(twice)} named more than once in "
+                             "--heuristics; name each once")
+        # one order whatever order they were named in: the same set is the same configuration
+        order = (*HEURISTICS, *ACCOUNT_HEURISTICS)
+        object.__setattr__(self, "heuristics", tuple(sorted(
+            self.heuristics, key=lambda h: order.index(h) if h in order else len(order))))
         unknown = [h for h in self.heuristics if h not in (*HEURISTICS, *ACCOUNT_HEURISTICS)]
         if unknown or not self.heuristics:
             raise InputError(
@@ -258,6 +266,45 @@ class ClusterConfig:
     def digest(self) -> str:
         canonical = json.dumps(self.describe(), sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_description(cls, doc: dict[str, Any]) -> ClusterConfig | None:
+        """The UTXO configuration a run recorded (`describe`), or None when this version
+        cannot build it again (another model, or a heuristic it no longer knows)."""
+        try:
+            if doc.get("model") == "account":
+                return None
+            params: list[Setting] = []
+            names = []
+            for h in doc["heuristics"]:
+                name = h["name"]
+                names.append(name)
+                settable = settable_params(name)
+                for key, value in (h.get("params") or {}).items():
+                    if key in settable:
+                        text = str(value).lower() if isinstance(value, bool) else str(value)
+                        params.append((name, key, _typed(f"{name}.{key}", settable[key], text)))
+            return cls(heuristics=tuple(names),
+                       coinjoin_detection=doc.get("coinjoin_detector") is not None,
+                       guard_size=int(doc["supercluster_guard"]["min_cluster_size"]),
+                       params=tuple(params))
+        except (KeyError, TypeError, ValueError, InputError):
+            return None
+
+    def names(self) -> str:
+        """The heuristics with their versions, for people: ``multi_input v1, change v3``."""
+        return ", ".join(f"{h['name']} v{h['version']}" for h in self.describe()["heuristics"])
+
+
+def stored_config(store: ChainStore) -> tuple[dict[str, Any], str] | None:
+    """The configuration (as recorded, `ClusterConfig.describe`) and digest of the store's
+    current clustering: its latest run with the digest the store holds; None without one."""
+    digest = store.state().get("cluster_config_hash")
+    if digest is None:
+        return None
+    rows = store.query("SELECT config FROM cluster_runs WHERE config_hash = ?"
+                       " ORDER BY run_id DESC LIMIT 1", [digest])
+    return (json.loads(str(rows[0][0])), digest) if rows else None
 
 
 @dataclass
@@ -822,7 +869,11 @@ def cluster_view(store: ChainStore, as_of: int | None = None) -> ClusterView:
         )
     if as_of is not None:
         if not 0 <= as_of <= done:
-            raise InputError(f"--as-of {as_of} is outside the clustered heights 0..{done}")
+            tip = store.tip()
+            hint = (f"; the store reaches height {tip.height}: run `cointrail cluster` to "
+                    f"cluster up to it first" if tip is not None and done < as_of <= tip.height
+                    else "")
+            raise InputError(f"--as-of {as_of} is outside the clustered heights 0..{done}{hint}")
         if as_of < done:
             return ClusterView(replay(store, as_of).find_all(), as_of)
     digest = store.state().get("cluster_config_hash", "")
@@ -837,6 +888,25 @@ def cluster_view(store: ChainStore, as_of: int | None = None) -> ClusterView:
     if not store.read_only:
         save_cluster_ids(store, ids, done, digest)
     return ClusterView(ids, done)
+
+
+def _first_height(store: ChainStore, addr_id: int) -> int | None:
+    row = store.query("SELECT first_height FROM addresses WHERE addr_id = ?", [addr_id])
+    return int(row[0][0]) if row else None
+
+
+def _unclustered_id(store: ChainStore, view: ClusterView, cluster_id: int) -> str:
+    """Why id `cluster_id` (an address id) has no cluster in `view`, when the store knows it:
+    its address first appears above the view's height."""
+    first = _first_height(store, cluster_id) if cluster_id >= 0 else None
+    if first is None:
+        return ""
+    done = _state_int(store, "cluster_height", -1)
+    what = (f"; cluster ids are address ids, and address {cluster_id} first appears at height "
+            f"{first}")
+    if view.height < done:
+        return what + f", after --as-of {view.height}"
+    return what + f", above the clustered height {view.height}: run `cointrail cluster`"
 
 
 def _tx_hex(store: ChainStore, stored: bytes) -> str:
@@ -883,6 +953,9 @@ def show_cluster(
     as_of: int | None = None,
 ) -> dict[str, Any]:
     """Size, a page of addresses, balance and first/last seen of one cluster."""
+    if offset < 0 or limit < 1:
+        raise InputError(f"--offset {offset} --limit {limit}: the offset must be 0 or more and "
+                         "the limit 1 or more")
     view = cluster_view(store, as_of)
     requested = cluster_id
     merged_into = None
@@ -892,7 +965,8 @@ def show_cluster(
         cluster_id = current
     members = view.members(cluster_id)
     if members.size == 0:
-        raise NotFoundError(f"no cluster {requested} in the {store.spec.key} clustering")
+        raise NotFoundError(f"no cluster {requested} in the {store.spec.key} clustering"
+                            + _unclustered_id(store, view, requested))
     if store.spec.is_account_model:
         return _show_account_cluster(store, view, cluster_id, requested, merged_into, members,
                                      offset, limit)
@@ -1040,7 +1114,25 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         "a": text_a, "b": text_b, "cluster_a": ca, "cluster_b": cb,
         "as_of_height": view.height, "config": config,
     }
-    if ca is None or cb is None or ca != cb:
+    missing = [(text, i) for text, i, c in ((text_a, id_a, ca), (text_b, id_b, cb))
+               if c is None]
+    if missing:  # seen by the store, but first above the clustering asked about
+        done = _state_int(store, "cluster_height", -1)
+        notes = []
+        for text, i in dict(missing).items():
+            first = _first_height(store, i)
+            notes.append(f"{text} first appears at height {first}" + (
+                f", after height {view.height}" if view.height < done else
+                f", above the clustered height {view.height} (run `cointrail cluster`)"))
+        return base | {
+            "linked": False,
+            "answer": f"not clustered as of height {view.height}: {'; '.join(notes)}",
+            "not_clustered": [{"address": text, "first_height": _first_height(store, i)}
+                              for text, i in dict(missing).items()],
+            "held_back_links": [],
+        }
+    assert ca is not None and cb is not None
+    if ca != cb:
         candidates = store.query(
             "SELECT h.height, t.txid, h.heuristic, h.size_a, h.size_b, h.addr_a, h.addr_b"
             " FROM cluster_held h JOIN txs t USING (tx_id) WHERE h.height <= ?"
@@ -1049,17 +1141,20 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         )
         pair = {ca, cb}
         held = [  # held links whose ends now lie in the two clusters asked about
-            row[:5] for row in candidates
-            if ca != cb and {view.of(int(row[5])), view.of(int(row[6]))} == pair
+            row for row in candidates
+            if {view.of(int(row[5])), view.of(int(row[6]))} == pair
         ]
+        ends = _text(store, sorted({int(r[k]) for r in held for k in (5, 6)}))
         return base | {
             "linked": False,
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
                       f"{view.height}",
             "held_back_links": [
                 {"height": h, "txid": _tx_hex(store, bytes(t)) if store.spec.is_account_model
-                 else Txid(bytes(t)).rpc_hex, "heuristic": hh,
-                 "sizes": [sa, sb]} for h, t, hh, sa, sb in held
+                 else Txid(bytes(t)).rpc_hex, "heuristic": hh, "sizes": [sa, sb],
+                 "addresses": [ends.get(int(x)), ends.get(int(y))],
+                 "clusters": [view.of(int(x)), view.of(int(y))]}
+                for h, t, hh, sa, sb, x, y in held
             ],
         }
     if id_a == id_b:

@@ -77,19 +77,43 @@ def cluster_cmd(
                           "service (a hub) and is not linked.")] = 10,
     as_json: JsonOption = False,
 ) -> None:
-    """Build or extend the address clustering up to the store's tip (or show it --as-of)."""
+    """Build or extend the address clustering up to the store's tip (or show it --as-of).
+
+    Without --heuristics, --param, --guard-size or --no-coinjoin-detection a UTXO store's
+    clustering is extended with the configuration it was built with; a different one rebuilds
+    it from genesis (and says so)."""
     from cointrail.analysis.clustering.engine import (
         ClusterConfig,
         Clusterer,
         cluster_view,
         parse_heuristic_params,
+        stored_config,
     )
     from cointrail.errors import InputError
 
     state = get_state(ctx)
+    given = _given(ctx)
+    run_options = given & {"heuristics", "param", "guard_size", "no_coinjoin_detection"}
+    account_options = given & set(_ACCOUNT_OPTIONS)
+    spark_options = given & set(_SPARK_OPTIONS)
+    reuse = (heuristics is None and not run_options and not state.spec.is_account_model
+             and engine == "embedded")
     if heuristics is None:
         heuristics = "deposit_reuse" if state.spec.is_account_model else "multi_input"
     with handle_errors(state.debug):
+        if as_of is not None and (run_options or account_options or spark_options
+                                  or engine != "embedded"):
+            raise InputError(
+                f"--as-of shows the stored clustering as it stood at a height; it takes no run "
+                f"options ({_flags(run_options | account_options | spark_options) or '--engine'}"
+                "): drop them, or run `cointrail cluster` with them first")
+        if account_options and not state.spec.is_account_model:
+            raise InputError(
+                f"{_flags(account_options)} apply to account chains (deposit_reuse); on "
+                f"{state.spec.key} set the UTXO heuristics' parameters with --param, e.g. "
+                "--param deposit_address.max_blocks=288")
+        if spark_options and engine != "spark":
+            raise InputError(f"{_flags(spark_options)} apply to --engine spark")
         if param and state.spec.is_account_model:
             raise InputError("--param sets the UTXO heuristics' parameters; on account chains "
                              "use --max-blocks, --max-fee-wei, --min-deposit-addresses and "
@@ -110,12 +134,29 @@ def cluster_cmd(
         if engine not in ("embedded", "spark"):
             raise InputError(f"--engine {engine!r}: use embedded or spark")
     with handle_errors(state.debug), _open(state) as store:
+        before = stored_config(store)
         if as_of is not None:
             view = cluster_view(store, as_of)
             summary = {"as_of_height": view.height, "addresses": int(view.ids.size),
-                       "clusters": len(set(view.ids.tolist()))}
-            _emit(summary, as_json)
+                       "clusters": len(set(view.ids.tolist())),
+                       "config": before[0] if before else None,
+                       "config_hash": before[1] if before else None}
+            if as_json:
+                _emit(summary, as_json)
+            else:
+                human_console().print(
+                    f"clustering as of height {view.height}: {summary['addresses']} addresses "
+                    f"in {summary['clusters']} clusters "
+                    f"({_heuristic_names(before[0] if before else None)})",
+                    highlight=False)
             return
+        notes: list[str] = []
+        if reuse and before is not None:
+            again = ClusterConfig.from_description(before[0])
+            if again is not None and again.digest() == before[1]:
+                config = again
+                notes.append(f"extending the stored clustering's configuration "
+                             f"({config.names()})")
         if engine == "spark":
             from cointrail.scaleout.jobs import cluster_with_spark
 
@@ -132,17 +173,25 @@ def cluster_cmd(
             return
         with _progress(not as_json, "cluster") as update:
             result = Clusterer(store, config).run(on_progress=lambda h, top: update(h + 1, top + 1))
+        if result.restarted:
+            notes.append(
+                f"the configuration differs from the stored clustering's "
+                f"({_heuristic_names(before[0] if before else None)}): rebuilt from genesis "
+                f"with {_heuristic_names(result.config)}")
         doc: dict[str, object] = {
             "run_id": result.run_id, "from_height": result.from_height,
             "to_height": result.to_height, "block_hash": result.block_hash,
             "addresses": result.addresses, "clusters": result.clusters, "links": result.links,
             "merges": result.merges, "held_back": result.held, "coinjoins": result.coinjoins,
             "restarted": result.restarted, "seconds": round(result.seconds, 3),
-            "config": result.config,
+            "config": result.config, "config_hash": config.digest(), "notes": notes,
         }
         if as_json:
             typer.echo(json.dumps(doc, indent=2, default=str))
-        elif config.is_account:
+            return
+        for note in notes:
+            human_console().print(note, highlight=False, markup=False)
+        if config.is_account:
             human_console().print(
                 f"clustered {result.addresses} addresses into {result.clusters} clusters up to "
                 f"height {result.to_height} by deposit-address reuse "
@@ -156,6 +205,38 @@ def cluster_cmd(
                 f"height {result.to_height} ({result.links} links, {result.merges} merges, "
                 f"{result.held} held back by the guard, {result.coinjoins} CoinJoins flagged)"
             )
+
+
+_ACCOUNT_OPTIONS = {"hot_wallet": "--hot-wallet", "hot_wallet_category": "--hot-wallet-category",
+                    "max_blocks": "--max-blocks", "max_fee_wei": "--max-fee-wei",
+                    "min_deposit_addresses": "--min-deposit-addresses",
+                    "max_deposits_per_sender": "--max-deposits-per-sender"}
+_SPARK_OPTIONS = {"master": "--master", "parquet": "--parquet", "work_dir": "--work-dir",
+                  "max_rounds": "--max-rounds"}
+_FLAGS = {**_ACCOUNT_OPTIONS, **_SPARK_OPTIONS, "heuristics": "--heuristics",
+          "param": "--param", "guard_size": "--guard-size",
+          "no_coinjoin_detection": "--no-coinjoin-detection"}
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The command's parameters given on the command line (or by environment), by name."""
+    given = set()
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name) if p.name else None
+        if p.name and source is not None and source.name != "DEFAULT":
+            given.add(p.name)
+    return given
+
+
+def _flags(names: set[str]) -> str:
+    return ", ".join(sorted(_FLAGS.get(n, n) for n in names))
+
+
+def _heuristic_names(config: dict[str, Any] | None) -> str:
+    """``multi_input v1, change v3`` from a recorded configuration."""
+    if not config:
+        return "no configuration recorded"
+    return ", ".join(f"{h['name']} v{h['version']}" for h in config.get("heuristics") or [])
 
 
 def _account_config(
@@ -315,9 +396,11 @@ def explain_text(doc: dict[str, Any]) -> str:
                      f"tx {hop['txid']}")
         lines += [f"   {line}" for line in _evidence_lines(hop)]
     for held in doc.get("held_back_links", []):
+        (a, b), (ca, cb) = held.get("addresses") or ("?", "?"), held.get("clusters") or ("?", "?")
         lines.append(f"held back by the supercluster guard: {held['heuristic']} link in tx "
-                     f"{held['txid']} (height {held['height']}) joining clusters of "
-                     f"{held['sizes'][0]} and {held['sizes'][1]} addresses")
+                     f"{held['txid']} (height {held['height']}) joining {a} (cluster {ca}, "
+                     f"{held['sizes'][0]} addresses when held) and {b} (cluster {cb}, "
+                     f"{held['sizes'][1]})")
     heuristics = (doc.get("config") or {}).get("heuristics") or []
     if heuristics:
         names = ", ".join(f"{h['name']} v{h['version']}" for h in heuristics)
