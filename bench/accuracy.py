@@ -132,6 +132,13 @@ class Looks:
     partners: Counter[str] = field(default_factory=Counter)  # the other vote of a second look
 
 
+def defined(value: float | None) -> float:
+    """A pairwise measure of a scenario evaluation: defined, as every owner has many addresses
+    and multi-input alone joins thousands of pairs."""
+    assert value is not None, "a scenario evaluation without predicted or true pairs"
+    return value
+
+
 def looks(store: Any, owners: dict[str, str]) -> Looks:
     """Judge the stored change links against the ground truth, split by when they were made."""
     rows = store.query(
@@ -217,7 +224,8 @@ def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
                     run.ceilings[f"best+{name}"] = (scores.precision, scores.recall,
                                                     scores.clusters)
         e = run.evaluations[label]
-        print(f"  {label}: precision {e.precision:.4f}, recall {e.recall:.4f}, "
+        print(f"  {label}: precision {defined(e.precision):.4f}, "
+              f"recall {defined(e.recall):.4f}, "
               f"{e.clusters} clusters for {e.owners} wallets", flush=True)
     return run
 
@@ -250,6 +258,11 @@ def pct(part: int, whole: int) -> str:
     return f"{part}/{whole} ({100 * part / whole:.1f} %)" if whole else "0/0"
 
 
+def three(value: float | None) -> str:
+    """A wallet's pairwise recall to 3 decimals; n/a for a wallet of one address."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def mean(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -268,8 +281,9 @@ def accuracy_table(runs: list[SeedRun]) -> list[str]:
         clusters = (f"{statistics.mean(e.clusters for e in es):.0f} / "
                     f"{statistics.mean(e.owners for e in es):.0f}")
         lines.append(
-            f"| {label} | {mean([e.precision for e in es])} | {mean([e.recall for e in es])} | "
-            f"{mean([e.f1 for e in es])} | {mean([e.purity for e in es])} | "
+            f"| {label} | {mean([defined(e.precision) for e in es])} | "
+            f"{mean([defined(e.recall) for e in es])} | "
+            f"{mean([defined(e.f1) for e in es])} | {mean([e.purity for e in es])} | "
             f"{mean([e.inverse_purity for e in es])} | {clusters} |")
     for name, text in CEILINGS.items():
         recalls = [r.ceilings[name][1] for r in runs]
@@ -412,9 +426,9 @@ def per_seed(runs: list[SeedRun]) -> list[str]:
             f"{i.size}: " + ", ".join(f"{o} {n}" for o, n in list(i.owners.items())[:3])
             + (" …" if len(i.owners) > 3 else "")
             for i in c.impure_clusters[:3])
-        lines.append(f"| {r.seed} | {m.precision:.4f} / {m.recall:.4f} | "
-                     f"{c.precision:.4f} / {c.recall:.4f} | {d.precision:.4f} / "
-                     f"{d.recall:.4f} | {b.precision:.4f} / {b.recall:.4f} | {wrong} | "
+        pr = " | ".join(f"{defined(e.precision):.4f} / {defined(e.recall):.4f}"
+                        for e in (m, c, d, b))
+        lines.append(f"| {r.seed} | {pr} | {wrong} | "
                      f"{wrong_d} | {wrong_b} | {impure} |")
     return lines
 
@@ -471,9 +485,9 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     best = [r.evaluations[BEST] for r in runs]
     multi = [r.evaluations["multi-input"] for r in runs]
-    met_a = all(e.precision == 1.0 for e in multi)
-    met_b = all(e.precision >= TARGET_PRECISION_CHANGE and e.recall >= TARGET_RECALL_CHANGE
-                for e in best)
+    met_a = all(defined(e.precision) == 1.0 for e in multi)
+    met_b = all(defined(e.precision) >= TARGET_PRECISION_CHANGE
+                and defined(e.recall) >= TARGET_RECALL_CHANGE for e in best)
     rounds_hit = sum(v[0] for r in runs for v in r.detection["multi-input"].rounds.values())
     rounds = sum(v[1] for r in runs for v in r.detection["multi-input"].rounds.values())
     fp = sum(r.detection["multi-input"].batched_flagged for r in runs)
@@ -530,9 +544,9 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
     for o in runs[0].evaluations["multi-input + change"].largest_owners[:12]:
         d = with_deposits.get(o.owner)
         after = (f" → {d.clusters}" if d else "", f" → {d.largest_cluster_share:.3f}" if d
-                 else "", f" → {d.recall:.3f}" if d else "")
+                 else "", f" → {three(d.recall)}" if d else "")
         lines.append(f"| {o.owner} | {o.addresses} | {o.clusters}{after[0]} | "
-                     f"{o.largest_cluster_share:.3f}{after[1]} | {o.recall:.3f}{after[2]} |")
+                     f"{o.largest_cluster_share:.3f}{after[1]} | {three(o.recall)}{after[2]} |")
     lines += ["", "### Wrong change links (first seed, first few)", ""]
     for w in runs[0].evaluations["multi-input + change"].wrong_links[:8]:
         votes = {k: v for k, v in (w.detail or {}).get("votes", {}).items() if v is not None}

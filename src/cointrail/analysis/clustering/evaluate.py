@@ -15,9 +15,11 @@ and how many agreed on each (``["right_by_votes"]`` / ``["wrong_by_votes"]``), a
 largest impure clusters and a few wrong links with their txids, so an error can be traced to
 the heuristic that made it.
 
-Conventions: precision is 1.0 when no pair is predicted (nothing claimed, nothing wrong) and
-recall 1.0 when no pair is true; ground-truth addresses the store never saw, or first saw above
-the clustering's height, are counted and left out.
+Conventions: a measure whose denominator is 0 is undefined (None, ``null`` in JSON): precision
+when no pair is predicted, recall when no pair is true (one address, or one address per owner),
+F1 when either is; likewise an owner's recall when it has one address. Ground-truth addresses
+the store never saw, or first saw above the clustering's height, are counted and left out; when
+that leaves none, `evaluate` raises InputError rather than report a score of nothing.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class OwnerStats:
     addresses: int
     clusters: int  # clusters holding at least one of its addresses
     largest_cluster_share: float  # share of its addresses in the cluster holding most of them
-    recall: float  # pairwise recall within this owner
+    recall: float | None  # pairwise recall within this owner; None when it has one address
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,9 @@ class Evaluation:
     true_pairs: int
     predicted_pairs: int
     correct_pairs: int
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None  # None when no pair is predicted
+    recall: float | None  # None when no pair is true
+    f1: float | None  # None when precision or recall is
     purity: float
     inverse_purity: float
     ground_truth_addresses: int
@@ -294,7 +296,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate the store's clustering (as the last run left it, or `as_of` a height) against
     `ground_truth` (address text → owner); `detail` bounds the lists of largest owners, impure
-    clusters and wrong links."""
+    clusters and wrong links.
+
+    Raises InputError when no ground-truth address can be evaluated (none is in the store at or
+    below the clustering's height)."""
     view = cluster_view(store, as_of)
     texts = list(ground_truth)
     owner_names, owner_of_row = np.unique(
@@ -303,6 +308,8 @@ def evaluate(
     addr_ids, owners = _one_owner_per_address(
         texts, rows, addr_ids, owner_of_row[rows].astype(np.int64), owner_names)
     n = int(addr_ids.size)
+    if n == 0:
+        raise _nothing_to_evaluate(store, len(texts), not_in_store, above, view.height)
     n_owners = len(owner_names)
     cluster_ids, cluster_of = np.unique(
         np.asarray(view.ids)[addr_ids].astype(np.int64), return_inverse=True)
@@ -313,8 +320,11 @@ def evaluate(
     cluster_sizes = np.bincount(cluster_of, minlength=len(cluster_ids))
     owner_sizes = np.bincount(owners, minlength=n_owners)
     correct, predicted, true = _pairs(cell_counts), _pairs(cluster_sizes), _pairs(owner_sizes)
-    precision = correct / predicted if predicted else 1.0
-    recall = correct / true if true else 1.0
+    precision = correct / predicted if predicted else None
+    recall = correct / true if true else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     top_in_cluster = np.zeros(len(cluster_ids), dtype=np.int64)
     np.maximum.at(top_in_cluster, cell_cluster, cell_counts)
     top_in_owner = np.zeros(n_owners, dtype=np.int64)
@@ -331,7 +341,7 @@ def evaluate(
             clusters=int(owner_clusters[g]),
             largest_cluster_share=float(top_in_owner[g] / owner_sizes[g]),
             recall=float(owner_pairs[g] / _pairs(owner_sizes[g:g + 1]))
-            if owner_sizes[g] > 1 else 1.0,
+            if owner_sizes[g] > 1 else None,
         )
         for g in largest
     )
@@ -356,9 +366,9 @@ def evaluate(
         correct_pairs=correct,
         precision=precision,
         recall=recall,
-        f1=2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        purity=float(top_in_cluster.sum() / n) if n else 1.0,
-        inverse_purity=float(top_in_owner.sum() / n) if n else 1.0,
+        f1=f1,
+        purity=float(top_in_cluster.sum() / n),
+        inverse_purity=float(top_in_owner.sum() / n),
         ground_truth_addresses=len(texts),
         not_in_store=not_in_store,
         above_height=above,
@@ -369,6 +379,25 @@ def evaluate(
         impure_clusters=tuple(impure_clusters),
         wrong_links=wrong,
     )
+
+
+def _nothing_to_evaluate(
+    store: ChainStore, given: int, not_in_store: int, above: int, height: int
+) -> InputError:
+    """The error for a ground truth of which no address is in the clustering."""
+    if not given:
+        return InputError("the ground truth holds no address; give address → owner pairs")
+    advice = []
+    if not_in_store:
+        advice.append(f"check that the file holds {store.spec.key} addresses (--chain/--network) "
+                      "and that the store is synced past them")
+    if above:
+        advice.append("run `cointrail cluster` to extend the clustering, or pass a later "
+                      "--as-of")
+    return InputError(
+        f"none of the {given} ground-truth address(es) can be evaluated: {not_in_store} not in "
+        f"the {store.spec.key} store, {above} first seen above the clustering's height "
+        f"{height}; {'; or '.join(advice)}")
 
 
 def _last_config(store: ChainStore) -> dict[str, Any] | None:

@@ -24,7 +24,10 @@ def evaluate_cmd(
     as_of: AsOf = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Pairwise precision, recall, F1 and purity of the clustering against known owners."""
+    """Pairwise precision, recall, F1 and purity of the clustering against known owners.
+
+    A measure with nothing to count is shown as n/a (null in JSON): precision when no pair of
+    addresses shares a cluster, recall when no two addresses share an owner."""
     from cointrail.analysis.clustering.evaluate import evaluate, read_ground_truth
 
     state = get_state(ctx)
@@ -38,6 +41,11 @@ def evaluate_cmd(
         _print(result)
 
 
+def _measure(value: float | None, undefined: str) -> str:
+    """`value` to 4 decimals, or n/a and why it is undefined."""
+    return f"n/a ({undefined})" if value is None else f"{value:.4f}"
+
+
 def _print(result: Evaluation) -> None:
     console = human_console()
     heuristics = ", ".join(h["name"] for h in (result.config or {}).get("heuristics", []))
@@ -49,9 +57,9 @@ def _print(result: Evaluation) -> None:
     )
     summary = Table("measure", "value")
     for name, value in (
-        ("pairwise precision", f"{result.precision:.4f}"),
-        ("pairwise recall", f"{result.recall:.4f}"),
-        ("F1", f"{result.f1:.4f}"),
+        ("pairwise precision", _measure(result.precision, "no pairs predicted")),
+        ("pairwise recall", _measure(result.recall, "no same-owner pairs")),
+        ("F1", _measure(result.f1, "needs precision and recall")),
         ("purity", f"{result.purity:.4f}"),
         ("inverse purity", f"{result.inverse_purity:.4f}"),
         ("clusters / owners", f"{result.clusters} / {result.owners}"),

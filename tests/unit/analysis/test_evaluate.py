@@ -1,0 +1,222 @@
+"""`evaluate` and ``cluster-evaluate`` on the bundled demo scenario chain (litecoin regtest),
+clustered with common-input ownership, against the owners its facts.json names: the ransomware
+operator's ransom addresses (one cluster, joined by the consolidation) and the exchange's hot
+and deposit addresses.
+
+Nothing evaluated is an error, not a perfect score; a measure with nothing to count is None
+(null in JSON, n/a in text), and the measures of an ordinary ground truth are the pair counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cointrail import get_chain
+from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+from cointrail.analysis.clustering.evaluate import evaluate, write_ground_truth
+from cointrail.chain.utxo.address import encode_address
+from cointrail.data import SCENARIO_BLOCKS, SCENARIO_CHAIN, SCENARIO_FACTS, bundled_path
+from cointrail.errors import InputError
+from cointrail.interfaces.cli.main import app
+from cointrail.store.duck import ChainStore, open_chain
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.sync import ingest_blkfiles
+
+CHAIN, NETWORK = SCENARIO_CHAIN
+SPEC = get_chain(CHAIN, NETWORK)
+CLEAN_ENV: dict[str, str | None] = {
+    "COINTRAIL_CHAIN": None, "COINTRAIL_NETWORK": None, "COINTRAIL_DEBUG": None,
+    "COINTRAIL_STORE": None,
+}
+#: valid litecoin regtest addresses of made-up keys: on no chain
+UNKNOWN = [encode_address(SPEC, "witness_v0_keyhash", bytes([k]) * 20) or "" for k in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scenario chain, ingested and clustered to its tip (multi-input)."""
+    root = tmp_path_factory.mktemp("evaluate")
+    with open_chain(root, CHAIN, NETWORK) as store:
+        ingest_blkfiles(UtxoIngestor(store), str(bundled_path(SCENARIO_BLOCKS)))
+        Clusterer(store, ClusterConfig()).run()
+    return root
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Iterator[ChainStore]:
+    with open_chain(store_dir, CHAIN, NETWORK, read_only=True) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[str, str]:
+    """address -> owner: the ransom addresses and the exchange's hot and deposit addresses."""
+    facts: dict[str, Any] = json.loads(bundled_path(SCENARIO_FACTS).read_text("utf-8"))
+    owners = {a: "ransomware" for a in facts["operator"]["ransom_addresses"]}
+    exchange = facts["exchange"]
+    for address in [exchange["hot_address"], *exchange["deposit_addresses_tagged"]]:
+        owners[address] = "exchange"
+    return owners
+
+
+def ransom(truth: dict[str, str]) -> list[str]:
+    return [a for a, owner in truth.items() if owner == "ransomware"]
+
+
+def first_heights(store: ChainStore, addresses: list[str]) -> list[int]:
+    rows = store.query("SELECT first_height FROM addresses WHERE text IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [addresses])
+    return [int(h) for (h,) in rows]
+
+
+def cli(store_dir: Path, truth: dict[str, str], *args: str) -> Result:
+    csv = store_dir.parent / f"{store_dir.name}-truth.csv"
+    write_ground_truth(csv, truth)
+    return CliRunner().invoke(
+        app, ["--store", str(store_dir), "--chain", CHAIN, "--network", NETWORK,
+              "cluster-evaluate", str(csv), *args], env=CLEAN_ENV)
+
+
+# -- nothing to evaluate -----------------------------------------------------------------------
+
+
+def test_addresses_the_store_never_saw_are_an_error(store: ChainStore) -> None:
+    tip = cluster_view(store).height
+    with pytest.raises(InputError) as caught:
+        evaluate(store, {a: "nobody" for a in UNKNOWN})
+    message = str(caught.value)
+    assert (f"none of the 3 ground-truth address(es) can be evaluated: 3 not in the "
+            f"litecoin/regtest store, 0 first seen above the clustering's height {tip}"
+            in message)
+    assert "--chain/--network" in message
+    assert "--as-of" not in message  # no address is above the height: that advice is no help
+    with pytest.raises(InputError, match="the ground truth holds no address"):
+        evaluate(store, {})
+
+
+def test_addresses_first_seen_above_the_height_are_an_error(
+        store: ChainStore, truth: dict[str, str]) -> None:
+    addresses = ransom(truth)
+    height = min(first_heights(store, addresses)) - 1
+    with pytest.raises(InputError) as caught:
+        evaluate(store, {a: truth[a] for a in addresses}, as_of=height)
+    message = str(caught.value)
+    assert (f"none of the 5 ground-truth address(es) can be evaluated: 0 not in the "
+            f"litecoin/regtest store, 5 first seen above the clustering's height {height}"
+            in message)
+    assert "`cointrail cluster`" in message and "--as-of" in message
+    assert "--chain/--network" not in message
+    mixed = {a: truth[a] for a in addresses} | {a: "nobody" for a in UNKNOWN}
+    with pytest.raises(InputError) as caught:
+        evaluate(store, mixed, as_of=height)
+    message = str(caught.value)
+    assert "none of the 8 ground-truth address(es)" in message
+    assert "3 not in the litecoin/regtest store, 5 first seen above" in message
+    assert "--chain/--network" in message and "--as-of" in message
+    # one address at the height is enough to evaluate
+    assert evaluate(store, mixed, as_of=height + 1).addresses == 1
+
+
+def test_cluster_evaluate_exits_with_the_error(store_dir: Path, truth: dict[str, str]) -> None:
+    done = cli(store_dir, {a: "nobody" for a in UNKNOWN}, "--json")
+    assert done.exit_code == 2, done.output
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: none of the 3 ground-truth address(es) can be "
+                                  "evaluated: 3 not in the litecoin/regtest store"), done.stderr
+    done = cli(store_dir, {a: truth[a] for a in ransom(truth)}, "--as-of", "1")
+    assert done.exit_code == 2, done.output
+    assert "5 first seen above the clustering's height 1" in done.stderr
+    assert "pairwise precision" not in done.stdout
+
+
+# -- measures with nothing to count ------------------------------------------------------------
+
+
+def test_one_address_has_neither_precision_nor_recall(
+        store_dir: Path, store: ChainStore, truth: dict[str, str]) -> None:
+    address = ransom(truth)[0]
+    result = evaluate(store, {address: "ransomware"})
+    assert (result.addresses, result.predicted_pairs, result.true_pairs) == (1, 0, 0)
+    assert (result.precision, result.recall, result.f1) == (None, None, None)
+    assert (result.purity, result.inverse_purity) == (1.0, 1.0)
+    (owner,) = result.largest_owners
+    assert (owner.addresses, owner.recall) == (1, None)
+    doc = json.loads(json.dumps(result.to_dict()))
+    assert (doc["precision"], doc["recall"], doc["f1"]) == (None, None, None)
+    assert doc["largest_owners"][0]["recall"] is None
+    shown = cli(store_dir, {address: "ransomware"}, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == doc
+    text = cli(store_dir, {address: "ransomware"})
+    assert text.exit_code == 0, text.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in text.stdout.splitlines() if line.count("│") == 3}
+    assert rows["pairwise precision"] == "n/a (no pairs predicted)"
+    assert rows["pairwise recall"] == "n/a (no same-owner pairs)"
+    assert rows["F1"] == "n/a (needs precision and recall)"
+    assert rows["purity"] == "1.0000"
+
+
+def test_each_measure_is_undefined_only_without_its_pairs(
+        store: ChainStore, truth: dict[str, str]) -> None:
+    view = cluster_view(store)
+    ids = {str(t): int(a) for a, t in store.query("SELECT addr_id, text FROM addresses")}
+    first, second = ransom(truth)[:2]
+    hot = next(a for a, owner in truth.items() if owner == "exchange")
+    apart = next(a for a, owner in truth.items()
+                 if owner == "exchange" and view.of(ids[a]) != view.of(ids[hot]))
+    assert view.of(ids[first]) == view.of(ids[second]) != view.of(ids[hot])
+    # one cluster, two owners: a wrong pair predicted, none true
+    joined = evaluate(store, {first: "a", second: "b"})
+    assert (joined.precision, joined.recall, joined.f1) == (0.0, None, None)
+    # one owner, two clusters: a true pair missed, none predicted
+    split = evaluate(store, {hot: "exchange", apart: "exchange"})
+    assert (split.precision, split.recall, split.f1) == (None, 0.0, None)
+    assert split.largest_owners[0].recall == 0.0
+    # two owners, two clusters: nothing predicted, nothing true
+    both = evaluate(store, {first: "ransomware", hot: "exchange"})
+    assert (both.precision, both.recall, both.f1) == (None, None, None)
+    # one owner, one cluster
+    right = evaluate(store, {first: "ransomware", second: "ransomware"})
+    assert (right.precision, right.recall, right.f1) == (1.0, 1.0, 1.0)
+
+
+# -- an ordinary ground truth ------------------------------------------------------------------
+
+
+def test_measures_are_the_pair_counts(
+        store_dir: Path, store: ChainStore, truth: dict[str, str]) -> None:
+    result = evaluate(store, truth)
+    view = cluster_view(store)
+    ids = {str(t): int(a) for a, t in store.query("SELECT addr_id, text FROM addresses")}
+    cluster = {a: view.of(ids[a]) for a in truth}
+    predicted = true = correct = 0
+    for x, y in combinations(truth, 2):
+        same_cluster, same_owner = cluster[x] == cluster[y], truth[x] == truth[y]
+        predicted += same_cluster
+        true += same_owner
+        correct += same_cluster and same_owner
+    assert (result.addresses, result.not_in_store, result.above_height) == (len(truth), 0, 0)
+    assert (result.predicted_pairs, result.true_pairs, result.correct_pairs) == (
+        predicted, true, correct)
+    assert true > correct > 0  # a recall strictly between 0 and 1
+    assert result.precision == correct / predicted
+    assert result.recall == correct / true
+    precision, recall = correct / predicted, correct / true
+    assert result.f1 == 2 * precision * recall / (precision + recall)
+    majority = 0
+    for c in set(cluster.values()):
+        in_c = [truth[a] for a in truth if cluster[a] == c]
+        majority += max(in_c.count(o) for o in set(in_c))
+    assert result.purity == majority / len(truth)
+    shown = cli(store_dir, truth)
+    assert shown.exit_code == 0, shown.output
+    assert f"{result.recall:.4f}" in shown.stdout
+    assert "n/a" not in shown.stdout
