@@ -23,7 +23,9 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ from tests.integration.store_support import (
     assert_same_store,
     cli,
     cli_popen,
+    cointrail_argv,
     column_index,
     discard_node,
     dump_chain_store,
@@ -533,3 +536,106 @@ def test_node_killed_mid_sync_gives_one_error_and_the_same_command_resumes(
         assert again.returncode == 0, again.stderr
     assert_same_store(clean.dump, dump_store(store), "store resumed after the node came back")
 
+
+
+# -- 6. a node that is behind, a node of another chain ----------------------------------------
+
+def test_a_node_behind_the_store_is_not_a_reorg(tmp_path: Path) -> None:
+    """A node whose best chain is a prefix of the store's (still syncing, reindexing) must not
+    roll the store back: `sync` refuses with an error naming both heights and keeps every
+    block; `--follow` waits for the node and ingests once it has caught up."""
+    a, b = new_node(), new_node()
+    try:
+        a.rpc("createwallet", "miner")
+        a.mine(40, str(a.rpc("getnewaddress", wallet="miner")))
+        store = tmp_path / "store"
+        assert cli(store, "sync", "--rpc", rpc_url(a)).returncode == 0
+        before = dump_store(store)
+        src = a.best_chain()
+        for h in src[1:26]:  # b holds blocks 0-25 of a's chain
+            b.rpc("submitblock", str(a.rpc("getblock", h, 0)))
+        assert int(b.rpc("getblockcount")) == 25
+        behind = cli(store, "sync", "--rpc", rpc_url(b))
+        assert behind.returncode == 1, (behind.stdout, behind.stderr)
+        message = " ".join(behind.stderr.split())
+        assert "is at height 25, below the store's tip 40, on the same chain" in message
+        assert "The store keeps its blocks" in message
+        assert_same_store(before, dump_store(store), "store after syncing from a node behind")
+
+        # --follow: waits below the store's tip, then takes the new blocks once b has them
+        with open_chain(store, "litecoin", "regtest") as chain_store, \
+                UtxoIngestor(chain_store) as ingestor:
+            client = RpcClient(rpc_url(b))
+            polls = {"n": 0}
+
+            def catch_up() -> bool:
+                polls["n"] += 1
+                if polls["n"] == 3:  # b catches up and passes the store
+                    a.mine(2, str(a.rpc("getnewaddress", wallet="miner")))
+                    push_blocks(a, b)
+                return ingestor.height >= 42
+
+            result = sync_rpc(ingestor, client, follow=True, poll_seconds=0.05,
+                              should_stop=catch_up)
+        assert (result.tip_height, result.reorgs, result.blocks_rolled_back) == (42, 0, 0)
+        assert result.tip_hash == str(a.rpc("getbestblockhash"))
+    finally:
+        discard_node(a)
+        discard_node(b)
+
+
+def test_a_node_of_another_chain_is_refused_by_its_genesis(tmp_path: Path) -> None:
+    """Litecoin regtest reports network "regtest" like Bitcoin regtest; only its genesis block
+    tells them apart. Without the check its blocks were stored as Bitcoin regtest."""
+    node = new_node()
+    try:
+        node.rpc("createwallet", "miner")
+        node.mine(3, str(node.rpc("getnewaddress", wallet="miner")))
+        argv = cointrail_argv(tmp_path / "store", "sync", "--rpc", rpc_url(node))
+        argv[argv.index("litecoin")] = "bitcoin"
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        message = " ".join(done.stderr.split())
+        assert (f"the node at http://127.0.0.1:{node.rpc_port}/: its genesis block "
+                "530827f38f93b43e… is litecoin/regtest's, not bitcoin/regtest's; pass --chain "
+                "litecoin --network regtest") in message, message
+        assert node.rpc_password not in message
+    finally:
+        discard_node(node)
+
+
+def test_follow_waits_out_a_node_restart(tmp_path: Path) -> None:
+    """`sync --follow` is meant to run for months: a node stopped for an upgrade must not end
+    it. The follower says what happened and waits, backing off, then takes the new blocks."""
+    node = new_node()
+    try:
+        node.rpc("createwallet", "miner")
+        address = str(node.rpc("getnewaddress", wallet="miner"))
+        node.mine(5, address)
+        notices: list[str] = []
+        restart: list[threading.Thread] = []
+
+        def back_with_blocks() -> None:
+            time.sleep(1.0)
+            node.start()
+            node.mine(3, address)
+
+        with open_chain(tmp_path / "store", "litecoin", "regtest") as store, \
+                UtxoIngestor(store) as ingestor:
+
+            def step() -> bool:
+                if ingestor.height == 5 and not restart:
+                    node.stop()  # the follower's next call finds no node
+                    restart.append(threading.Thread(target=back_with_blocks))
+                    restart[0].start()
+                return ingestor.height >= 8
+
+            result = sync_rpc(ingestor, RpcClient(rpc_url(node)), follow=True,
+                              poll_seconds=0.2, should_stop=step, on_notice=notices.append)
+        restart[0].join()
+        assert result.tip_height == 8 and result.tip_hash == str(node.rpc("getbestblockhash"))
+        assert notices, "the follower said nothing while the node was away"
+        assert "the store is consistent at height 5; trying again in" in notices[0]
+        assert node.rpc_password not in " ".join(notices)
+    finally:
+        discard_node(node)

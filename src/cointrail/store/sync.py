@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
-from cointrail.chain.spec import ChainSpec
-from cointrail.chain.utxo.blkfile import TruncatedFrame, iter_best_chain_blocks
+from cointrail.chain.spec import ChainSpec, check_genesis
+from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_chain_blocks
 from cointrail.chain.utxo.columnar import BlockColumns, decode_block_columns
-from cointrail.chain.utxo.hashes import sha256d
+from cointrail.chain.utxo.hashes import BlockHash, sha256d
 from cointrail.errors import ExternalServiceError, InputError
 from cointrail.store.duck import ChainStore
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
@@ -32,6 +32,10 @@ K = TypeVar("K")
 #: Threads decoding blocks ahead of the ingest (the compiled decoder releases the GIL); 0
 #: decodes on the ingesting thread.
 DECODE_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
+
+#: --follow's longest wait between attempts to reach a node that went away
+MAX_RETRY_SECONDS = 60.0
+RPC_IN_WARMUP = -28  # the node is starting (loading its block index)
 
 NODE_NETWORKS = {"main": "mainnet", "test": "testnet", "testnet4": "testnet", "regtest": "regtest"}
 
@@ -123,6 +127,25 @@ class _Prefetcher:
         self._thread.join(timeout=30)
 
 
+class MerkleRootError(InputError):
+    """A block's transactions do not hash to its header's merkle root."""
+
+
+def decode_checked(raw: bytes, spec: ChainSpec, height: object = None) -> BlockColumns:
+    """A raw block decoded, its transactions checked against its header's merkle root: a
+    block whose bytes were altered (or misread) is refused before anything of it is stored."""
+    columns = decode_block_columns(raw, spec)
+    if not columns.merkle_root_valid:
+        at = f" at height {height}" if isinstance(height, int) else ""
+        raise MerkleRootError(
+            f"block {BlockHash(sha256d(raw[:80]))}{at}: its transactions do not hash to its "
+            "header's merkle root, so its bytes were altered or misread; nothing of it was "
+            "stored (the store keeps the blocks before it): check the node's block files "
+            "(or the node) and run the same command again"
+        )
+    return columns
+
+
 def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
                  threads: int | None = None) -> Iterator[tuple[K, BlockColumns]]:
     """Decode raw blocks on `threads` threads (default `DECODE_THREADS`; 0: on the calling
@@ -132,14 +155,14 @@ def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
     threads = DECODE_THREADS if threads is None else threads
     if threads <= 0:
         for key, raw in blocks:
-            yield key, decode_block_columns(raw, spec)
+            yield key, decode_checked(raw, spec, key)
         return
     window = 2 * threads
     pending: deque[tuple[K, Future[BlockColumns]]] = deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="cointrail-decode") as pool:
         try:
             for key, raw in blocks:
-                pending.append((key, pool.submit(decode_block_columns, raw, spec)))
+                pending.append((key, pool.submit(decode_checked, raw, spec, key)))
                 if len(pending) >= window:
                     first, done = pending.popleft()
                     yield first, done.result()
@@ -166,7 +189,9 @@ def _until_chain_moves(fetcher: _Prefetcher) -> Iterator[list[bytes]]:
 
 
 def check_node_network(store: ChainStore, rpc: RpcClient) -> None:
-    """Refuse to sync from a node of another network than the store's."""
+    """Refuse to sync from a node of another chain or network than the store's (its genesis
+    block is another's, or it reports another network)."""
+    check_genesis(store.spec, str(rpc.call("getblockhash", 0)), f"the node at {rpc.url}")
     info = rpc.call("getblockchaininfo")
     network = NODE_NETWORKS.get(str(info.get("chain")), str(info.get("chain")))
     if network != store.spec.network:
@@ -174,6 +199,27 @@ def check_node_network(store: ChainStore, rpc: RpcClient) -> None:
             f"the node at {rpc.url} runs {network}, but the store is {store.spec.key}; "
             f"pass --network {network} or use the right node"
         )
+
+
+class NodeBehindError(ExternalServiceError):
+    """The node's best chain is a prefix of the store's: it is behind (still syncing, or
+    reindexing), and the store's blocks above its tip are not a fork to roll back."""
+
+    def __init__(self, url: str, node_height: int, height: int) -> None:
+        super().__init__(
+            f"the node at {url} is at height {node_height}, below the store's tip {height}, on "
+            "the same chain: it is behind (still syncing or reindexing?). The store keeps its "
+            "blocks; sync again once the node has caught up, or use --follow to wait for it"
+        )
+        self.node_height = node_height
+
+
+def node_behind(ingestor: UtxoIngestor, rpc: RpcClient, node_height: int) -> bool:
+    """Whether the node's tip (`node_height`) lies below the store's on the store's chain."""
+    if node_height >= ingestor.height or node_height < 0:
+        return False
+    ours = ingestor.store.block_hash_at(node_height)
+    return ours is not None and ours[::-1].hex() == str(rpc.call("getblockhash", node_height))
 
 
 def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64) -> int | None:
@@ -195,6 +241,13 @@ def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64) -> in
     return -1
 
 
+def _transient(exc: ExternalServiceError) -> bool:
+    """A failure --follow waits out: the node unreachable, restarting or warming up."""
+    if isinstance(exc, NodeBehindError | RestUnavailableError):
+        return False
+    return not isinstance(exc, NodeRpcError) or exc.code == RPC_IN_WARMUP
+
+
 def sync_rpc(
     ingestor: UtxoIngestor,
     rpc: RpcClient,
@@ -205,11 +258,15 @@ def sync_rpc(
     on_block: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     rest: bool | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
     `on_block(height, node_height)` reports progress. When the node goes away, the blocks
-    already read are committed and ExternalServiceError says where to resume. `rest`: fetch
+    already read are committed and ExternalServiceError says where to resume; with `follow`
+    the sync waits instead (backing off up to MAX_RETRY_SECONDS, telling `on_notice`) until
+    the node answers again. A node behind the store on the same chain is not a reorg: it
+    raises NodeBehindError, or with `follow` is waited for. `rest`: fetch
     the raw blocks over the node's REST interface (True: required, False: never, None: when
     the node serves it, else JSON-RPC); `SyncResult.fetch` says which was used.
     """
@@ -225,50 +282,73 @@ def sync_rpc(
             "without --rest (JSON-RPC only)"
         )
     moved, moved_at = 0, -2
-    try:
-        while True:
-            fork = find_fork(ingestor, rpc)
-            if fork is not None:
-                reorgs += 1
-                rolled_back += ingestor.rollback_to(fork)
-            node_height = int(rpc.call("getblockcount"))
-            reorged = False
-            fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks,
-                                  use_rest)
-            raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
-            try:
-                for _, columns in decode_ahead(raws, spec):
-                    try:
-                        ingestor.add_block(columns)
-                    except ReorgError:
-                        reorged = True
-                        break
+    delay = poll_seconds
+    while True:
+        try:
+            while True:
+                node_height = int(rpc.call("getblockcount"))
+                delay = poll_seconds  # the node answered: a later failure backs off anew
+                if node_behind(ingestor, rpc, node_height):  # not a reorg: never roll back for it
+                    if not follow:
+                        raise NodeBehindError(rpc.url, node_height, ingestor.height)
                     if on_block:
                         on_block(ingestor.height, node_height)
                     if should_stop and should_stop():
                         break
-            finally:
-                fetcher.close()
+                    time.sleep(poll_seconds)
+                    continue
+                fork = find_fork(ingestor, rpc)
+                if fork is not None:
+                    reorgs += 1
+                    rolled_back += ingestor.rollback_to(fork)
+                node_height = int(rpc.call("getblockcount"))
+                reorged = False
+                fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks,
+                                      use_rest)
+                raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
+                try:
+                    for _, columns in decode_ahead(raws, spec):
+                        try:
+                            ingestor.add_block(columns)
+                        except ReorgError:
+                            reorged = True
+                            break
+                        if on_block:
+                            on_block(ingestor.height, node_height)
+                        if should_stop and should_stop():
+                            break
+                except InputError:  # a block the node served damaged: keep the good ones before it
+                    ingestor.flush()
+                    raise
+                finally:
+                    fetcher.close()
+                ingestor.flush()
+                if fetcher.chain_moved:
+                    moved = moved + 1 if ingestor.height == moved_at else 1
+                    moved_at = ingestor.height
+                    if moved > 10:
+                        raise ExternalServiceError(
+                            f"the node at {rpc.url} keeps reporting blocks missing at height "
+                            f"{ingestor.height + 1}; check the node"
+                        )
+                if reorged or fetcher.chain_moved:
+                    continue
+                if not follow or (should_stop and should_stop()):
+                    break
+                time.sleep(poll_seconds)
+            break
+        except ExternalServiceError as exc:
             ingestor.flush()
-            if fetcher.chain_moved:
-                moved = moved + 1 if ingestor.height == moved_at else 1
-                moved_at = ingestor.height
-                if moved > 10:
-                    raise ExternalServiceError(
-                        f"the node at {rpc.url} keeps reporting blocks missing at height "
-                        f"{ingestor.height + 1}; check the node"
-                    )
-            if reorged or fetcher.chain_moved:
-                continue
-            if not follow or (should_stop and should_stop()):
-                break
-            time.sleep(poll_seconds)
-    except ExternalServiceError as exc:
-        ingestor.flush()
-        raise ExternalServiceError(
-            f"{exc}. The store is consistent at height {ingestor.height}; "
-            "run the same command again to resume from there"
-        ) from exc
+            if not follow or not _transient(exc) or (should_stop and should_stop()):
+                raise ExternalServiceError(
+                    f"{exc}. The store is consistent at height {ingestor.height}; "
+                    "run the same command again to resume from there"
+                ) from exc
+            if on_notice:  # --follow rides out a node restart: back off, then look again
+                on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
+                          f"trying again in {delay:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
     tip = ingestor.store.tip()
     return SyncResult(
         start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
@@ -289,8 +369,9 @@ def ingest_blkfiles(
     start_height = ingestor.height
     reorgs = rolled_back = 0
     truncations: list[TruncatedFrame] = []
+    indexes: list[ChainIndex] = []
     blocks: Iterator[tuple[int, bytes]] = iter(iter_best_chain_blocks(
-        path, ingestor.spec, truncations=truncations
+        path, ingestor.spec, truncations=truncations, indexes=indexes
     ))
     new: tuple[int, bytes] | None = None
     ingestor.flush()  # the store's connection sees committed blocks only
@@ -306,17 +387,45 @@ def ingest_blkfiles(
         new = (height, raw)
         break
     if new is not None:
-        for height, columns in decode_ahead(itertools.chain([new], blocks), ingestor.spec):
-            ingestor.add_block(columns)
-            if on_block:
-                on_block(height)
+        try:
+            for height, columns in decode_ahead(itertools.chain([new], blocks), ingestor.spec):
+                ingestor.add_block(columns)
+                if on_block:
+                    on_block(height)
+        except InputError:  # a damaged block: keep every good block before it
+            ingestor.flush()
+            raise
     ingestor.flush()
     tip = ingestor.store.tip()
     return SyncResult(
         start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
-        time.perf_counter() - started, [str(t) for t in truncations],
+        time.perf_counter() - started,
+        [str(t) for t in truncations] + [w for index in indexes for w in left_out(index)],
     )
 
 
-__all__ = ["IngestProgress", "SyncResult", "ingest_blkfiles", "sync_rpc"]
+def left_out(index: ChainIndex) -> list[str]:
+    """Warnings for the blocks of the files that are not on the chain ingested: blocks whose
+    parent the files lack (a gap: the chain stops below them) and blocks failing their proof
+    of work (with their descendants). Forks that lost (stale blocks) are normal, not warned."""
+    out = []
+    if index.orphans:
+        first = index.orphans[0]
+        out.append(
+            f"{len(index.orphans)} block(s) in the files do not connect to the chain ingested "
+            f"(it ends at height {index.tip.height if index.tip else -1}): their parents are "
+            f"missing, the first {first.hash} at {first.file}:{first.offset} needs "
+            f"{first.prev_hash}; a node still downloading leaves such gaps, a damaged or "
+            "incomplete copy too: ingest again once the files are complete")
+    if index.invalid:
+        first = index.invalid[0]
+        out.append(
+            f"{len(index.invalid)} block(s) fail their proof of work or descend from one that "
+            f"does, and were left out: the first {first.hash} at {first.file}:{first.offset}; "
+            "the files are damaged there")
+    return out
+
+
+__all__ = ["IngestProgress", "MerkleRootError", "NodeBehindError", "SyncResult",
+           "ingest_blkfiles", "sync_rpc"]

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cointrail.chain.spec import ChainSpec, all_chains, chains_with_magic, get_chain
+from cointrail.chain.spec import ChainSpec, all_chains, chains_with_magic, check_genesis, get_chain
 from cointrail.chain.utxo.block import (
     AUXPOW_VERSION_FLAG,
     HEADER_SIZE,
@@ -672,12 +672,15 @@ def iter_best_chain_blocks(
     check_pow: bool = True,
     strict: bool = False,
     truncations: list[TruncatedFrame] | None = None,
+    indexes: list[ChainIndex] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """``(height, raw block)`` along the best chain of blk files, from genesis (or `start`).
 
     Two passes in bounded memory: the first reads only headers to build the chain
     (`best_chain`), the second re-reads each chain block at its file and offset, checking that
     its hash is still the indexed one. `spec` gives the magic and the proof-of-work function.
+    Files whose genesis block is another chain's are refused (`check_genesis`). `indexes`
+    receives the `ChainIndex` (what was left out: orphans, invalid blocks) once it is built.
     """
     chain_spec = get_chain(spec)
     if len(chain_spec.magic) != MAGIC_SIZE:
@@ -689,6 +692,10 @@ def iter_best_chain_blocks(
         index = best_chain(
             headers, chain_spec, start=start, start_height=start_height, check_pow=check_pow
         )
+        if start is None and index.chain:
+            check_genesis(chain_spec, str(index.chain[0].hash), f"the blk files at {path}")
+        if indexes is not None:
+            indexes.append(index)
         reader = _FrameReader(_Magics(magic_set), xor_key)
         try:
             for e in index.chain:
