@@ -9,21 +9,82 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
-from cointrail.errors import ExternalServiceError
+from cointrail.errors import ExternalServiceError, InputError
 
 Call = tuple[str, Sequence[Any]]
+_URL_EXAMPLE = "http://user:password@127.0.0.1:8332/"
 
 
 def _redact(url: str) -> str:
+    """`url` without credentials, query or fragment (a parsed, checked URL)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _redact_text(url: str) -> str:
+    """`url` as given without a ``user:password@`` part, for a URL that does not parse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.rpartition("@")[2]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    return f"{scheme}://{rest[:end].rpartition('@')[2]}{rest[end:]}"
+
+
+def parse_node_url(url: str) -> SplitResult:
+    """`url` split and checked: http(s), a host, a port in 1-65535 if given.
+
+    Raises InputError naming the problem (credentials left out of the message)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        raise InputError(
+            f"node URL {_redact_text(url.strip())!r} is not a valid URL ({exc}); write it as "
+            f"{_URL_EXAMPLE}"
+        ) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"node URL {_redact_text(url.strip())!r} is not an http(s) URL with a host; write "
+            f"it as {_URL_EXAMPLE}"
+        )
+    if port == 0:
+        raise InputError(
+            f"node URL {_redact_text(url.strip())!r} has port 0; give the node's RPC port, "
+            f"e.g. {_URL_EXAMPLE}"
+        )
+    return parts
+
+
+def read_cookie(path: str) -> tuple[str, str]:
+    """(user, password) from Bitcoin Core's ``.cookie`` file (one ``user:password`` line).
+
+    Raises InputError when the file is unreadable or holds no ``user:password``."""
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise InputError(
+            f"cannot read the cookie file {path}: {reason}; pass the node's .cookie file "
+            "(in its data directory)"
+        ) from exc
+    user, colon, password = text.partition(":")
+    if not colon or not user or not password or "\n" in text:
+        raise InputError(
+            f"the cookie file {path} is malformed: it should hold one user:password line "
+            "(Core writes __cookie__:<hex>); pass the node's .cookie file, or put the "
+            f"credentials in the URL ({_URL_EXAMPLE})"
+        )
+    return user, password
 
 
 class NodeRpcError(ExternalServiceError):
@@ -41,7 +102,7 @@ class RestUnavailableError(ExternalServiceError):
 
 class RpcClient:
     """A JSON-RPC client. `url` may carry ``user:password@``; `cookie_file` is Core's
-    ``.cookie`` alternative."""
+    ``.cookie`` alternative. A malformed URL or cookie file raises InputError."""
 
     def __init__(
         self,
@@ -51,23 +112,13 @@ class RpcClient:
         cookie_file: str | None = None,
         jsonrpc: str = "1.0",
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ExternalServiceError(
-                f"node URL {_redact(url)!r} is not an http(s) URL; "
-                "write it as http://user:password@127.0.0.1:8332/"
-            )
+        url = url.strip()
+        parts = parse_node_url(url)
         auth: tuple[str, str] | None = None
         if parts.username is not None:
             auth = (parts.username, parts.password or "")
         if cookie_file is not None:
-            try:
-                with open(cookie_file) as fh:
-                    user, _, password = fh.read().strip().partition(":")
-            except OSError as exc:
-                raise ExternalServiceError(f"cannot read the cookie file {cookie_file}: {exc}") \
-                    from exc
-            auth = (user, password)
+            auth = read_cookie(cookie_file)
         self.url = _redact(url)
         netloc = self.url.split("://", 1)[1].split("/")[0]
         self._endpoint = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from cointrail.chain.spec import ChainSpec, all_chains, get_chain
-from cointrail.errors import NotFoundError, StoreError
+from cointrail.errors import InputError, NotFoundError, StoreError
 from cointrail.store.schema import (
     CLUSTER_TABLES,
     MIGRATIONS,
@@ -39,8 +39,13 @@ class Tip:
     hash: bytes  # internal order
 
 
+class StoreInUseError(StoreError):
+    """A database of the store is locked by another process (an ingest, a sync, a server)."""
+
+
 def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file; a lock held by another process becomes a StoreError naming it.
+    """Open a DuckDB file; a lock held by another process becomes a StoreInUseError naming
+    it, any other failure (not a DuckDB file, say) a StoreError.
 
     DuckDB's row-group pruner is switched off on every connection: in DuckDB 1.5 it prunes
     by statistics that rows deleted since the last checkpoint still inflate, so after a reorg
@@ -54,11 +59,16 @@ def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPy
         if "lock" in str(exc).lower():
             pid = re.search(r"PID (\d+)", str(exc))
             who = f" (process {pid.group(1)})" if pid else ""
-            raise StoreError(
+            raise StoreInUseError(
                 f"{what} {path} is in use by another cointrail process{who}; "
                 "wait for it to finish or stop it"
             ) from exc
-        raise StoreError(f"cannot open {what} {path}: {exc}") from exc
+        raise StoreError(f"cannot open {what} {path}: {str(exc).rstrip('!.')}{_DAMAGED}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {what} {path}: {str(exc).rstrip('!.')}{_DAMAGED}") from exc
+
+
+_DAMAGED = "; if the file is damaged, move it away and rebuild it (ingest or import again)"
 
 
 @contextmanager
@@ -83,8 +93,26 @@ class Store:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
 
+    def check_directory(self) -> None:
+        """Raise InputError when the store path, or a folder above it, is a file: no database
+        can be opened or created there."""
+        for path in (self.root, *self.root.parents):
+            try:
+                if path.is_dir():
+                    return
+                if not path.exists():
+                    continue
+            except OSError:  # unreadable: opening the database says why
+                return
+            where = "" if path == self.root else f" ({path} is a file)"
+            raise InputError(
+                f"store {self.root} is not a directory{where}; pass --store a directory "
+                "(it is created when missing) or move the file away"
+            )
+
     def chain(self, spec: ChainSpec, *, read_only: bool = False, create: bool = True) -> ChainStore:
         """Open (and by default create) the database of one chain and network."""
+        self.check_directory()
         path = self.root / _db_name(spec)
         if not path.exists():
             if read_only or not create:
@@ -92,11 +120,18 @@ class Store:
                     f"the store {self.root} holds no {spec.key} data; ingest it first "
                     f"(cointrail ingest blkfiles ... or cointrail sync --rpc ...)"
                 )
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot create the store directory {self.root}: {exc.strerror}; pass "
+                    "--store a directory you can write to"
+                ) from exc
         return ChainStore(path, spec, read_only=read_only)
 
     def chains(self) -> list[ChainSpec]:
         """The chains this store holds data for."""
+        self.check_directory()
         found = []
         for spec in all_chains():
             if (self.root / _db_name(spec)).exists():
@@ -155,7 +190,13 @@ class ChainStore:
             version += 1
 
     def _check_identity(self) -> None:
-        state = dict(self.con.execute("SELECT key, value FROM sync_state").fetchall())
+        try:
+            state = self.state()
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.path} is a DuckDB database but not a cointrail store (no sync_state "
+                "table); move it out of the store directory"
+            ) from exc
         if state.get("chain") not in (None, self.spec.key):
             raise StoreError(
                 f"{self.path} holds {state['chain']} data, not {self.spec.key}; "

@@ -43,7 +43,8 @@ def status(store: ChainStore, confirmations: int) -> dict[str, Any]:
             "tip_height": int(height),
             "tip_hash": _hex(block_hash),
             "tip_time": int(block_time),
-            "final_height": max(int(height) - confirmations, -1),
+            # None: no block has `confirmations` blocks above it yet (nothing final)
+            "final_height": int(height) - confirmations if height >= confirmations else None,
             "tip_age_seconds": max(int(time.time()) - int(block_time), 0),
         }
     else:
@@ -52,9 +53,10 @@ def status(store: ChainStore, confirmations: int) -> dict[str, Any]:
 
 
 def show_block(store: ChainStore, ident: str) -> dict[str, Any]:
-    """A block by height or hash, with its txids."""
+    """A block by height or hash, with its txids (surrounding blanks ignored)."""
+    ident = ident.strip()
     if store.spec.is_account_model:
-        ident = ident.strip().lower().removeprefix("0x")
+        ident = ident.lower().removeprefix("0x")
     if ident.isdigit():
         rows = store.query("SELECT * FROM blocks WHERE height = ?", [int(ident)])
     else:
@@ -103,7 +105,11 @@ def _eth_block(row: dict[str, Any], txids: list[str | None]) -> dict[str, Any]:
 
 
 def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
-    """A transaction with inputs resolved (value, address) and outputs with their spender."""
+    """A transaction with inputs resolved (value, address) and outputs with their spender.
+
+    A coinbase has one input, as in Core's ``getrawtransaction``: ``{"coinbase": <scriptSig
+    hex>}`` (its sequence is not stored)."""
+    ident = ident.strip()
     if store.spec.is_account_model:
         return show_account_tx(store, ident)
     txid = Txid.from_rpc_hex(ident)
@@ -130,6 +136,13 @@ def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
         " WHERE o.tx_id = ? ORDER BY o.n",
         [tx_id],
     )
+    vin: list[dict[str, Any]] = [
+        {"n": n, "txid": _hex(p), "vout": pn, "value_sat": v, "address": a, "sequence": s}
+        for n, p, pn, v, a, s in inputs
+    ]
+    if coinbase:
+        vin = [{"coinbase": bytes(script).hex()} for (script,) in store.query(
+            "SELECT script_sig FROM coinbases WHERE tx_id = ?", [tx_id])]
     return {
         "txid": ident.lower(),
         "height": height,
@@ -143,10 +156,7 @@ def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
         "input_value_sat": in_value,
         "output_value_sat": out_value,
         "fee_sat": fee,
-        "vin": [
-            {"n": n, "txid": _hex(p), "vout": pn, "value_sat": v, "address": a, "sequence": s}
-            for n, p, pn, v, a, s in inputs
-        ],
+        "vin": vin,
         "vout": [
             {
                 "n": n,

@@ -273,7 +273,8 @@ def test_show_tx_first_transfer(store_dir: Path, blocks: list[Block]) -> None:
 def test_show_tx_coinbase(store_dir: Path, blocks: list[Block]) -> None:
     coinbase = blocks[9].transactions[0]
     doc = ok_json(show(store_dir, "tx", str(coinbase.txid), "--json"))
-    assert doc["coinbase"] is True and doc["vin"] == []
+    script_sig = coinbase.inputs[0].script_sig.hex()  # Core's getrawtransaction: vin[0].coinbase
+    assert doc["coinbase"] is True and doc["vin"] == [{"coinbase": script_sig}]
     assert doc["fee_sat"] is None and doc["input_value_sat"] is None
     assert doc["vout"][0]["value_sat"] == 50 * COIN
     assert doc["vout"][0]["spent_by"] == {"txid": FIRST_TRANSFER, "vin": 0}

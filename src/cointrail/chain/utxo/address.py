@@ -671,9 +671,19 @@ def parse_address(text: str, spec: ChainSpec) -> ParsedAddress:
         return _parse(cleaned, spec)
     except AddressError as exc:
         hint = _other_chain_hint(cleaned, spec)
+        if hint is None and _looks_like_ethereum(cleaned):
+            hint = (f"{cleaned!r} looks like an Ethereum address (0x and 40 hex digits), not "
+                    f"a {_where(spec)} address; pass --chain ethereum")
         if hint is None:
             raise
         raise AddressError(hint) from exc
+
+
+def _looks_like_ethereum(text: str) -> bool:
+    """``0x`` + 40 hex digits: an account-model (Ethereum) address, whatever its checksum."""
+    body = text[2:]
+    return text[:2] in ("0x", "0X") and len(body) == 40 and all(
+        c in "0123456789abcdefABCDEF" for c in body)
 
 
 def guess_chains(text: str) -> list[ChainSpec]:

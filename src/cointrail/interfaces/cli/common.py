@@ -47,12 +47,14 @@ class AppState:
 
 
 def make_state(
-    *, store: Path | None, chain: str | None, network: str | None, debug: bool
+    *, store: Path | None, chain: str | None, network: str | None, debug: bool,
+    confirmations: int | None = None,
 ) -> AppState:
     """Resolve the global options (CLI over environment over defaults) into an AppState."""
     try:
         settings = load_settings(
-            store=store, chain=chain, network=network, debug=True if debug else None
+            store=store, chain=chain, network=network, debug=True if debug else None,
+            confirmations=confirmations,
         )
     except pydantic.ValidationError as exc:
         problems = "; ".join(

@@ -101,6 +101,16 @@ def main(
             show_default=False,
         ),
     ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(
+            "--confirmations",
+            metavar="N",
+            help="A block counts as final with N blocks above it; status reports the highest "
+            "(environment: COINTRAIL_CONFIRMATIONS; default 6).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="Show tracebacks for expected errors (COINTRAIL_DEBUG)."),
@@ -114,7 +124,8 @@ def main(
 ) -> None:
     """cointrail: ingest, cluster, attribute and trace; decode blocks and transactions."""
     with handle_errors(debug):
-        ctx.obj = make_state(store=store, chain=chain, network=network, debug=debug)
+        ctx.obj = make_state(store=store, chain=chain, network=network, debug=debug,
+                             confirmations=confirmations)
 
 
 if __name__ == "__main__":  # pragma: no cover

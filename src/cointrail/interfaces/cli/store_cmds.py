@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cointrail.errors import CointrailError, InputError, exit_code_for
 from cointrail.interfaces.cli.common import (
     AppState,
+    error_line,
     get_state,
     handle_errors,
     human_console,
@@ -35,6 +40,67 @@ def _open(state: AppState, *, read_only: bool = False) -> ChainStore:
     from cointrail.store.duck import Store
 
     return Store(state.settings.store).chain(state.spec, read_only=read_only)
+
+
+def _at_least_one(option: str, value: int) -> None:
+    if value < 1:
+        raise InputError(f"{option} {value}: must be 1 or more")
+
+
+class _StopAtBlock(KeyboardInterrupt):
+    """Raised from the per-block callback after a Ctrl-C: the ingest stops between blocks."""
+
+
+class _CtrlC:
+    """Ctrl-C (SIGINT) during an ingest, acted on where the store is consistent; exit 130.
+
+    Before the ingestor has added a block no write can be in flight, so KeyboardInterrupt is
+    raised at once. After, a Ctrl-C is noted and the ingest stops between two blocks: `sync`
+    through its `should_stop`, `ingest blkfiles` through `stop_here` in its per-block callback;
+    the blocks added are committed and one line says where the store stands. A
+    KeyboardInterrupt at any instant could cut the wait for a background commit short, and the
+    ingestor would then close the writer's connection under it. Ctrl-Cs after the first are
+    ignored until the command ends."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.deferred: Callable[[], bool] = lambda: False  # True: wait for a block boundary
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.pressed:
+            return
+        self.pressed = True
+        if not self.deferred():
+            raise KeyboardInterrupt
+
+    def should_stop(self) -> bool:
+        return self.pressed
+
+    def stop_here(self) -> None:
+        if self.pressed:
+            raise _StopAtBlock
+
+    @contextmanager
+    def watching(self, store: ChainStore) -> Iterator[None]:
+        """Take SIGINT while the block runs; after a Ctrl-C, report `store`'s tip, exit 130."""
+        ours = (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if ours:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        except KeyboardInterrupt:  # _StopAtBlock included
+            self.pressed = True
+        finally:
+            if ours:  # once interrupted, the command is ending: Ctrl-C stays ignored
+                signal.signal(signal.SIGINT,
+                              signal.SIG_IGN if self.pressed else signal.default_int_handler)
+        if self.pressed:
+            tip = store.tip()
+            where = f"at height {tip.height}" if tip else "before any block was stored"
+            typer.echo(f"interrupted {where} (the store is consistent there); run the same "
+                       "command again to resume", err=True)
+            raise typer.Exit(130)
 
 
 def _emit(document: Any, as_json: bool) -> None:
@@ -70,9 +136,10 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int | None],
 
 
 def _report(result: SyncResult, as_json: bool) -> None:
+    empty = result.tip_height < 0  # the store holds no block: no tip (null, as in status)
     doc: dict[str, Any] = {
-        "tip_height": result.tip_height,
-        "tip_hash": result.tip_hash,
+        "tip_height": None if empty else result.tip_height,
+        "tip_hash": None if empty else result.tip_hash,
         "blocks_added": result.blocks,
         "transactions_added": result.txs,
         "reorgs": result.reorgs,
@@ -97,14 +164,35 @@ def ingest_blkfiles_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the best chain from a node's blk*.dat files (xor.dat aware); resumable."""
+    from cointrail.chain.utxo.blkfile import iter_blk_files
     from cointrail.store.ingest import UtxoIngestor
     from cointrail.store.sync import ingest_blkfiles
 
     state = get_state(ctx)
-    with handle_errors(state.debug), _open(state) as store:
-        with UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor, \
+    with handle_errors(state.debug):
+        _at_least_one("--batch-txs", batch_txs)
+        iter_blk_files(path)  # a wrong path is refused before the store is created
+        ctrl_c = _CtrlC()
+        with _open(state) as store, ctrl_c.watching(store), \
+                UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor, \
                 _progress(not as_json, "ingest") as update:
-            result = ingest_blkfiles(ingestor, path, on_block=lambda h: update(h + 1, None))
+            ctrl_c.deferred = lambda: ingestor.blocks_added > 0
+
+            def on_block(height: int) -> None:
+                update(height + 1, None)
+                ctrl_c.stop_here()
+
+            try:
+                result = ingest_blkfiles(ingestor, path, on_block=on_block)
+            except _StopAtBlock:
+                ingestor.flush()  # stopped between two blocks: every block added is whole
+                raise
+        if result.tip_height < 0:
+            result.warnings.append(
+                f"no {state.spec.key} block in {path} (empty or zero-filled block files?); "
+                "the store holds no block: pass the node's blocks directory or a blk file "
+                "with blocks"
+            )
         _report(result, as_json)
 
 
@@ -132,23 +220,28 @@ def sync_cmd(
     from cointrail.store.sync import sync_rpc
 
     state = get_state(ctx)
+    with handle_errors(state.debug):
+        _at_least_one("--batch-blocks", batch_blocks)
+        _at_least_one("--batch-txs", batch_txs)
+        if not (math.isfinite(poll) and poll > 0):
+            raise InputError(f"--poll {poll}: must be a positive number of seconds")
     if state.spec.is_account_model:
         _sync_account(state, rpc, follow=follow, poll=poll, batch_blocks=batch_blocks,
                       as_json=as_json)
         return
-    with handle_errors(state.debug), _open(state) as store:
+    with handle_errors(state.debug):
+        # a malformed URL or cookie file is refused before the store is created
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, cookie_file=rpc_cookie)
-        with client, _progress(not as_json, "sync") as update, \
+        ctrl_c = _CtrlC()
+        with client, _open(state) as store, ctrl_c.watching(store), \
+                _progress(not as_json, "sync") as update, \
                 UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor:
-            try:
-                result = sync_rpc(
-                    ingestor, client, follow=follow, poll_seconds=poll,
-                    batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
-                    rest=rest,
-                )
-            except KeyboardInterrupt:
-                ingestor.flush()
-                raise typer.Exit(130) from None
+            ctrl_c.deferred = lambda: ingestor.blocks_added > 0
+            result = sync_rpc(  # after a Ctrl-C it stops between blocks and commits them
+                ingestor, client, follow=follow, poll_seconds=poll,
+                batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+                should_stop=ctrl_c.should_stop, rest=rest,
+            )
         _report(result, as_json)
 
 
@@ -159,18 +252,15 @@ def _sync_account(state: AppState, rpc: str, *, follow: bool, poll: float, batch
     from cointrail.chain.rpc import RpcClient
     from cointrail.store.ethsync import EthIngestor, sync_eth
 
-    with handle_errors(state.debug), _open(state) as store:
+    with handle_errors(state.debug):
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, jsonrpc="2.0")
-        with client, _progress(not as_json, "sync") as update:
+        with client, _open(state) as store, _CtrlC().watching(store), \
+                _progress(not as_json, "sync") as update:
             ingestor = EthIngestor(store)
-            try:
-                result = sync_eth(
-                    ingestor, EthNode(client), follow=follow, poll_seconds=poll,
-                    batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
-                )
-            except KeyboardInterrupt:
-                ingestor.flush()
-                raise typer.Exit(130) from None
+            result = sync_eth(
+                ingestor, EthNode(client), follow=follow, poll_seconds=poll,
+                batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+            )
         for warning in result.warnings:
             warning_line(warning)
         _emit({
@@ -183,29 +273,72 @@ def _sync_account(state: AppState, rpc: str, *, follow: bool, poll: float, batch
 
 
 def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Chains in the store: heights, tip hash, finality, age of the tip."""
-    from cointrail.store.duck import Store
+    """Chains in the store: heights, tip hash, finality, age of the tip.
+
+    A database that cannot be read is listed with its error, exit code 1;
+    one in use by a running ingest is listed too, with a warning."""
+    from cointrail.store.duck import DB_SUFFIX, Store, StoreInUseError
     from cointrail.store.queries import status
 
     state = get_state(ctx)
+    code = 0
     with handle_errors(state.debug):
         root = Store(state.settings.store)
-        docs = []
+        docs: list[dict[str, Any]] = []
         for spec in root.chains():
-            with root.chain(spec, read_only=True) as store:
-                docs.append(status(store, state.settings.confirmations))
+            try:
+                with root.chain(spec, read_only=True) as store:
+                    docs.append(status(store, state.settings.confirmations))
+            except CointrailError as exc:
+                in_use = isinstance(exc, StoreInUseError)
+                if not in_use:
+                    code = max(code, exit_code_for(exc))
+                (warning_line if in_use else error_line)(str(exc))
+                path = root.root / f"{spec.chain}-{spec.network}{DB_SUFFIX}"
+                docs.append({"chain": spec.chain, "network": spec.network, "path": str(path),
+                             "error": str(exc), **({"in_use": True} if in_use else {})})
         if as_json:
             typer.echo(json.dumps({"store": str(root.root), "chains": docs}, indent=2))
-            return
-        console = human_console()
-        if not docs:
-            console.print(f"The store {root.root} holds no chain yet.")
-        for doc in docs:
+        else:
+            _print_status(docs, str(root.root))
+    if code:
+        raise typer.Exit(code)
+
+
+def _print_status(docs: list[dict[str, Any]], root: str) -> None:
+    console = human_console()
+    if not docs:
+        console.print(f"The store {root} holds no chain yet.")
+    for doc in docs:
+        name = f"[bold]{doc['chain']}/{doc['network']}[/bold]"
+        if "error" in doc:
+            what = "in use by another cointrail process" if doc.get("in_use") else "cannot be read"
+            console.print(f"{name}: {what} ({doc['path']})")
+        elif doc["tip_height"] is None:
+            console.print(f"{name}: no blocks yet")
+        else:
+            confirmations = doc["confirmations"]
+            final = (f"final up to {doc['final_height']} ({confirmations} confirmations)"
+                     if doc["final_height"] is not None
+                     else f"nothing final yet ({confirmations} confirmations needed)")
             console.print(
-                f"[bold]{doc['chain']}/{doc['network']}[/bold] tip {doc['tip_height']} "
-                f"{doc['tip_hash']} — {doc['transactions']} txs, final up to "
-                f"{doc['final_height']} ({doc['confirmations']} confirmations)"
+                f"{name} tip {doc['tip_height']} {doc['tip_hash']} — {doc['transactions']} "
+                f"txs, {final}; the tip is {_age(doc['tip_age_seconds'])} old"
             )
+
+
+def _age(seconds: int) -> str:
+    """A duration for people: 42 s, 7 min, 5 h, 12 days, 16 years."""
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    year = 365.25 * 86400
+    if seconds < 2 * year:
+        return f"{seconds // 86400} days"
+    return f"{int(seconds // year)} years"
 
 
 @show_app.command("block")
