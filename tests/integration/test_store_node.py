@@ -211,13 +211,17 @@ def test_status_and_show_report_what_the_node_reports(
         assert shown["height"] == tx.height
         assert shown["blockhash"] == walk.hashes[tx.height]
         assert shown["coinbase"] is tx.coinbase
-        expected_vin = [
-            {"n": n, "txid": p, "vout": v, "value_sat": walk.txs[p].outputs[v][0],
-             "address": walk.txs[p].outputs[v][1]}
-            for n, (p, v) in enumerate(tx.prevouts)
-        ]
-        assert [{k: i[k] for k in ("n", "txid", "vout", "value_sat", "address")}
-                for i in shown["vin"]] == expected_vin
+        if tx.coinbase:  # the coinbase input: its scriptSig, as the node shows it
+            raw = node.rpc("getrawtransaction", txid, True)
+            assert shown["vin"] == [{"coinbase": raw["vin"][0]["coinbase"]}]
+        else:
+            expected_vin = [
+                {"n": n, "txid": p, "vout": v, "value_sat": walk.txs[p].outputs[v][0],
+                 "address": walk.txs[p].outputs[v][1]}
+                for n, (p, v) in enumerate(tx.prevouts)
+            ]
+            assert [{k: i[k] for k in ("n", "txid", "vout", "value_sat", "address")}
+                    for i in shown["vin"]] == expected_vin
         expected_vout = []
         for n, (value, address) in enumerate(tx.outputs):
             spender = walk.spent_by.get((txid, n))

@@ -61,9 +61,12 @@ class AttributionStore:
     """Tags, actors, sanctions entries and their list versions, for every chain."""
 
     def __init__(self, root: Path | str, *, read_only: bool = False) -> None:
+        from cointrail.store.duck import Store
+
         self.root = Path(root)
         self.path = self.root / ATTRIBUTION_DB
         self.read_only = read_only
+        Store(self.root).check_directory()  # a store path that is a file: a clear error
         if read_only and not self.path.exists():
             from cointrail.errors import NotFoundError
 

@@ -781,6 +781,14 @@ class UtxoIngestor:
             if raise_errors:
                 raise
         finally:
+            write = self._writer
+            while write is not None and write.is_alive():
+                # never close the connection under a running insert (DuckDB crashes): a
+                # commit takes seconds, so a Ctrl-C meanwhile only waits for it
+                try:
+                    write.join()
+                except KeyboardInterrupt:
+                    continue
             if self._writer_con is not None:
                 self._writer_con.close()
                 self._writer_con = None
@@ -879,10 +887,11 @@ class UtxoIngestor:
     def _wait(self) -> None:
         """Wait for the background write, if any; raise its error (its rows are kept for the
         next `flush`, and its transactions stay known to input resolution)."""
-        write, self._writer = self._writer, None
+        write = self._writer
         if write is None:
             return
-        write.join()
+        write.join()  # interrupted (Ctrl-C), the write stays ours: `close` waits for it again
+        self._writer = None
         if write.error is not None:
             self._unwritten = write
             raise write.error

@@ -347,7 +347,11 @@ def sync_rpc(
             if on_notice:  # --follow rides out a node restart: back off, then look again
                 on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
                           f"trying again in {delay:.0f} s")
-            time.sleep(delay)
+            until = time.monotonic() + delay
+            while time.monotonic() < until and not (should_stop and should_stop()):
+                time.sleep(min(0.2, delay))
+            if should_stop and should_stop():
+                break
             delay = min(delay * 2, MAX_RETRY_SECONDS)
     tip = ingestor.store.tip()
     return SyncResult(

@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cointrail import get_chain
+from cointrail.chain.utxo.blkfile import iter_best_chain_blocks
 from cointrail.chain.utxo.columnar import decode_block_columns
 from cointrail.chain.utxo.hashes import hash160, merkle_root, sha256d
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
@@ -756,3 +757,41 @@ def test_failed_background_write_keeps_its_rows(
                 resumed.add_block(decode_block_columns(chain.raws[h], BTC))
             resumed.flush()
         assert_same(dump(store), want)
+
+
+def test_an_interrupted_wait_never_closes_the_connection_under_a_running_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while `flush` waits for the writer thread: `close` must wait for that write to
+    finish before it closes the writer's connection (closing it under DuckDB's insert crashed
+    the process), and the batch is committed whole."""
+    release = threading.Event()
+    append, join = ChainStore.append, ingest_mod._Write.join
+    interrupted: list[bool] = []
+
+    def slow_append(self: ChainStore, rows: Any, state: Any = None, *, con: Any = None) -> None:
+        if con is not None:
+            assert release.wait(30)
+        append(self, rows, state, con=con)
+
+    def interrupted_join(self: ingest_mod._Write, timeout: float | None = None) -> None:
+        if not interrupted:  # the first wait is cut short, as by SIGINT, the write still running
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        release.set()
+        join(self, timeout)
+
+    monkeypatch.setattr(ChainStore, "append", slow_append)
+    monkeypatch.setattr(ingest_mod._Write, "join", interrupted_join)
+    blocks = [raw for _, raw in iter_best_chain_blocks(bundled_path(EARLY_MAINNET_BLOCKS), BTC)]
+    with Store(tmp_path).chain(BTC) as store:
+        ingestor = UtxoIngestor(store, background_writes=True)
+        for raw in blocks[:100]:
+            ingestor.add_block(decode_block_columns(raw, BTC))
+        with pytest.raises(KeyboardInterrupt):
+            ingestor.flush()
+        assert ingestor._writer is not None and ingestor._writer.is_alive()
+        ingestor.close(raise_errors=False)
+        assert ingestor._writer_con is None
+        tip = store.tip()
+        assert tip is not None and tip.height == 99

@@ -240,7 +240,7 @@ def sync_cmd(
             result = sync_rpc(  # after a Ctrl-C it stops between blocks and commits them
                 ingestor, client, follow=follow, poll_seconds=poll,
                 batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
-                should_stop=ctrl_c.should_stop, rest=rest,
+                should_stop=ctrl_c.should_stop, rest=rest, on_notice=warning_line,
             )
         _report(result, as_json)
 
