@@ -27,7 +27,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from cointrail.interfaces.cli.main import main as main_callback
 from cointrail.store.duck import ChainStore, open_chain
 from cointrail.store.ingest import UtxoIngestor
 from cointrail.store.sync import sync_rpc
+from tests.support.cli import pair_counts
 from tests.support.litecoind import LitecoindNode
 from tests.support.scenario import (
     NODE_ARGS,
@@ -373,12 +373,7 @@ def test_evaluate_agrees_with_a_brute_force_pair_count(world: World) -> None:
         subset = {a: owners[a] for a in sample}
         result = evaluate(store, subset)
     cluster = {a: int(view.ids[ids[a]]) for a in sample}
-    predicted = true = correct = 0
-    for x, y in combinations(sample, 2):
-        same_cluster, same_owner = cluster[x] == cluster[y], subset[x] == subset[y]
-        predicted += same_cluster
-        true += same_owner
-        correct += same_cluster and same_owner
+    predicted, true, correct = pair_counts(cluster, subset, sample)
     assert (result.predicted_pairs, result.true_pairs, result.correct_pairs) == (
         predicted, true, correct)
     assert true > correct > 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from cointrail.interfaces.cli.main import app
 from cointrail.store.duck import ChainStore, open_chain
 from cointrail.store.ingest import UtxoIngestor
 from cointrail.store.sync import ingest_blkfiles
+from tests.support.cli import pair_counts
 
 CHAIN, NETWORK = SCENARIO_CHAIN
 SPEC = get_chain(CHAIN, NETWORK)
@@ -197,12 +197,7 @@ def test_measures_are_the_pair_counts(
     view = cluster_view(store)
     ids = {str(t): int(a) for a, t in store.query("SELECT addr_id, text FROM addresses")}
     cluster = {a: view.of(ids[a]) for a in truth}
-    predicted = true = correct = 0
-    for x, y in combinations(truth, 2):
-        same_cluster, same_owner = cluster[x] == cluster[y], truth[x] == truth[y]
-        predicted += same_cluster
-        true += same_owner
-        correct += same_cluster and same_owner
+    predicted, true, correct = pair_counts(cluster, truth, list(truth))
     assert (result.addresses, result.not_in_store, result.above_height) == (len(truth), 0, 0)
     assert (result.predicted_pairs, result.true_pairs, result.correct_pairs) == (
         predicted, true, correct)

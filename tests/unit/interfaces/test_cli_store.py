@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from cointrail import Block, decode_block, get_chain
-from cointrail.interfaces.cli.main import app
+from tests.support.cli import ok_json, run
+from tests.support.cli import one_error as assert_one_line_error
 from tests.support.data import REPO_ROOT, require_shared
 
 BLK = "btc/blocks/mainnet-000000-000438.blk"
@@ -27,13 +28,6 @@ FIRST_TRANSFER = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e
 HAL = "1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3"
 SATOSHI = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"
 DEFAULT_CONFIRMATIONS = 6  # docs/store.md
-CLEAN_ENV: dict[str, str | None] = {
-    "COINTRAIL_CHAIN": None,
-    "COINTRAIL_NETWORK": None,
-    "COINTRAIL_DEBUG": None,
-    "COINTRAIL_STORE": None,
-    "COINTRAIL_CONFIRMATIONS": None,
-}
 HOLD_WRITER = """
 import sys
 from cointrail.store.duck import open_chain
@@ -86,28 +80,6 @@ def frame(raw: bytes) -> bytes:
     return BTC.magic + struct.pack("<I", len(raw)) + raw
 
 
-def run(args: list[str], env: dict[str, str | None] | None = None) -> Result:
-    try:
-        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
-    except TypeError:
-        runner = CliRunner()  # click >= 8.2 keeps stderr apart
-    return runner.invoke(app, args, env={**CLEAN_ENV, **(env or {})})
-
-
-def ok_json(result: Result) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)  # the whole of stdout is one document
-
-
-def assert_one_line_error(result: Result, fragment: str, code: int = 2) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert fragment in lines[0]
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def address_facts(blocks: list[Block], address: str) -> dict[str, Any]:

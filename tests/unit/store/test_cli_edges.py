@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from cointrail import get_chain
 from cointrail.chain.rpc import RpcClient
 from cointrail.errors import InputError
-from cointrail.interfaces.cli.main import app
 from cointrail.store.duck import open_chain
+from tests.support.cli import ok_json, one_error, run
 from tests.support.data import REPO_ROOT, require_shared
 
 BLK = "btc/blocks/mainnet-000000-000438.blk"
@@ -34,10 +33,6 @@ TIP = 438
 TXS, OUTPUTS, INPUTS = 446, 451, 7  # blocks 0-438
 BLOCK_9_COINBASE = "0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9"
 BLOCK_9_SCRIPT_SIG = "04ffff001d0134"  # Core's getrawtransaction: vin[0].coinbase
-CLEAN_ENV: dict[str, str | None] = {
-    "COINTRAIL_CHAIN": None, "COINTRAIL_NETWORK": None, "COINTRAIL_DEBUG": None,
-    "COINTRAIL_STORE": None, "COINTRAIL_CONFIRMATIONS": None,
-}
 INTERRUPTED = re.compile(
     r"interrupted at height (\d+) \(the store is consistent there\); run the same command "
     r"again to resume"
@@ -75,30 +70,6 @@ app(args=sys.argv[3:], prog_name="cointrail")
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def run(args: list[str], env: Mapping[str, str | None] | None = None) -> Result:
-    try:
-        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
-    except TypeError:
-        runner = CliRunner()  # click >= 8.2 keeps stderr apart
-    return runner.invoke(app, args, env={**CLEAN_ENV, **(env or {})})
-
-
-def ok_json(result: Result) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)
-
-
-def one_error(result: Result, fragment: str, code: int = 2) -> str:
-    """The single ``error:`` line of a failed command, checked for `fragment`."""
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def read_frames(path: Path) -> list[bytes]:
