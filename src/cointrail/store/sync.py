@@ -405,7 +405,10 @@ def ingest_blkfiles(
         start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
         time.perf_counter() - started,
-        [str(t) for t in truncations] + [w for index in indexes for w in left_out(index)],
+        [str(t) for t in truncations] + [w for index in indexes for w in left_out(index)]
+        + [f"no {ingestor.spec.key} block in {path} (empty or zero-filled block files?): "
+           "pass the node's blocks directory or a blk file with blocks"
+           for index in indexes if not index.chain],
     )
 
 

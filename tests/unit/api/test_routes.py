@@ -184,3 +184,24 @@ def test_every_request_is_audited(client: TestClient, keys: Keys, store_root: Pa
     assert not report["ok"]
     problems = " ".join(p["problem"] for p in report["problems"])
     assert "edited" in problems and "prev_hash" in problems
+
+
+def test_status_lists_the_good_chains_beside_a_damaged_database(
+    store_root: Path, keys: Keys, tmp_path: Path
+) -> None:
+    """One unreadable chain database must not take the whole /status down: the good chain is
+    listed as usual, the damaged one with its error."""
+    from cointrail.interfaces.api import ApiConfig, create_app
+    from cointrail.settings import load_settings
+
+    root = tmp_path / "store"
+    shutil.copytree(store_root, root)
+    (root / "dogecoin-mainnet.duckdb").write_bytes(b"not a database " * 100)
+    settings = load_settings(store=root, chain="bitcoin", network="mainnet")
+    with TestClient(create_app(settings, ApiConfig()), raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/status", headers=auth(keys.analyst))
+    assert r.status_code == 200, r.text
+    chains = {(d["chain"], d["network"]): d for d in r.json()["chains"]}
+    assert chains[("bitcoin", "mainnet")]["tip_height"] == 438
+    bad = chains[("dogecoin", "mainnet")]
+    assert "error" in bad and "tip_height" not in bad

@@ -360,6 +360,19 @@ def test_ingest_of_a_file_without_blocks_says_so(tmp_path: Path, content: bytes)
     assert result.stderr.strip() == f"warning: {warning}"
 
 
+def test_an_empty_file_says_so_over_a_store_that_holds_blocks(
+    tmp_path: Path, blk_path: Path
+) -> None:
+    store = tmp_path / "s"
+    ok_json(run(["--store", str(store), "ingest", "blkfiles", str(blk_path), "--json"]))
+    empty = tmp_path / "blk00000.dat"
+    empty.write_bytes(b"")
+    doc = ok_json(run(["--store", str(store), "ingest", "blkfiles", str(empty), "--json"]))
+    assert (doc["tip_height"], doc["blocks_added"]) == (438, 0)
+    (warning,) = doc["warnings"]
+    assert f"no bitcoin/mainnet block in {empty}" in warning
+
+
 # --- 4. one unreadable chain database among good ones ------------------------------------------
 
 

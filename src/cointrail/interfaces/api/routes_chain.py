@@ -39,17 +39,23 @@ AsOf = Annotated[int | None, Query(ge=0, le=10**9,
 
 @router.get("/status", openapi_extra=INVESTIGATE)
 def status_route(request: Request) -> Response:
-    """The chains in the store: tip, size, finality."""
-    from cointrail.store.duck import Store
+    """The chains in the store: tip, size, finality. A chain whose database cannot be read
+    (damaged, or held by a running ingest) is listed with its error, the others as usual."""
+    from cointrail.errors import CointrailError
+    from cointrail.store.duck import Store, StoreInUseError
     from cointrail.store.queries import status
 
     settings = settings_of(request)
     hold_databases(request)
     root = Store(settings.store)
-    docs = []
+    docs: list[dict[str, object]] = []
     for spec in root.chains():
-        with root.chain(spec, read_only=True) as store:
-            docs.append(status(store, settings.confirmations))
+        try:
+            with root.chain(spec, read_only=True) as store:
+                docs.append(status(store, settings.confirmations))
+        except CointrailError as exc:
+            docs.append({"chain": spec.chain, "network": spec.network, "error": str(exc),
+                         **({"in_use": True} if isinstance(exc, StoreInUseError) else {})})
     return json_response({"chains": docs, "default_chain": settings.chain,
                           "default_network": settings.network})
 

@@ -187,12 +187,6 @@ def ingest_blkfiles_cmd(
             except _StopAtBlock:
                 ingestor.flush()  # stopped between two blocks: every block added is whole
                 raise
-        if result.tip_height < 0:
-            result.warnings.append(
-                f"no {state.spec.key} block in {path} (empty or zero-filled block files?); "
-                "the store holds no block: pass the node's blocks directory or a blk file "
-                "with blocks"
-            )
         _report(result, as_json)
 
 
