@@ -36,6 +36,7 @@ DECODE_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
 #: --follow's longest wait between attempts to reach a node that went away
 MAX_RETRY_SECONDS = 60.0
 RPC_IN_WARMUP = -28  # the node is starting (loading its block index)
+RPC_INVALID_ADDRESS_OR_KEY = -5  # also "Block not found"
 
 NODE_NETWORKS = {"main": "mainnet", "test": "testnet", "testnet4": "testnet", "regtest": "regtest"}
 
@@ -215,11 +216,29 @@ class NodeBehindError(ExternalServiceError):
 
 
 def node_behind(ingestor: UtxoIngestor, rpc: RpcClient, node_height: int) -> bool:
-    """Whether the node's tip (`node_height`) lies below the store's on the store's chain."""
+    """Whether the node is behind the store: its tip (`node_height`) lies below the store's
+    on the store's chain, and it is still syncing (initial download, reindex, headers ahead
+    of its blocks) or has never seen the store's next block. A node that holds the store's
+    next block and does not follow it has rejected it (``invalidateblock``): not behind, the
+    store rolls back to the node's chain."""
     if node_height >= ingestor.height or node_height < 0:
         return False
     ours = ingestor.store.block_hash_at(node_height)
-    return ours is not None and ours[::-1].hex() == str(rpc.call("getblockhash", node_height))
+    if ours is None or ours[::-1].hex() != str(rpc.call("getblockhash", node_height)):
+        return False  # the node's chain forks below its tip: a reorg
+    info = rpc.call("getblockchaininfo")
+    if info.get("initialblockdownload") or int(info.get("headers", -1)) >= ingestor.height:
+        return True
+    following = ingestor.store.block_hash_at(node_height + 1)
+    if following is None:
+        return False
+    try:
+        rpc.call("getblockheader", following[::-1].hex())
+    except NodeRpcError as exc:
+        if exc.code != RPC_INVALID_ADDRESS_OR_KEY:
+            raise
+        return True  # the node never saw the store's next block
+    return False
 
 
 def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64) -> int | None:
