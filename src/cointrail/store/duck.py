@@ -55,16 +55,14 @@ def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPy
         con = duckdb.connect(str(path), read_only=read_only)
         con.execute("SET disabled_optimizers = 'row_group_pruner'")
         return con
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
             pid = re.search(r"PID (\d+)", str(exc))
             who = f" (process {pid.group(1)})" if pid else ""
             raise StoreInUseError(
                 f"{what} {path} is in use by another cointrail process{who}; "
                 "wait for it to finish or stop it"
             ) from exc
-        raise StoreError(f"cannot open {what} {path}: {str(exc).rstrip('!.')}{_DAMAGED}") from exc
-    except duckdb.Error as exc:
         raise StoreError(f"cannot open {what} {path}: {str(exc).rstrip('!.')}{_DAMAGED}") from exc
 
 

@@ -241,13 +241,15 @@ def node_behind(ingestor: UtxoIngestor, rpc: RpcClient, node_height: int) -> boo
     return False
 
 
-def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64) -> int | None:
+def find_fork(ingestor: UtxoIngestor, rpc: RpcClient, *, window: int = 64,
+              node_height: int | None = None) -> int | None:
     """The highest height where store and node agree, or None if the tip is still on the
-    node's best chain."""
+    node's best chain. `node_height`: the node's height if the caller just asked for it."""
     height = ingestor.height
     if height < 0:
         return None
-    node_height = int(rpc.call("getblockcount"))
+    if node_height is None:
+        node_height = int(rpc.call("getblockcount"))
     top = min(height, node_height)
     while top >= 0:
         heights = list(range(top, max(top - window, -1), -1))
@@ -316,7 +318,7 @@ def sync_rpc(
                         break
                     time.sleep(poll_seconds)
                     continue
-                fork = find_fork(ingestor, rpc)
+                fork = find_fork(ingestor, rpc, node_height=node_height)
                 if fork is not None:
                     reorgs += 1
                     rolled_back += ingestor.rollback_to(fork)

@@ -58,7 +58,11 @@ from cointrail.analysis.clustering.heuristics import (
     TxContext,
     describe_run,
 )
-from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
+from cointrail.analysis.clustering.names import (
+    DEFAULT_GUARD_SIZE,
+    HEURISTIC_NAMES,
+    heuristic_names,
+)
 from cointrail.analysis.clustering.unionfind import UnionFind
 from cointrail.analysis.patterns.coinjoin import CoinJoinDetector
 from cointrail.analysis.txview import TxView, iter_tx_views, tx_views_spent_until
@@ -293,7 +297,7 @@ class ClusterConfig:
 
     def names(self) -> str:
         """The heuristics with their versions, for people: ``multi_input v1, change v3``."""
-        return ", ".join(f"{h['name']} v{h['version']}" for h in self.describe()["heuristics"])
+        return heuristic_names(self.describe())
 
 
 def stored_config(store: ChainStore) -> tuple[dict[str, Any], str] | None:

@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cointrail.analysis.clustering.names import DEFAULT_GUARD_SIZE, HEURISTIC_NAMES
+from cointrail.analysis.clustering.names import (
+    DEFAULT_GUARD_SIZE,
+    HEURISTIC_NAMES,
+    heuristic_names,
+)
 from cointrail.interfaces.cli.case_cmds import CaseOption, case_option, record_query_in_case
 from cointrail.interfaces.cli.common import (
     AppState,
@@ -234,9 +238,7 @@ def _flags(names: set[str]) -> str:
 
 def _heuristic_names(config: dict[str, Any] | None) -> str:
     """``multi_input v1, change v3`` from a recorded configuration."""
-    if not config:
-        return "no configuration recorded"
-    return ", ".join(f"{h['name']} v{h['version']}" for h in config.get("heuristics") or [])
+    return heuristic_names(config) if config else "no configuration recorded"
 
 
 def _account_config(
@@ -401,9 +403,8 @@ def explain_text(doc: dict[str, Any]) -> str:
                      f"{held['txid']} (height {held['height']}) joining {a} (cluster {ca}, "
                      f"{held['sizes'][0]} addresses when held) and {b} (cluster {cb}, "
                      f"{held['sizes'][1]})")
-    heuristics = (doc.get("config") or {}).get("heuristics") or []
-    if heuristics:
-        names = ", ".join(f"{h['name']} v{h['version']}" for h in heuristics)
+    names = heuristic_names(doc.get("config"))
+    if names:
         lines.append(f"clustering as of height {doc['as_of_height']}: {names} "
                      "(--json for every parameter)")
     return "\n".join(lines)
