@@ -22,9 +22,11 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,3 +334,66 @@ def test_show_block_and_status_match_the_node(scenario: Scenario,
     status = json.loads(cli(store, "status", "--json").stdout)["chains"][0]
     assert status["tip_height"] == scenario.node.height()
     assert status["transfers"] > 0 and status["assets"] == 2  # ether and TUSD
+
+
+def _status_tip(store: Path) -> int | None:
+    """The tip another process reads (`status --json`); None while the store is held."""
+    done = cli(store, "status", "--json")
+    if done.returncode != 0:
+        return None
+    chains = json.loads(done.stdout)["chains"]
+    return None if not chains or "error" in chains[0] else chains[0]["tip_height"]
+
+
+def _wait_for_tip(store: Path, height: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while _status_tip(store) != height:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"sync --follow ended (exit {proc.returncode}): {err}{out}")
+        assert time.monotonic() < deadline, f"status never read height {height}"
+        time.sleep(0.1)
+
+
+def test_follow_lets_other_commands_read_the_store_while_it_waits(tmp_path: Path) -> None:
+    """`sync --follow` releases the store while it waits for anvil's next block: `status`
+    and `show` read it meanwhile, a reorg at the same height is still seen (the node's tip
+    hash is compared, not only its height), and Ctrl-C stops at the committed tip."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINTRAIL_")}
+    with start_anvil() as node:
+        a = node.accounts
+        node.send(a[0], a[1], 10**18)
+        snapshot = node.rpc("evm_snapshot")
+        node.send(a[1], a[2], 10**17)  # block 2, replaced below by another block 2
+        store = tmp_path / "store"
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "cointrail.interfaces.cli.main", "--store", str(store),
+             "--chain", CHAIN, "--network", NETWORK, "sync", "--rpc", node.url, "--follow",
+             "--poll", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdin=subprocess.DEVNULL)
+        try:
+            _wait_for_tip(store, 2, follower)
+            assert show(store, a[2])["balance_wei"] == 10**17
+            assert node.rpc("evm_revert", snapshot) is True
+            node.send(a[1], a[3], 2 * 10**17)  # the other block 2: same height, new hash
+            deadline = time.monotonic() + 120
+            while cli(store, "show", "address", a[2]).returncode != 2:
+                assert follower.poll() is None, follower.communicate()
+                assert time.monotonic() < deadline, "the same-height reorg was not taken"
+                time.sleep(0.1)
+            assert _status_tip(store) == 2
+            assert show(store, a[3])["balance_wei"] == 2 * 10**17
+            node.send(a[3], a[4], 10**17)
+            _wait_for_tip(store, 3, follower)
+            follower.send_signal(signal.SIGINT)
+            out, err = follower.communicate(timeout=120)
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.communicate()
+        assert follower.returncode == 130, (out, err)
+        assert "interrupted at height 3 (the store is consistent there)" in " ".join(err.split())
+        fresh = sync(tmp_path / "fresh", node.url)
+        assert fresh["tip_height"] == 3
+        assert dump(store) == dump(tmp_path / "fresh")

@@ -643,3 +643,82 @@ def test_follow_waits_out_a_node_restart(tmp_path: Path) -> None:
         assert node.rpc_password not in " ".join(notices)
     finally:
         discard_node(node)
+
+
+def _wait_until(condition: Any, proc: subprocess.Popen[str], what: str,
+                timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"sync --follow ended (exit {proc.returncode}) before {what}: {err}{out}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _tip_or_busy(store: Path) -> int | None:
+    """The store's tip as another process reads it; None while the store is held."""
+    done = cli(store, "status", "--json")
+    if done.returncode != 0:
+        return None
+    chains = json.loads(done.stdout)["chains"]  # none before the follower creates the store
+    return None if not chains or "error" in chains[0] else chains[0]["tip_height"]
+
+
+HOLD_STORE = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_follow_lets_other_commands_use_the_store_while_it_waits(tmp_path: Path) -> None:
+    """`sync --follow` runs for months beside `status`, `show`, `cluster` and the API server.
+    DuckDB lets no other process open a database one process holds for writing, so the
+    follower releases the store while it waits for the node's next block: other commands
+    read it meanwhile, and new blocks are taken once nobody holds it (the follower says it is
+    waiting). Ctrl-C then stops the follower at its committed tip."""
+    node = new_node()
+    store = tmp_path / "store"
+    follower: subprocess.Popen[str] | None = None
+    try:
+        node.rpc("createwallet", "miner")
+        address = str(node.rpc("getnewaddress", wallet="miner"))
+        node.mine(5, address)
+        follower = cli_popen(store, "sync", "--rpc", rpc_url(node), "--follow", "--poll", "0.2")
+        _wait_until(lambda: _tip_or_busy(store) == 5, follower, "status read the tip, 5")
+        shown = cli(store, "show", "block", "5", "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["hash"] == str(node.rpc("getbestblockhash"))
+
+        node.mine(2, address)  # taken while nobody holds the store
+        _wait_until(lambda: _tip_or_busy(store) == 7, follower, "the follower took blocks 6-7")
+
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_STORE,
+                                   str(store / "litecoin-regtest.duckdb")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            node.mine(3, address)
+            time.sleep(2.0)  # the follower sees the blocks and finds the store held
+            assert follower.poll() is None
+        finally:
+            holder.communicate("", timeout=60)
+        _wait_until(lambda: _tip_or_busy(store) == 10, follower, "the follower took 8-10")
+
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=120)
+        code, follower = follower.returncode, None
+        message = " ".join(err.split())
+        assert code == 130, (code, message)
+        assert "is in use by another cointrail process" in message, message
+        assert "new blocks are taken once it is free" in message, message
+        assert "interrupted at height 10 (the store is consistent there)" in message, message
+        assert node.rpc_password not in message + out
+        assert store_tip(store) == 10
+    finally:
+        if follower is not None:
+            follower.kill()
+            follower.communicate()
+        discard_node(node)

@@ -144,7 +144,8 @@ class ChainStore:
         self.path = path
         self.spec = spec
         self.read_only = read_only
-        self.con = connect_duckdb(path, read_only=read_only, what="the store")
+        self._con: duckdb.DuckDBPyConnection | None = connect_duckdb(
+            path, read_only=read_only, what="the store")
         try:
             if not read_only:
                 self._create()
@@ -213,8 +214,36 @@ class ChainStore:
                 f"{SCHEMA_VERSION}. Re-ingest into a new store directory."
             )
 
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The store's connection; a StoreError while the store is released."""
+        if self._con is None:
+            raise StoreError(
+                f"the store {self.path} is released (another process may be using it); "
+                "reopen it first"
+            )
+        return self._con
+
+    @property
+    def released(self) -> bool:
+        return self._con is None
+
+    def release(self) -> None:
+        """Close the connection so that other processes can open the database (DuckDB lets
+        one process open a file for writing, and no other process read it meanwhile);
+        `reopen` takes it back. Everything uncommitted must be committed first."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def reopen(self) -> None:
+        """Open the database again after `release` (StoreInUseError while another process
+        holds it). What another process wrote meanwhile is visible from here on."""
+        if self._con is None:
+            self._con = connect_duckdb(self.path, read_only=self.read_only, what="the store")
+
     def close(self) -> None:
-        self.con.close()
+        self.release()
 
     def __enter__(self) -> ChainStore:
         return self

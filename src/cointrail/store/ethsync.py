@@ -35,7 +35,6 @@ from cointrail.chain.account.transfers import (
     iter_tx_transfers,
     iter_withdrawals,
 )
-from cointrail.chain.utxo.hashes import BlockHash
 from cointrail.errors import ExternalServiceError, InputError, StoreError
 from cointrail.store.duck import ChainStore
 from cointrail.store.ingest import ReorgError
@@ -49,7 +48,7 @@ from cointrail.store.schema import (
     TXS,
     Table,
 )
-from cointrail.store.sync import SyncResult
+from cointrail.store.sync import SyncResult, sleep_unless_stopped, take_store
 
 NATIVE_ASSET = 0
 _MAX_AMOUNT = 10**38 - 1  # DECIMAL(38, 0), the Arrow side of HUGEINT
@@ -207,6 +206,27 @@ class EthIngestor:
         for rows in self._rows.values():
             rows.clear()
 
+    def release(self) -> None:
+        """Commit the buffered blocks and let go of the store's database while the sync
+        waits (other processes can open it meanwhile); `reacquire` takes it back."""
+        self.flush()
+        self.store.release()
+
+    def reacquire(self) -> bool:
+        """Open the store again after `release` (StoreInUseError while another process holds
+        it). If another process moved the chain tables meanwhile, the ids and address map are
+        reloaded from the store; returns True then."""
+        if not self.store.released:
+            return False
+        self.store.reopen()
+        tip = self.store.tip()
+        if ((tip.height, tip.hash[::-1]) if tip else (self.start_height - 1, b"")) == (
+                self.height, self.tip_hash) \
+                and self.store.next_ids() == (self.next_tx, self.next_addr):
+            return False
+        self._load()
+        return True
+
     def rollback_to(self, height: int) -> int:
         """Remove every block above `height` and what depends on it, in one transaction."""
         self.flush()
@@ -278,6 +298,20 @@ def find_fork(ingestor: EthIngestor, node: EthNode, *, window: int = 64) -> int 
     return lowest - 1
 
 
+def _wait_for_block(ingestor: EthIngestor, node: EthNode, poll_seconds: float,
+                    should_stop: Callable[[], bool] | None,
+                    on_notice: Callable[[str], None] | None) -> bool:
+    """Release the store until the node's chain no longer ends at the store's tip (a new
+    block, or a reorg at the same height), then take it back. False when told to stop."""
+    ingestor.release()
+    while sleep_unless_stopped(poll_seconds, should_stop):
+        top = node.block_number()
+        if top != ingestor.height or node.block_hashes([top])[0] != ingestor.tip_hash:
+            return take_store(ingestor, poll_seconds=poll_seconds, should_stop=should_stop,
+                              on_notice=on_notice)
+    return False
+
+
 def sync_eth(
     ingestor: EthIngestor,
     node: EthNode,
@@ -287,11 +321,15 @@ def sync_eth(
     batch_blocks: int = 100,
     on_block: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
     Each batch of `batch_blocks` blocks is committed as one transaction. When the node goes
-    away, what was committed stays and ExternalServiceError says where to resume.
+    away, what was committed stays and ExternalServiceError says where to resume. With
+    `follow`, the store is released while the sync waits for the node's next block (other
+    processes can open it meanwhile) and taken back when there is one, waiting while another
+    process holds it (telling `on_notice`); it may be released when this returns.
     """
     started = time.perf_counter()
     start_height = ingestor.height
@@ -339,18 +377,17 @@ def sync_eth(
                         f"the node at {node.url} keeps changing its chain at height "
                         f"{ingestor.height + 1}; check the node")
                 continue
-            if not follow or (should_stop and should_stop()):
+            if not follow or (should_stop and should_stop()) \
+                    or not _wait_for_block(ingestor, node, poll_seconds, should_stop, on_notice):
                 break
-            time.sleep(poll_seconds)
     except ExternalServiceError as exc:
         ingestor.flush(state)
         raise ExternalServiceError(
             f"{exc}. The store is consistent at height {ingestor.height}; "
             "run the same command again to resume from there"
         ) from exc
-    tip = ingestor.store.tip()
     return SyncResult(
-        start_height, ingestor.height, "" if tip is None else str(BlockHash(tip.hash)),
+        start_height, ingestor.height, ingestor.tip_hash.hex(),
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
         time.perf_counter() - started,
         warnings,

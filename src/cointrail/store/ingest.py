@@ -632,7 +632,7 @@ class _CoreRows:
             self.core.open_records(str(self.records))
         except BlockingIOError:
             warnings.warn(
-                f"another ingestor of this process holds {self.records}; this one keeps the "
+                f"another ingestor holds {self.records}; this one keeps the "
                 "address records in memory", RuntimeWarning, stacklevel=3,
             )
         except OSError as exc:
@@ -792,6 +792,31 @@ class UtxoIngestor:
             if self._writer_con is not None:
                 self._writer_con.close()
                 self._writer_con = None
+
+    def release(self) -> None:
+        """Commit every block added and let go of the store's database, so that other
+        processes (``status``, ``show``, ``cluster``, the API server) can open it while the
+        indexes stay in memory; `reacquire` before adding the next block. ``sync --follow``
+        does this while it waits for the node's next block."""
+        self.flush()
+        self.close()
+        self.store.release()
+
+    def reacquire(self) -> bool:
+        """Open the store again after `release` (StoreInUseError while another process
+        holds it; nothing is changed then). If the chain tables moved meanwhile (another
+        process ingested or rolled back), the indexes are rebuilt from the store, as on a
+        resume; returns True then."""
+        if not self.store.released:
+            return False
+        self.store.reopen()
+        tip = self.store.tip()
+        if ((tip.height, tip.hash) if tip else (-1, b"\x00" * 32)) == (self.height,
+                                                                       self.tip_hash) \
+                and self.store.next_ids() == (self.next_tx_id, self.next_addr_id):
+            return False
+        self._load()
+        return True
 
     # -- state ------------------------------------------------------------------------------
 

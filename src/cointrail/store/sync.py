@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.chain.spec import ChainSpec, check_genesis
@@ -24,7 +24,7 @@ from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_c
 from cointrail.chain.utxo.columnar import BlockColumns, decode_block_columns
 from cointrail.chain.utxo.hashes import BlockHash, sha256d
 from cointrail.errors import ExternalServiceError, InputError
-from cointrail.store.duck import ChainStore
+from cointrail.store.duck import ChainStore, StoreInUseError
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
 
 K = TypeVar("K")
@@ -269,6 +269,129 @@ def _transient(exc: ExternalServiceError) -> bool:
     return not isinstance(exc, NodeRpcError) or exc.code == RPC_IN_WARMUP
 
 
+def sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool] | None) -> bool:
+    """Wait `seconds`, looking at `should_stop` every 0.2 s; False when told to stop."""
+    until = time.monotonic() + seconds
+    while not (should_stop and should_stop()):
+        left = until - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(0.2, left))
+    return False
+
+
+class Releasable(Protocol):
+    """An ingestor that can let go of its store while it waits (`UtxoIngestor`,
+    `EthIngestor`): `reacquire` takes it back (a no-op when held; True when the indexes
+    were rebuilt because another process moved the chain meanwhile)."""
+
+    height: int
+
+    def reacquire(self) -> bool: ...
+
+
+def take_store(ingestor: Releasable, *, poll_seconds: float,
+               should_stop: Callable[[], bool] | None,
+               on_notice: Callable[[str], None] | None) -> bool:
+    """Hold the store again after a wait that released it, waiting (with one notice) while
+    another process has it open; False when told to stop meanwhile."""
+    told = False
+    while True:
+        try:
+            if ingestor.reacquire() and on_notice:
+                on_notice("the store's chain tables changed while it was released (another "
+                          f"ingest?); indexes rebuilt at height {ingestor.height}")
+            return True
+        except StoreInUseError as exc:
+            if not told and on_notice:
+                on_notice(f"{exc}; new blocks are taken once it is free")
+            told = True
+            if not sleep_unless_stopped(poll_seconds, should_stop):
+                return False
+
+
+class _Follow:
+    """One `sync_rpc` call: what it carries from one pass over the node's chain to the next,
+    and the waits between passes."""
+
+    def __init__(self, ingestor: UtxoIngestor, rpc: RpcClient, *, use_rest: bool,
+                 batch_blocks: int, poll_seconds: float,
+                 on_block: Callable[[int, int], None] | None,
+                 should_stop: Callable[[], bool] | None,
+                 on_notice: Callable[[str], None] | None) -> None:
+        self.ingestor, self.rpc = ingestor, rpc
+        self.use_rest, self.batch_blocks, self.poll_seconds = use_rest, batch_blocks, poll_seconds
+        self.on_block, self.should_stop, self.on_notice = on_block, should_stop, on_notice
+        self.reorgs = self.rolled_back = 0
+        self.moved, self.moved_at = 0, -2  # passes ended by the chain moving, and where
+        self.delay = poll_seconds  # the next wait for a node that went away
+
+    def stopping(self) -> bool:
+        return bool(self.should_stop and self.should_stop())
+
+    def notice(self, text: str) -> None:
+        if self.on_notice:
+            self.on_notice(text)
+
+    def sleep(self, seconds: float) -> bool:
+        return sleep_unless_stopped(seconds, self.should_stop)
+
+    def take_store(self) -> bool:
+        return take_store(self.ingestor, poll_seconds=self.poll_seconds,
+                          should_stop=self.should_stop, on_notice=self.on_notice)
+
+    def wait_for_block(self, seen: str) -> bool:
+        """Release the store and wait until the node's best block is no longer `seen`, then
+        take the store back. Meanwhile any other command can open the store (DuckDB lets no
+        other process in while one holds it for writing). False when told to stop."""
+        self.ingestor.release()
+        while self.sleep(self.poll_seconds):
+            if str(self.rpc.call("getbestblockhash")) != seen:
+                return self.take_store()
+        return False
+
+    def catch_up(self, node_height: int) -> bool:
+        """Roll back to the fork with the node's chain, if any, then ingest up to the node's
+        tip. True when the pass must be run again at once (a block that does not extend the
+        tip arrived, or the node's chain moved while its blocks were fetched)."""
+        ingestor, rpc = self.ingestor, self.rpc
+        fork = find_fork(ingestor, rpc, node_height=node_height)
+        if fork is not None:
+            self.reorgs += 1
+            self.rolled_back += ingestor.rollback_to(fork)
+        node_height = int(rpc.call("getblockcount"))
+        reorged = False
+        fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, self.batch_blocks,
+                              self.use_rest)
+        raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
+        try:
+            for _, columns in decode_ahead(raws, ingestor.spec):
+                try:
+                    ingestor.add_block(columns)
+                except ReorgError:
+                    reorged = True
+                    break
+                if self.on_block:
+                    self.on_block(ingestor.height, node_height)
+                if self.stopping():
+                    break
+        except InputError:  # a block the node served damaged: keep the good ones before it
+            ingestor.flush()
+            raise
+        finally:
+            fetcher.close()
+        ingestor.flush()
+        if fetcher.chain_moved:
+            self.moved = self.moved + 1 if ingestor.height == self.moved_at else 1
+            self.moved_at = ingestor.height
+            if self.moved > 10:
+                raise ExternalServiceError(
+                    f"the node at {rpc.url} keeps reporting blocks missing at height "
+                    f"{ingestor.height + 1}; check the node"
+                )
+        return reorged or fetcher.chain_moved
+
+
 def sync_rpc(
     ingestor: UtxoIngestor,
     rpc: RpcClient,
@@ -290,11 +413,14 @@ def sync_rpc(
     raises NodeBehindError, or with `follow` is waited for. `rest`: fetch
     the raw blocks over the node's REST interface (True: required, False: never, None: when
     the node serves it, else JSON-RPC); `SyncResult.fetch` says which was used.
+
+    With `follow`, every wait (for the node's next block, for a node that is behind or went
+    away) releases the store after committing everything, so other processes can open it;
+    the sync takes it back when there is something to ingest, waiting while another process
+    holds it. The store may be released when this returns (`UtxoIngestor.reacquire`).
     """
     started = time.perf_counter()
     start_height = ingestor.height
-    reorgs = rolled_back = 0
-    spec = ingestor.spec
     check_node_network(ingestor.store, rpc)
     use_rest = rest is not False and rest_available(rpc)
     if rest and not use_rest:
@@ -302,82 +428,43 @@ def sync_rpc(
             f"the node at {rpc.url} does not serve REST; start it with -rest=1, or sync "
             "without --rest (JSON-RPC only)"
         )
-    moved, moved_at = 0, -2
-    delay = poll_seconds
-    while True:
+    run = _Follow(ingestor, rpc, use_rest=use_rest, batch_blocks=batch_blocks,
+                  poll_seconds=poll_seconds, on_block=on_block, should_stop=should_stop,
+                  on_notice=on_notice)
+    while run.take_store():
         try:
-            while True:
-                node_height = int(rpc.call("getblockcount"))
-                delay = poll_seconds  # the node answered: a later failure backs off anew
-                if node_behind(ingestor, rpc, node_height):  # not a reorg: never roll back for it
-                    if not follow:
-                        raise NodeBehindError(rpc.url, node_height, ingestor.height)
-                    if on_block:
-                        on_block(ingestor.height, node_height)
-                    if should_stop and should_stop():
-                        break
-                    time.sleep(poll_seconds)
-                    continue
-                fork = find_fork(ingestor, rpc, node_height=node_height)
-                if fork is not None:
-                    reorgs += 1
-                    rolled_back += ingestor.rollback_to(fork)
-                node_height = int(rpc.call("getblockcount"))
-                reorged = False
-                fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, batch_blocks,
-                                      use_rest)
-                raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
-                try:
-                    for _, columns in decode_ahead(raws, spec):
-                        try:
-                            ingestor.add_block(columns)
-                        except ReorgError:
-                            reorged = True
-                            break
-                        if on_block:
-                            on_block(ingestor.height, node_height)
-                        if should_stop and should_stop():
-                            break
-                except InputError:  # a block the node served damaged: keep the good ones before it
-                    ingestor.flush()
-                    raise
-                finally:
-                    fetcher.close()
-                ingestor.flush()
-                if fetcher.chain_moved:
-                    moved = moved + 1 if ingestor.height == moved_at else 1
-                    moved_at = ingestor.height
-                    if moved > 10:
-                        raise ExternalServiceError(
-                            f"the node at {rpc.url} keeps reporting blocks missing at height "
-                            f"{ingestor.height + 1}; check the node"
-                        )
-                if reorged or fetcher.chain_moved:
-                    continue
-                if not follow or (should_stop and should_stop()):
+            node_height = int(rpc.call("getblockcount"))
+            run.delay = poll_seconds  # the node answered: a later failure backs off anew
+            if node_behind(ingestor, rpc, node_height):  # not a reorg: never roll back for it
+                if not follow:
+                    raise NodeBehindError(rpc.url, node_height, ingestor.height)
+                if on_block:
+                    on_block(ingestor.height, node_height)
+                if not run.wait_for_block(str(rpc.call("getblockhash", node_height))):
                     break
-                time.sleep(poll_seconds)
-            break
+                continue
+            if run.catch_up(node_height):
+                continue
+            if not follow or run.stopping() \
+                    or not run.wait_for_block(ingestor.tip_hash[::-1].hex()):
+                break
         except ExternalServiceError as exc:
             ingestor.flush()
-            if not follow or not _transient(exc) or (should_stop and should_stop()):
+            if not follow or not _transient(exc) or run.stopping():
                 raise ExternalServiceError(
                     f"{exc}. The store is consistent at height {ingestor.height}; "
                     "run the same command again to resume from there"
                 ) from exc
-            if on_notice:  # --follow rides out a node restart: back off, then look again
-                on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
-                          f"trying again in {delay:.0f} s")
-            until = time.monotonic() + delay
-            while time.monotonic() < until and not (should_stop and should_stop()):
-                time.sleep(min(0.2, delay))
-            if should_stop and should_stop():
+            run.notice(f"{exc}; the store is consistent at height {ingestor.height}; "
+                       f"trying again in {run.delay:.0f} s")
+            ingestor.release()  # --follow rides out a node restart: back off, then look again
+            if not run.sleep(run.delay):
                 break
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
-    tip = ingestor.store.tip()
+            run.delay = min(run.delay * 2, MAX_RETRY_SECONDS)
     return SyncResult(
-        start_height, ingestor.height, tip.hash[::-1].hex() if tip else "",
-        ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
+        start_height, ingestor.height,
+        ingestor.tip_hash[::-1].hex() if ingestor.height >= 0 else "",
+        ingestor.blocks_added, ingestor.txs_added, run.reorgs, run.rolled_back,
         time.perf_counter() - started, fetch="rest" if use_rest else "rpc",
     )
 

@@ -202,6 +202,10 @@ class FakeNode:
             if self.highest_served == TIP:
                 self.polls_at_tip += 1
             result = TIP
+        elif method == "getbestblockhash":  # what --follow polls while it waits at the tip
+            if self.highest_served == TIP:
+                self.polls_at_tip += 1
+            result = self.hashes[TIP]
         elif method == "getblockhash":
             result = self.hashes[params[0]]
         elif method == "getblock":

@@ -34,7 +34,7 @@ def test_latest_row_after_deleting_the_top_and_appending(tmp_path: Path) -> None
     con.close()
 
 
-@pytest.mark.filterwarnings("ignore:another ingestor of this process holds")
+@pytest.mark.filterwarnings("ignore:another ingestor holds")
 @pytest.mark.parametrize("background", [False, True])
 def test_the_tip_after_a_rollback_to_a_shorter_branch_is_the_new_tip(
     tmp_path: Path, background: bool

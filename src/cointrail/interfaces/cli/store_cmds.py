@@ -65,6 +65,9 @@ class _CtrlC:
     def __init__(self) -> None:
         self.pressed = False
         self.deferred: Callable[[], bool] = lambda: False  # True: wait for a block boundary
+        #: the ingestor's tip height, read when the store is released (sync --follow's waits
+        #: commit every block first)
+        self.height: Callable[[], int] | None = None
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self.pressed:
@@ -96,8 +99,12 @@ class _CtrlC:
                 signal.signal(signal.SIGINT,
                               signal.SIG_IGN if self.pressed else signal.default_int_handler)
         if self.pressed:
-            tip = store.tip()
-            where = f"at height {tip.height}" if tip else "before any block was stored"
+            if store.released and self.height is not None:  # released: all committed
+                height = self.height()
+            else:
+                tip = store.tip()
+                height = tip.height if tip else -1
+            where = f"at height {height}" if height >= 0 else "before any block was stored"
             typer.echo(f"interrupted {where} (the store is consistent there); run the same "
                        "command again to resume", err=True)
             raise typer.Exit(130)
@@ -231,6 +238,7 @@ def sync_cmd(
                 _progress(not as_json, "sync") as update, \
                 UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor:
             ctrl_c.deferred = lambda: ingestor.blocks_added > 0
+            ctrl_c.height = lambda: ingestor.height
             result = sync_rpc(  # after a Ctrl-C it stops between blocks and commits them
                 ingestor, client, follow=follow, poll_seconds=poll,
                 batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
@@ -248,12 +256,15 @@ def _sync_account(state: AppState, rpc: str, *, follow: bool, poll: float, batch
 
     with handle_errors(state.debug):
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, jsonrpc="2.0")
-        with client, _open(state) as store, _CtrlC().watching(store), \
+        ctrl_c = _CtrlC()
+        with client, _open(state) as store, ctrl_c.watching(store), \
                 _progress(not as_json, "sync") as update:
             ingestor = EthIngestor(store)
+            ctrl_c.height = lambda: ingestor.height
             result = sync_eth(
                 ingestor, EthNode(client), follow=follow, poll_seconds=poll,
                 batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+                on_notice=warning_line,
             )
         for warning in result.warnings:
             warning_line(warning)
