@@ -806,14 +806,14 @@ class UtxoIngestor:
         """Open the store again after `release` (StoreInUseError while another process
         holds it; nothing is changed then). If the chain tables moved meanwhile (another
         process ingested or rolled back), the indexes are rebuilt from the store, as on a
-        resume; returns True then."""
+        resume; returns True then. The same tip means the same rows: ids are dense in chain
+        order, so blocks rolled back and added again by another process get the same ids."""
         if not self.store.released:
             return False
         self.store.reopen()
         tip = self.store.tip()
         if ((tip.height, tip.hash) if tip else (-1, b"\x00" * 32)) == (self.height,
-                                                                       self.tip_hash) \
-                and self.store.next_ids() == (self.next_tx_id, self.next_addr_id):
+                                                                       self.tip_hash):
             return False
         self._load()
         return True

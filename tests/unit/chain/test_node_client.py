@@ -1,10 +1,14 @@
-"""The node client's REST path (``/rest/block/H.bin``), against local HTTP servers that behave
-as Bitcoin Core's does and as a failing node does: keep-alive reuse, a connection the node
-closed while idle, a block the node does not serve, a node that is gone or never answers."""
+"""The node client (JSON-RPC and the REST path ``/rest/block/H.bin``), against local HTTP
+servers that behave as Bitcoin Core's does and as a failing node does: batches answered in
+order, basic auth, keep-alive reuse, a connection the node closed while idle, wrong
+credentials, a non-JSON answer, a block the node does not serve, a node that is gone or never
+answers."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -13,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cointrail.chain.rpc import RestUnavailableError, RpcClient
+from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.errors import ExternalServiceError
 
 BLOCKS = {f"{n:064x}": os.urandom(1000 + 50_000 * n) for n in range(5)}
@@ -50,6 +54,32 @@ class RestNode:
                 self.wfile.write(body)
                 if close_after_each:
                     self.close_connection = True
+
+            def do_POST(self) -> None:  # JSON-RPC, as Core answers it
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                want = "Basic " + base64.b64encode(b"user:secret").decode()
+                if self.headers.get("Authorization") != want:
+                    self._answer(401, b"")
+                    return
+                if self.path != "/":
+                    self._answer(404, b"<html>not found</html>")
+                    return
+                calls = json.loads(body)
+                answers = []
+                for call in calls if isinstance(calls, list) else [calls]:
+                    if call["method"] == "getblockhash":
+                        answers.append({"id": call["id"], "error": None,
+                                        "result": f"{call['params'][0]:064x}"})
+                    else:
+                        answers.append({"id": call["id"], "result": None, "error": {
+                            "code": -32601, "message": "Method not found"}})
+                self._answer(200, json.dumps(answers[::-1]).encode())  # any order
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -129,3 +159,34 @@ def test_a_node_that_never_answers_times_out_with_a_clear_error() -> None:
             client.rest_block("00" * 32)
     finally:
         silent.close()
+
+
+def test_a_batch_is_answered_in_call_order_with_basic_auth(node: RestNode) -> None:
+    with RpcClient(node.url) as client:
+        assert client.batch([("getblockhash", [h]) for h in range(5)]) == list(BLOCKS)
+        assert client.call("getblockhash", 3) == f"{3:064x}"
+        assert client.rest_block(f"{3:064x}") == BLOCKS[f"{3:064x}"]
+    assert node.connections == 1  # JSON-RPC and REST share the kept-alive connection
+
+
+def test_a_node_error_is_a_node_rpc_error_with_its_code(node: RestNode) -> None:
+    with RpcClient(node.url) as client, pytest.raises(NodeRpcError) as caught:
+        client.batch([("getblockhash", [0]), ("getbestblockhash", [])])
+    assert caught.value.code == -32601 and caught.value.method == "getbestblockhash"
+    assert "Method not found" in str(caught.value)
+
+
+def test_wrong_credentials_are_refused_with_what_to_check(node: RestNode) -> None:
+    wrong = node.url.replace("secret", "guess")
+    with RpcClient(wrong) as client, pytest.raises(ExternalServiceError) as caught:
+        client.call("getblockhash", 0)
+    message = str(caught.value)
+    assert "refused the credentials (HTTP 401)" in message
+    assert "check rpcuser/rpcpassword or the cookie file" in message
+    assert "guess" not in message
+
+
+def test_a_non_json_answer_says_so(node: RestNode) -> None:
+    with RpcClient(node.url + "wallet/x") as client, \
+            pytest.raises(ExternalServiceError, match=r"sent a non-JSON answer \(HTTP 404\)"):
+        client.call("getblockhash", 0)
