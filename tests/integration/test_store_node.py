@@ -33,6 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cointrail.chain.rpc import RpcClient
@@ -65,7 +66,7 @@ from tests.integration.store_support import (
     store_tip,
     walk_chain,
 )
-from tests.support.litecoind import LitecoindNode, RpcError
+from tests.support.litecoind import LitecoindNode, RpcError, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -718,6 +719,75 @@ def test_follow_lets_other_commands_use_the_store_while_it_waits(tmp_path: Path)
         assert node.rpc_password not in message + out
         assert store_tip(store) == 10
     finally:
+        if follower is not None:
+            follower.kill()
+            follower.communicate()
+        discard_node(node)
+
+
+def test_follow_takes_new_blocks_while_the_api_server_answers_steadily(tmp_path: Path) -> None:
+    """The API server keeps a store's database open between requests (its anchor, released
+    after 5 idle seconds): under steady requests it never is idle, and a follower would
+    wait forever. A waiting follower leaves a marker beside the database; the server then
+    holds nothing between requests, the follower gets in between two of them, and requests
+    that come while it ingests wait for it instead of failing."""
+    import uvicorn
+
+    from cointrail.auth.keys import create_key
+    from cointrail.interfaces.api import ApiConfig, create_app
+    from cointrail.settings import load_settings
+
+    node = new_node()
+    store = tmp_path / "store"
+    follower: subprocess.Popen[str] | None = None
+    server: Any = None
+    try:
+        node.rpc("createwallet", "miner")
+        address = str(node.rpc("getnewaddress", wallet="miner"))
+        node.mine(5, address)
+        follower = cli_popen(store, "sync", "--rpc", rpc_url(node), "--follow", "--poll", "0.2")
+        _wait_until(lambda: _tip_or_busy(store) == 5, follower, "status read the tip, 5")
+        key = create_key(store, "analyst", "analyst").secret
+        app = create_app(load_settings(store=store, chain="litecoin", network="regtest"),
+                         ApiConfig(rate_per_second=500, burst=1000))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+
+        statuses: list[int] = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1",
+                          headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+            assert api.get("/blocks/5").status_code == 200
+            node.mine(3, address)
+            deadline = time.monotonic() + 120
+            while True:  # a request every 0.1 s: the anchor is never idle for 5 s
+                answer = api.get("/blocks/8")
+                statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    break
+                assert follower.poll() is None, follower.communicate()
+                assert time.monotonic() < deadline, (
+                    f"the follower did not get blocks 6-8 within 120 s under steady API "
+                    f"requests (answers: {sorted(set(statuses))})")
+                time.sleep(0.1)
+        assert answer.json()["hash"] == str(node.rpc("getbestblockhash"))
+        assert set(statuses) <= {200, 404}, statuses  # never 503 "in use"
+        assert not (store / "litecoin-regtest.duckdb.writer-waiting").exists()
+
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=120)
+        code, follower = follower.returncode, None
+        assert code == 130, err
+        assert "interrupted at height 8" in " ".join(err.split())
+    finally:
+        if server is not None:
+            server.should_exit = True
         if follower is not None:
             follower.kill()
             follower.communicate()

@@ -9,8 +9,9 @@ column names come from the schema module, never from input.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,35 @@ def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPy
 
 
 _DAMAGED = "; if the file is damaged, move it away and rebuild it (ingest or import again)"
+
+#: How long a writer's "waiting for this database" marker counts after its last refresh (a
+#: waiting writer refreshes it every poll; one left by a killed process stops counting).
+WRITER_WAITING_SECONDS = 30.0
+
+
+def writer_marker(path: Path) -> Path:
+    """The marker file beside database `path` that says a writer waits for it."""
+    return path.with_name(path.name + ".writer-waiting")
+
+
+def announce_writer(path: Path) -> None:
+    """Say that a writer (``sync --follow``) waits for database `path`: readers that keep
+    connections open between requests (the API server's anchors) let go of it."""
+    with suppress(OSError):  # a read-only folder: the writer waits for the readers' idle time
+        writer_marker(path).touch()
+
+
+def withdraw_writer(path: Path) -> None:
+    with suppress(OSError):
+        writer_marker(path).unlink(missing_ok=True)
+
+
+def writer_waiting(path: Path) -> bool:
+    """Whether a writer announced, within WRITER_WAITING_SECONDS, that it waits for `path`."""
+    try:
+        return time.time() - writer_marker(path).stat().st_mtime < WRITER_WAITING_SECONDS
+    except OSError:
+        return False
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_c
 from cointrail.chain.utxo.columnar import BlockColumns, decode_block_columns
 from cointrail.chain.utxo.hashes import BlockHash, sha256d
 from cointrail.errors import ExternalServiceError, InputError
-from cointrail.store.duck import ChainStore, StoreInUseError
+from cointrail.store.duck import ChainStore, StoreInUseError, announce_writer, withdraw_writer
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
 
 K = TypeVar("K")
@@ -286,6 +286,7 @@ class Releasable(Protocol):
     were rebuilt because another process moved the chain meanwhile)."""
 
     height: int
+    store: ChainStore
 
     def reacquire(self) -> bool: ...
 
@@ -294,20 +295,28 @@ def take_store(ingestor: Releasable, *, poll_seconds: float,
                should_stop: Callable[[], bool] | None,
                on_notice: Callable[[str], None] | None) -> bool:
     """Hold the store again after a wait that released it, waiting (with one notice) while
-    another process has it open; False when told to stop meanwhile."""
+    another process has it open; False when told to stop meanwhile. While it waits, a marker
+    beside the database (`announce_writer`) asks readers that keep it open between requests
+    (the API server) to let go."""
     told = False
-    while True:
-        try:
-            if ingestor.reacquire() and on_notice:
-                on_notice("the store's chain tables changed while it was released (another "
-                          f"ingest?); indexes rebuilt at height {ingestor.height}")
-            return True
-        except StoreInUseError as exc:
-            if not told and on_notice:
-                on_notice(f"{exc}; new blocks are taken once it is free")
-            told = True
-            if not sleep_unless_stopped(poll_seconds, should_stop):
-                return False
+    path = ingestor.store.path
+    try:
+        while True:
+            try:
+                if ingestor.reacquire() and on_notice:
+                    on_notice("the store's chain tables changed while it was released (another "
+                              f"ingest?); indexes rebuilt at height {ingestor.height}")
+                return True
+            except StoreInUseError as exc:
+                announce_writer(path)  # refreshed at every try: a stale marker stops counting
+                if not told and on_notice:
+                    on_notice(f"{exc}; new blocks are taken once it is free")
+                told = True
+                if not sleep_unless_stopped(poll_seconds, should_stop):
+                    return False
+    finally:
+        if told:
+            withdraw_writer(path)
 
 
 class _Follow:

@@ -19,7 +19,7 @@ from cointrail.chain.spec import ChainSpec, get_chain
 from cointrail.errors import InputError
 from cointrail.interfaces.api.cache import ResponseCache, store_stamp
 from cointrail.settings import Settings
-from cointrail.store.duck import DB_SUFFIX, ChainStore, Store
+from cointrail.store.duck import DB_SUFFIX, ChainStore, Store, StoreInUseError, writer_waiting
 
 ChainQuery = Annotated[str | None, Query(
     max_length=40, description="Chain name (default: the server's chain, e.g. bitcoin).")]
@@ -29,6 +29,10 @@ NetworkQuery = Annotated[str | None, Query(
 #: Analyses that walk the graph run one at a time: they are CPU-bound, and a spend graph built
 #: for a new tip is written once, not by two threads at the same moment.
 ANALYSIS_LOCK = threading.Lock()
+
+#: How long a request waits for a chain's database that a writer holds (a follower ingests a
+#: new block in about a second) before it answers 503 "in use".
+IN_USE_WAIT_SECONDS = 10.0
 
 
 class BatchTooLargeError(InputError):
@@ -69,6 +73,11 @@ class Anchors:
             return
         with self._lock:
             for path in paths:
+                if writer_waiting(path):  # sync --follow waits for it: hold nothing open
+                    dropped = self._open.pop(path, None)
+                    if dropped is not None:
+                        dropped[0].close()
+                    continue
                 held = self._open.get(path)
                 if held is not None:
                     self._open[path] = (held[0], now)
@@ -96,9 +105,20 @@ def hold_databases(request: Request) -> None:
 
 @contextmanager
 def open_chain_store(request: Request, spec: ChainSpec) -> Iterator[ChainStore]:
-    """The chain's store, read-only, for one request (NotFoundError when it holds no data)."""
+    """The chain's store, read-only, for one request (NotFoundError when it holds no data).
+    While a writer holds it (``sync --follow`` taking a new block: about a second), the
+    request waits up to IN_USE_WAIT_SECONDS before it answers 503."""
     hold_databases(request)
-    with Store(settings_of(request).store).chain(spec, read_only=True) as store:
+    deadline = time.monotonic() + IN_USE_WAIT_SECONDS
+    while True:
+        try:
+            store = Store(settings_of(request).store).chain(spec, read_only=True)
+            break
+        except StoreInUseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with store:
         yield store
 
 
