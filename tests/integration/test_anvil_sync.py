@@ -39,6 +39,7 @@ from cointrail.chain.account.hashes import block_hash, hex_bytes, transaction_ha
 from cointrail.store.duck import open_chain
 from cointrail.store.schema import TABLES
 from tests.support.anvil import AnvilNode, Contracts, start_anvil
+from tests.support.process import wait_for
 
 pytestmark = pytest.mark.integration
 CHAIN, NETWORK = "ethereum", "regtest"
@@ -345,16 +346,6 @@ def _status_tip(store: Path) -> int | None:
     return None if not chains or "error" in chains[0] else chains[0]["tip_height"]
 
 
-def _wait_for_tip(store: Path, height: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while _status_tip(store) != height:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"sync --follow ended (exit {proc.returncode}): {err}{out}")
-        assert time.monotonic() < deadline, f"status never read height {height}"
-        time.sleep(0.1)
-
-
 def test_follow_lets_other_commands_read_the_store_while_it_waits(tmp_path: Path) -> None:
     """`sync --follow` releases the store while it waits for anvil's next block: `status`
     and `show` read it meanwhile, a reorg at the same height is still seen (the node's tip
@@ -373,7 +364,7 @@ def test_follow_lets_other_commands_read_the_store_while_it_waits(tmp_path: Path
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             stdin=subprocess.DEVNULL)
         try:
-            _wait_for_tip(store, 2, follower)
+            wait_for(lambda: _status_tip(store) == 2, follower, "status read height 2")
             assert show(store, a[2])["balance_wei"] == 10**17
             assert node.rpc("evm_revert", snapshot) is True
             node.send(a[1], a[3], 2 * 10**17)  # the other block 2: same height, new hash
@@ -385,7 +376,7 @@ def test_follow_lets_other_commands_read_the_store_while_it_waits(tmp_path: Path
             assert _status_tip(store) == 2
             assert show(store, a[3])["balance_wei"] == 2 * 10**17
             node.send(a[3], a[4], 10**17)
-            _wait_for_tip(store, 3, follower)
+            wait_for(lambda: _status_tip(store) == 3, follower, "status read height 3")
             follower.send_signal(signal.SIGINT)
             out, err = follower.communicate(timeout=120)
         finally:

@@ -19,6 +19,7 @@ ingest of the final chain, including a double-spend that rolls back spent/unspen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -66,7 +67,9 @@ from tests.integration.store_support import (
     store_tip,
     walk_chain,
 )
-from tests.support.litecoind import LitecoindNode, RpcError, free_port
+from tests.support.apiserver import serving
+from tests.support.litecoind import LitecoindNode, RpcError
+from tests.support.process import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -646,17 +649,6 @@ def test_follow_waits_out_a_node_restart(tmp_path: Path) -> None:
         discard_node(node)
 
 
-def _wait_until(condition: Any, proc: subprocess.Popen[str], what: str,
-                timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"sync --follow ended (exit {proc.returncode}) before {what}: {err}{out}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def _tip_or_busy(store: Path) -> int | None:
     """The store's tip as another process reads it; None while the store is held."""
     done = cli(store, "status", "--json")
@@ -664,6 +656,17 @@ def _tip_or_busy(store: Path) -> int | None:
         return None
     chains = json.loads(done.stdout)["chains"]  # none before the follower creates the store
     return None if not chains or "error" in chains[0] else chains[0]["tip_height"]
+
+
+def _follower_at_five(node: LitecoindNode, store: Path) -> tuple[str, subprocess.Popen[str]]:
+    """Five blocks mined, `sync --follow` started on them and at their tip (as `status`, in
+    another process, reads it); the miner's address and the follower."""
+    node.rpc("createwallet", "miner")
+    address = str(node.rpc("getnewaddress", wallet="miner"))
+    node.mine(5, address)
+    follower = cli_popen(store, "sync", "--rpc", rpc_url(node), "--follow", "--poll", "0.2")
+    wait_for(lambda: _tip_or_busy(store) == 5, follower, "status read the tip, 5")
+    return address, follower
 
 
 HOLD_STORE = """
@@ -684,17 +687,13 @@ def test_follow_lets_other_commands_use_the_store_while_it_waits(tmp_path: Path)
     store = tmp_path / "store"
     follower: subprocess.Popen[str] | None = None
     try:
-        node.rpc("createwallet", "miner")
-        address = str(node.rpc("getnewaddress", wallet="miner"))
-        node.mine(5, address)
-        follower = cli_popen(store, "sync", "--rpc", rpc_url(node), "--follow", "--poll", "0.2")
-        _wait_until(lambda: _tip_or_busy(store) == 5, follower, "status read the tip, 5")
+        address, follower = _follower_at_five(node, store)
         shown = cli(store, "show", "block", "5", "--json")
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["hash"] == str(node.rpc("getbestblockhash"))
 
         node.mine(2, address)  # taken while nobody holds the store
-        _wait_until(lambda: _tip_or_busy(store) == 7, follower, "the follower took blocks 6-7")
+        wait_for(lambda: _tip_or_busy(store) == 7, follower, "the follower took blocks 6-7")
 
         holder = subprocess.Popen([sys.executable, "-c", HOLD_STORE,
                                    str(store / "litecoin-regtest.duckdb")],
@@ -706,7 +705,7 @@ def test_follow_lets_other_commands_use_the_store_while_it_waits(tmp_path: Path)
             assert follower.poll() is None
         finally:
             holder.communicate("", timeout=60)
-        _wait_until(lambda: _tip_or_busy(store) == 10, follower, "the follower took 8-10")
+        wait_for(lambda: _tip_or_busy(store) == 10, follower, "the follower took 8-10")
 
         follower.send_signal(signal.SIGINT)
         out, err = follower.communicate(timeout=120)
@@ -731,8 +730,6 @@ def test_follow_takes_new_blocks_while_the_api_server_answers_steadily(tmp_path:
     wait forever. A waiting follower leaves a marker beside the database; the server then
     holds nothing between requests, the follower gets in between two of them, and requests
     that come while it ingests wait for it instead of failing."""
-    import uvicorn
-
     from cointrail.auth.keys import create_key
     from cointrail.interfaces.api import ApiConfig, create_app
     from cointrail.settings import load_settings
@@ -740,28 +737,16 @@ def test_follow_takes_new_blocks_while_the_api_server_answers_steadily(tmp_path:
     node = new_node()
     store = tmp_path / "store"
     follower: subprocess.Popen[str] | None = None
-    server: Any = None
+    stack = contextlib.ExitStack()
     try:
-        node.rpc("createwallet", "miner")
-        address = str(node.rpc("getnewaddress", wallet="miner"))
-        node.mine(5, address)
-        follower = cli_popen(store, "sync", "--rpc", rpc_url(node), "--follow", "--poll", "0.2")
-        _wait_until(lambda: _tip_or_busy(store) == 5, follower, "status read the tip, 5")
+        address, follower = _follower_at_five(node, store)
         key = create_key(store, "analyst", "analyst").secret
         app = create_app(load_settings(store=store, chain="litecoin", network="regtest"),
                          ApiConfig(rate_per_second=500, burst=1000))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
+        server = stack.enter_context(serving(app))
 
         statuses: list[int] = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1",
+        with httpx.Client(base_url=f"{server}/api/v1",
                           headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
             assert api.get("/blocks/5").status_code == 200
             node.mine(3, address)
@@ -786,8 +771,7 @@ def test_follow_takes_new_blocks_while_the_api_server_answers_steadily(tmp_path:
         assert code == 130, err
         assert "interrupted at height 8" in " ".join(err.split())
     finally:
-        if server is not None:
-            server.should_exit = True
+        stack.close()
         if follower is not None:
             follower.kill()
             follower.communicate()

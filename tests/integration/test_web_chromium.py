@@ -11,9 +11,6 @@ and downloads its PDF, verifies the custody log, and screens a list. Screenshots
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +19,7 @@ import pytest
 from cointrail.auth.keys import create_key
 from cointrail.interfaces.api import ApiConfig, create_app
 from cointrail.settings import load_settings
+from tests.support.apiserver import serving
 from tests.support.data import REPO_ROOT
 from tests.unit.api.conftest import BLOCK_9_COINBASE, CASE, HAL, SATOSHI, build_store
 
@@ -32,15 +30,8 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "web"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    import uvicorn
 
     root = tmp_path_factory.mktemp("web-store")
     build_store(root)
@@ -51,19 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     CaseStore.for_store(root).create(Principal("web-investigator", Role.ANALYST), **CASE)
     app = create_app(load_settings(store=root, chain="bitcoin", network="mainnet"),
                      ApiConfig(rate_per_second=200, burst=400))
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", key
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as base:
+        yield base, key
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +156,6 @@ def demo_server(
     import json
     import os
 
-    import uvicorn
     from typer.testing import CliRunner
 
     from cointrail.data import SCENARIO_FACTS, bundled_path
@@ -191,19 +170,8 @@ def demo_server(
     key = create_key(root, "demo-investigator", "analyst").secret
     server_app = create_app(load_settings(store=root, chain="litecoin", network="regtest"),
                             ApiConfig(rate_per_second=200, burst=400))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(server_app, host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", key, {"facts": facts, "figures": figures}
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(server_app) as base:
+        yield base, key, {"facts": facts, "figures": figures}
 
 
 def test_investigator_works_the_demo_case(demo_server: tuple[str, str, dict[str, Any]],

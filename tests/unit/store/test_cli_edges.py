@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from cointrail.errors import InputError
 from cointrail.store.duck import open_chain
 from tests.support.cli import ok_json, one_error, run
 from tests.support.data import REPO_ROOT, require_shared
+from tests.support.process import wait_for
 
 BLK = "btc/blocks/mainnet-000000-000438.blk"
 BTC = get_chain("bitcoin", "mainnet")
@@ -112,20 +113,6 @@ def cli_process(args: list[str], announce: tuple[Path, int] | None = None,
                    *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env(), cwd=REPO_ROOT)
-
-
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str,
-             timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the command ended (exit {proc.returncode}) before {what}: {err}{out}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.communicate()
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def interrupt(proc: subprocess.Popen[str]) -> tuple[str, str]:
