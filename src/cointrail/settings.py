@@ -23,6 +23,10 @@ class Settings(BaseSettings):
         default=6, ge=0, description="Blocks below the tip that analyses treat as final."
     )
     rpc_timeout: float = Field(default=30.0, gt=0, description="Node RPC timeout in seconds.")
+    store_wait: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="Seconds a command or API request waits for a chain's database that "
+                    "another process holds (sync --follow taking a block) before it gives up.")
     debug: bool = Field(default=False, description="Show tracebacks for expected errors.")
 
 

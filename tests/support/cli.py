@@ -13,7 +13,7 @@ from cointrail.interfaces.cli.main import app
 #: COINTRAIL_* variables unset, so that the machine's settings never leak into a test
 CLEAN_ENV: dict[str, str | None] = {
     "COINTRAIL_CHAIN": None, "COINTRAIL_NETWORK": None, "COINTRAIL_DEBUG": None,
-    "COINTRAIL_STORE": None, "COINTRAIL_CONFIRMATIONS": None,
+    "COINTRAIL_STORE": None, "COINTRAIL_CONFIRMATIONS": None, "COINTRAIL_STORE_WAIT": None,
 }
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +31,8 @@ from cointrail.store.schema import (
     Table,
 )
 
+T = TypeVar("T")
+
 DB_SUFFIX = ".duckdb"
 
 
@@ -41,7 +43,13 @@ class Tip:
 
 
 class StoreInUseError(StoreError):
-    """A database of the store is locked by another process (an ingest, a sync, a server)."""
+    """A database of the store is locked by another process (an ingest, a sync, a server).
+    `in_use` is the fact alone ("the store X is in use by another cointrail process (process
+    N)"), for messages that go on differently from "wait for it to finish or stop it"."""
+
+    def __init__(self, message: str, in_use: str | None = None) -> None:
+        super().__init__(message)
+        self.in_use = in_use or message
 
 
 def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPyConnection:
@@ -60,10 +68,9 @@ def connect_duckdb(path: Path, *, read_only: bool, what: str) -> duckdb.DuckDBPy
         if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
             pid = re.search(r"PID (\d+)", str(exc))
             who = f" (process {pid.group(1)})" if pid else ""
-            raise StoreInUseError(
-                f"{what} {path} is in use by another cointrail process{who}; "
-                "wait for it to finish or stop it"
-            ) from exc
+            in_use = f"{what} {path} is in use by another cointrail process{who}"
+            raise StoreInUseError(f"{in_use}; wait for it to finish or stop it",
+                                  in_use) from exc
         raise StoreError(f"cannot open {what} {path}: {str(exc).rstrip('!.')}{_DAMAGED}") from exc
 
 
@@ -89,6 +96,24 @@ def announce_writer(path: Path) -> None:
 def withdraw_writer(path: Path) -> None:
     with suppress(OSError):
         writer_marker(path).unlink(missing_ok=True)
+
+
+def open_when_free(open_: Callable[[], T], *, wait_seconds: float,
+                   on_wait: Callable[[StoreInUseError], None] | None = None) -> T:
+    """`open_()`, tried again every 50 ms for up to `wait_seconds` while another process holds
+    the database (StoreInUseError, raised once the time is up); `on_wait` is told once."""
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        try:
+            return open_()
+        except StoreInUseError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if on_wait is not None and not told:
+                on_wait(exc)
+                told = True
+            time.sleep(0.05)
 
 
 def writer_waiting(path: Path) -> bool:

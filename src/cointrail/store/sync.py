@@ -310,7 +310,7 @@ def take_store(ingestor: Releasable, *, poll_seconds: float,
             except StoreInUseError as exc:
                 announce_writer(path)  # refreshed at every try: a stale marker stops counting
                 if not told and on_notice:
-                    on_notice(f"{exc}; new blocks are taken once it is free")
+                    on_notice(f"{exc.in_use}; new blocks are taken once it is free")
                 told = True
                 if not sleep_unless_stopped(poll_seconds, should_stop):
                     return False

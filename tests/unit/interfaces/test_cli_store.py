@@ -9,6 +9,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -327,10 +328,17 @@ def test_store_in_use_by_another_process(tmp_path: Path, blk_path: Path) -> None
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline().strip() == "ready"
-        line = assert_one_line_error(show(tmp_path, "block", "0"), "in use", code=1)
+        no_wait = {"COINTRAIL_STORE_WAIT": "0"}
+        shown = run(["--store", str(tmp_path), "show", "block", "0"], env=no_wait)
+        line = assert_one_line_error(shown, "in use", code=1)
         assert "another cointrail process" in line and str(holder.pid) in line
-        ingest = run(["--store", str(tmp_path), "ingest", "blkfiles", str(blk_path), "--json"])
+        ingest = run(["--store", str(tmp_path), "ingest", "blkfiles", str(blk_path), "--json"],
+                     env=no_wait)
         assert_one_line_error(ingest, "in use by another cointrail process", code=1)
+        waited = run(["--store", str(tmp_path), "show", "block", "0"],
+                     env={"COINTRAIL_STORE_WAIT": "0.5"})
+        assert waited.exit_code == 1
+        assert waited.stderr.startswith("warning: ") and "waiting up to 0.5 s" in waited.stderr
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
@@ -371,3 +379,27 @@ def test_truncated_blk_file_prints_a_warning_line(tmp_path: Path, raws: list[byt
     assert len(doc["warnings"]) == 1 and "truncated" in doc["warnings"][0]
     lines = [line for line in result.stderr.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "truncated" in lines[0]
+
+
+def test_a_command_waits_for_a_store_held_briefly(tmp_path: Path, blk_path: Path) -> None:
+    """`sync --follow` holds the store about a second per new block: a command that comes
+    then says it waits (stderr) and goes on once the store is free (COINTRAIL_STORE_WAIT)."""
+    ok_json(run(["--store", str(tmp_path), "ingest", "blkfiles", str(blk_path), "--json"]))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "ready"
+    release = threading.Timer(1.0, holder.stdin.close)
+    release.start()
+    try:
+        shown = run(["--store", str(tmp_path), "show", "block", "0", "--json"],
+                    env={"COINTRAIL_STORE_WAIT": "60"})
+    finally:
+        release.join()
+        holder.wait(timeout=60)
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["height"] == 0
+    assert f"in use by another cointrail process (process {holder.pid}); waiting up to 60 s" \
+        in " ".join(shown.stderr.split())

@@ -19,7 +19,7 @@ from cointrail.chain.spec import ChainSpec, get_chain
 from cointrail.errors import InputError
 from cointrail.interfaces.api.cache import ResponseCache, store_stamp
 from cointrail.settings import Settings
-from cointrail.store.duck import DB_SUFFIX, ChainStore, Store, StoreInUseError, writer_waiting
+from cointrail.store.duck import DB_SUFFIX, ChainStore, Store, open_when_free, writer_waiting
 
 ChainQuery = Annotated[str | None, Query(
     max_length=40, description="Chain name (default: the server's chain, e.g. bitcoin).")]
@@ -29,10 +29,6 @@ NetworkQuery = Annotated[str | None, Query(
 #: Analyses that walk the graph run one at a time: they are CPU-bound, and a spend graph built
 #: for a new tip is written once, not by two threads at the same moment.
 ANALYSIS_LOCK = threading.Lock()
-
-#: How long a request waits for a chain's database that a writer holds (a follower ingests a
-#: new block in about a second) before it answers 503 "in use".
-IN_USE_WAIT_SECONDS = 10.0
 
 
 class BatchTooLargeError(InputError):
@@ -107,18 +103,11 @@ def hold_databases(request: Request) -> None:
 def open_chain_store(request: Request, spec: ChainSpec) -> Iterator[ChainStore]:
     """The chain's store, read-only, for one request (NotFoundError when it holds no data).
     While a writer holds it (``sync --follow`` taking a new block: about a second), the
-    request waits up to IN_USE_WAIT_SECONDS before it answers 503."""
+    request waits up to the `store_wait` setting before it answers 503."""
     hold_databases(request)
-    deadline = time.monotonic() + IN_USE_WAIT_SECONDS
-    while True:
-        try:
-            store = Store(settings_of(request).store).chain(spec, read_only=True)
-            break
-        except StoreInUseError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    with store:
+    settings = settings_of(request)
+    with open_when_free(lambda: Store(settings.store).chain(spec, read_only=True),
+                        wait_seconds=settings.store_wait) as store:
         yield store
 
 

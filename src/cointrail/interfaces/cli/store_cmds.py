@@ -37,9 +37,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 
 def _open(state: AppState, *, read_only: bool = False) -> ChainStore:
-    from cointrail.store.duck import Store
+    from cointrail.store.duck import Store, open_when_free
 
-    return Store(state.settings.store).chain(state.spec, read_only=read_only)
+    return open_when_free(
+        lambda: Store(state.settings.store).chain(state.spec, read_only=read_only),
+        wait_seconds=state.settings.store_wait,
+        on_wait=lambda exc: warning_line(
+            f"{exc.in_use}; waiting up to {state.settings.store_wait:g} s for it "
+            "(COINTRAIL_STORE_WAIT)"),
+    )
 
 
 def _at_least_one(option: str, value: int) -> None:
