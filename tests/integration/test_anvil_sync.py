@@ -23,6 +23,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -388,3 +389,76 @@ def test_follow_lets_other_commands_read_the_store_while_it_waits(tmp_path: Path
         fresh = sync(tmp_path / "fresh", node.url)
         assert fresh["tip_height"] == 3
         assert dump(store) == dump(tmp_path / "fresh")
+
+
+class Gate:
+    """A JSON-RPC relay in front of anvil that can be shut: while `down`, every connection
+    is closed without an answer, as a stopped node's would be."""
+
+    def __init__(self, target: str) -> None:
+        gate = self
+        self.down = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if gate.down:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                answer = httpx.post(target, content=body, timeout=60,
+                                    headers={"content-type": "application/json"})
+                self.send_response(answer.status_code)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_follow_waits_out_a_node_that_goes_away(tmp_path: Path) -> None:
+    """The Ethereum follower, like the UTXO one, says the node went away and waits (backing
+    off) instead of ending; it takes the blocks mined meanwhile once the node answers."""
+    from cointrail.chain.account.node import EthNode
+    from cointrail.chain.rpc import RpcClient
+    from cointrail.store.ethsync import EthIngestor, sync_eth
+
+    with start_anvil() as node:
+        a = node.accounts
+        node.send(a[0], a[1], 10**18)
+        gate = Gate(node.url)
+        notices: list[str] = []
+        try:
+            with open_chain(tmp_path / "follower", CHAIN, NETWORK) as store:
+                ingestor = EthIngestor(store)
+
+                def step() -> bool:
+                    if ingestor.height == 1 and not gate.down and not notices:
+                        gate.down = True  # the node goes away; two blocks come meanwhile
+                        node.send(a[1], a[2], 10**17)
+                        node.send(a[1], a[3], 10**17)
+                    if notices and gate.down:
+                        gate.down = False  # back after the follower said it waits
+                    return ingestor.height >= 3
+
+                result = sync_eth(ingestor, EthNode(RpcClient(gate.url, jsonrpc="2.0")),
+                                  follow=True, poll_seconds=0.1, should_stop=step,
+                                  on_notice=notices.append)
+        finally:
+            gate.close()
+        assert result.tip_height == 3, result
+        assert notices and "the store is consistent at height 1; trying again in" in notices[0]
+        fresh = sync(tmp_path / "fresh", node.url)
+        assert fresh["tip_height"] == 3
+        assert dump(tmp_path / "follower") == dump(tmp_path / "fresh")

@@ -35,6 +35,7 @@ from cointrail.chain.account.transfers import (
     iter_tx_transfers,
     iter_withdrawals,
 )
+from cointrail.chain.rpc import NodeRpcError
 from cointrail.errors import ExternalServiceError, InputError, StoreError
 from cointrail.store.duck import ChainStore
 from cointrail.store.ingest import ReorgError
@@ -48,7 +49,12 @@ from cointrail.store.schema import (
     TXS,
     Table,
 )
-from cointrail.store.sync import SyncResult, sleep_unless_stopped, take_store
+from cointrail.store.sync import (
+    MAX_RETRY_SECONDS,
+    SyncResult,
+    sleep_unless_stopped,
+    take_store,
+)
 
 NATIVE_ASSET = 0
 _MAX_AMOUNT = 10**38 - 1  # DECIMAL(38, 0), the Arrow side of HUGEINT
@@ -325,7 +331,9 @@ def sync_eth(
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
     Each batch of `batch_blocks` blocks is committed as one transaction. When the node goes
-    away, what was committed stays and ExternalServiceError says where to resume. With
+    away, what was committed stays and ExternalServiceError says where to resume; with
+    `follow` the sync waits for it instead (backing off up to MAX_RETRY_SECONDS, telling
+    `on_notice`); an error the node answers with still ends it. With
     `follow`, the store is released while the sync waits for the node's next block (other
     processes can open it meanwhile) and taken back when there is one, waiting while another
     process holds it (telling `on_notice`); it may be released when this returns.
@@ -341,9 +349,12 @@ def sync_eth(
         ingestor.metadata = node.token_metadata
     state = {"source": node.url, "tracer": tracer.value}
     moved = 0
-    try:
-        while True:
+    delay = poll_seconds  # the next wait for a node that went away (--follow)
+    while take_store(ingestor, poll_seconds=poll_seconds, should_stop=should_stop,
+                     on_notice=on_notice):
+        try:
             fork = find_fork(ingestor, node)
+            delay = poll_seconds  # the node answered: a later failure backs off anew
             if fork is not None:
                 reorgs += 1
                 rolled_back += ingestor.rollback_to(fork)
@@ -379,12 +390,21 @@ def sync_eth(
             if not follow or (should_stop and should_stop()) \
                     or not _wait_for_block(ingestor, node, poll_seconds, should_stop, on_notice):
                 break
-    except ExternalServiceError as exc:
-        ingestor.flush(state)
-        raise ExternalServiceError(
-            f"{exc}. The store is consistent at height {ingestor.height}; "
-            "run the same command again to resume from there"
-        ) from exc
+        except ExternalServiceError as exc:
+            ingestor.flush(state)
+            stop = should_stop is not None and should_stop()
+            if not follow or isinstance(exc, NodeRpcError) or stop:
+                raise ExternalServiceError(
+                    f"{exc}. The store is consistent at height {ingestor.height}; "
+                    "run the same command again to resume from there"
+                ) from exc
+            if on_notice:  # --follow rides out a node restart: back off, then look again
+                on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
+                          f"trying again in {delay:.0f} s")
+            ingestor.release()
+            if not sleep_unless_stopped(delay, should_stop):
+                break
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
     return SyncResult(
         start_height, ingestor.height, ingestor.tip_hash.hex(),
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,
