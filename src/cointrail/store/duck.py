@@ -99,21 +99,30 @@ def withdraw_writer(path: Path) -> None:
 
 
 def open_when_free(open_: Callable[[], T], *, wait_seconds: float,
-                   on_wait: Callable[[StoreInUseError], None] | None = None) -> T:
+                   on_wait: Callable[[StoreInUseError], None] | None = None,
+                   writer_of: Path | None = None) -> T:
     """`open_()`, tried again every 50 ms for up to `wait_seconds` while another process holds
-    the database (StoreInUseError, raised once the time is up); `on_wait` is told once."""
+    the database (StoreInUseError, raised once the time is up); `on_wait` is told once. A
+    writer passes its database as `writer_of`: while it waits, the marker beside it asks the
+    API server to hold nothing open between requests (`announce_writer`)."""
     deadline = time.monotonic() + wait_seconds
     told = False
-    while True:
-        try:
-            return open_()
-        except StoreInUseError as exc:
-            if time.monotonic() >= deadline:
-                raise
-            if on_wait is not None and not told:
-                on_wait(exc)
+    try:
+        while True:
+            try:
+                return open_()
+            except StoreInUseError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if writer_of is not None:
+                    announce_writer(writer_of)
+                if on_wait is not None and not told:
+                    on_wait(exc)
                 told = True
-            time.sleep(0.05)
+                time.sleep(0.05)
+    finally:
+        if told and writer_of is not None:
+            withdraw_writer(writer_of)
 
 
 def writer_waiting(path: Path) -> bool:
@@ -162,6 +171,10 @@ class Store:
                 f"store {self.root} is not a directory{where}; pass --store a directory "
                 "(it is created when missing) or move the file away"
             )
+
+    def db_path(self, spec: ChainSpec) -> Path:
+        """The database file of one chain and network (it may not exist yet)."""
+        return self.root / _db_name(spec)
 
     def chain(self, spec: ChainSpec, *, read_only: bool = False, create: bool = True) -> ChainStore:
         """Open (and by default create) the database of one chain and network."""

@@ -39,9 +39,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 def _open(state: AppState, *, read_only: bool = False) -> ChainStore:
     from cointrail.store.duck import Store, open_when_free
 
+    root = Store(state.settings.store)
     return open_when_free(
-        lambda: Store(state.settings.store).chain(state.spec, read_only=read_only),
+        lambda: root.chain(state.spec, read_only=read_only),
         wait_seconds=state.settings.store_wait,
+        writer_of=None if read_only else root.db_path(state.spec),
         on_wait=lambda exc: warning_line(
             f"{exc.in_use}; waiting up to {state.settings.store_wait:g} s for it "
             "(COINTRAIL_STORE_WAIT)"),
