@@ -98,13 +98,26 @@ def withdraw_writer(path: Path) -> None:
         writer_marker(path).unlink(missing_ok=True)
 
 
+def sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool] | None) -> bool:
+    """Wait `seconds`, looking at `should_stop` every 0.2 s; False when told to stop."""
+    until = time.monotonic() + seconds
+    while not (should_stop and should_stop()):
+        left = until - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(0.2, left))
+    return False
+
+
 def open_when_free(open_: Callable[[], T], *, wait_seconds: float,
                    on_wait: Callable[[StoreInUseError], None] | None = None,
-                   writer_of: Path | None = None) -> T:
-    """`open_()`, tried again every 50 ms for up to `wait_seconds` while another process holds
-    the database (StoreInUseError, raised once the time is up); `on_wait` is told once. A
-    writer passes its database as `writer_of`: while it waits, the marker beside it asks the
-    API server to hold nothing open between requests (`announce_writer`)."""
+                   writer_of: Path | None = None, poll_seconds: float = 0.05,
+                   should_stop: Callable[[], bool] | None = None) -> T:
+    """`open_()`, tried again every `poll_seconds` for up to `wait_seconds` while another
+    process holds the database; its StoreInUseError is raised once the time is up or
+    `should_stop` says so. `on_wait` is told once. A writer passes its database as
+    `writer_of`: while it waits, the marker beside it asks the API server to hold nothing
+    open between requests (`announce_writer`)."""
     deadline = time.monotonic() + wait_seconds
     told = False
     try:
@@ -112,14 +125,15 @@ def open_when_free(open_: Callable[[], T], *, wait_seconds: float,
             try:
                 return open_()
             except StoreInUseError as exc:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or (should_stop and should_stop()):
                     raise
                 if writer_of is not None:
-                    announce_writer(writer_of)
+                    announce_writer(writer_of)  # refreshed at every try: a stale one stops counting
                 if on_wait is not None and not told:
                     on_wait(exc)
                 told = True
-                time.sleep(0.05)
+                if not sleep_unless_stopped(poll_seconds, should_stop):
+                    raise
     finally:
         if told and writer_of is not None:
             withdraw_writer(writer_of)
@@ -179,7 +193,7 @@ class Store:
     def chain(self, spec: ChainSpec, *, read_only: bool = False, create: bool = True) -> ChainStore:
         """Open (and by default create) the database of one chain and network."""
         self.check_directory()
-        path = self.root / _db_name(spec)
+        path = self.db_path(spec)
         if not path.exists():
             if read_only or not create:
                 raise NotFoundError(
@@ -200,7 +214,7 @@ class Store:
         self.check_directory()
         found = []
         for spec in all_chains():
-            if (self.root / _db_name(spec)).exists():
+            if self.db_path(spec).exists():
                 found.append(spec)
         return found
 

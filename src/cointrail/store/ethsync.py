@@ -37,7 +37,7 @@ from cointrail.chain.account.transfers import (
 )
 from cointrail.chain.rpc import NodeRpcError
 from cointrail.errors import ExternalServiceError, InputError, StoreError
-from cointrail.store.duck import ChainStore
+from cointrail.store.duck import ChainStore, sleep_unless_stopped
 from cointrail.store.ingest import ReorgError
 from cointrail.store.schema import (
     ACCOUNT_TXS,
@@ -49,12 +49,7 @@ from cointrail.store.schema import (
     TXS,
     Table,
 )
-from cointrail.store.sync import (
-    MAX_RETRY_SECONDS,
-    SyncResult,
-    sleep_unless_stopped,
-    take_store,
-)
+from cointrail.store.sync import SyncResult, ride_out, take_store
 
 NATIVE_ASSET = 0
 _MAX_AMOUNT = 10**38 - 1  # DECIMAL(38, 0), the Arrow side of HUGEINT
@@ -398,13 +393,10 @@ def sync_eth(
                     f"{exc}. The store is consistent at height {ingestor.height}; "
                     "run the same command again to resume from there"
                 ) from exc
-            if on_notice:  # --follow rides out a node restart: back off, then look again
-                on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
-                          f"trying again in {delay:.0f} s")
-            ingestor.release()
-            if not sleep_unless_stopped(delay, should_stop):
+            next_delay = ride_out(ingestor, exc, delay, should_stop, on_notice)
+            if next_delay is None:
                 break
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            delay = next_delay
     return SyncResult(
         start_height, ingestor.height, ingestor.tip_hash.hex(),
         ingestor.blocks_added, ingestor.txs_added, reorgs, rolled_back,

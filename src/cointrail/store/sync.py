@@ -8,6 +8,7 @@ with the node's at the same heights, rolled back to the fork point, and re-appli
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import queue
 import threading
@@ -24,7 +25,12 @@ from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_c
 from cointrail.chain.utxo.columnar import BlockColumns, decode_block_columns
 from cointrail.chain.utxo.hashes import BlockHash, sha256d
 from cointrail.errors import ExternalServiceError, InputError
-from cointrail.store.duck import ChainStore, StoreInUseError, announce_writer, withdraw_writer
+from cointrail.store.duck import (
+    ChainStore,
+    StoreInUseError,
+    open_when_free,
+    sleep_unless_stopped,
+)
 from cointrail.store.ingest import IngestProgress, ReorgError, UtxoIngestor
 
 K = TypeVar("K")
@@ -269,17 +275,6 @@ def _transient(exc: ExternalServiceError) -> bool:
     return not isinstance(exc, NodeRpcError) or exc.code == RPC_IN_WARMUP
 
 
-def sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool] | None) -> bool:
-    """Wait `seconds`, looking at `should_stop` every 0.2 s; False when told to stop."""
-    until = time.monotonic() + seconds
-    while not (should_stop and should_stop()):
-        left = until - time.monotonic()
-        if left <= 0:
-            return True
-        time.sleep(min(0.2, left))
-    return False
-
-
 class Releasable(Protocol):
     """An ingestor that can let go of its store while it waits (`UtxoIngestor`,
     `EthIngestor`): `reacquire` takes it back (a no-op when held; True when the indexes
@@ -288,35 +283,45 @@ class Releasable(Protocol):
     height: int
     store: ChainStore
 
+    def release(self) -> None: ...
+
     def reacquire(self) -> bool: ...
 
 
 def take_store(ingestor: Releasable, *, poll_seconds: float,
                should_stop: Callable[[], bool] | None,
                on_notice: Callable[[str], None] | None) -> bool:
-    """Hold the store again after a wait that released it, waiting (with one notice) while
-    another process has it open; False when told to stop meanwhile. While it waits, a marker
-    beside the database (`announce_writer`) asks readers that keep it open between requests
-    (the API server) to let go."""
-    told = False
-    path = ingestor.store.path
+    """Hold the store again after a wait that released it, waiting (with one notice, and the
+    writer marker that asks the API server to let go) while another process has it open;
+    False when told to stop meanwhile."""
+    def waiting(exc: StoreInUseError) -> None:
+        if on_notice:
+            on_notice(f"{exc.in_use}; new blocks are taken once it is free")
+
     try:
-        while True:
-            try:
-                if ingestor.reacquire() and on_notice:
-                    on_notice("the store's chain tables changed while it was released (another "
-                              f"ingest?); indexes rebuilt at height {ingestor.height}")
-                return True
-            except StoreInUseError as exc:
-                announce_writer(path)  # refreshed at every try: a stale marker stops counting
-                if not told and on_notice:
-                    on_notice(f"{exc.in_use}; new blocks are taken once it is free")
-                told = True
-                if not sleep_unless_stopped(poll_seconds, should_stop):
-                    return False
-    finally:
-        if told:
-            withdraw_writer(path)
+        rebuilt = open_when_free(ingestor.reacquire, wait_seconds=math.inf,
+                                 poll_seconds=poll_seconds, should_stop=should_stop,
+                                 on_wait=waiting, writer_of=ingestor.store.path)
+    except StoreInUseError:  # told to stop while another process held the store
+        return False
+    if rebuilt and on_notice:
+        on_notice("the store's chain tables changed while it was released (another ingest?); "
+                  f"indexes rebuilt at height {ingestor.height}")
+    return True
+
+
+def ride_out(ingestor: Releasable, exc: ExternalServiceError, delay: float,
+             should_stop: Callable[[], bool] | None,
+             on_notice: Callable[[str], None] | None) -> float | None:
+    """--follow rides out a node that went away (`exc`): say so, release the store, wait
+    `delay`; the next, doubled delay (at most MAX_RETRY_SECONDS), or None when told to stop."""
+    if on_notice:
+        on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
+                  f"trying again in {delay:.0f} s")
+    ingestor.release()
+    if not sleep_unless_stopped(delay, should_stop):
+        return None
+    return min(delay * 2, MAX_RETRY_SECONDS)
 
 
 class _Follow:
@@ -333,17 +338,9 @@ class _Follow:
         self.on_block, self.should_stop, self.on_notice = on_block, should_stop, on_notice
         self.reorgs = self.rolled_back = 0
         self.moved, self.moved_at = 0, -2  # passes ended by the chain moving, and where
-        self.delay = poll_seconds  # the next wait for a node that went away
 
     def stopping(self) -> bool:
         return bool(self.should_stop and self.should_stop())
-
-    def notice(self, text: str) -> None:
-        if self.on_notice:
-            self.on_notice(text)
-
-    def sleep(self, seconds: float) -> bool:
-        return sleep_unless_stopped(seconds, self.should_stop)
 
     def take_store(self) -> bool:
         return take_store(self.ingestor, poll_seconds=self.poll_seconds,
@@ -354,7 +351,7 @@ class _Follow:
         take the store back. Meanwhile any other command can open the store (DuckDB lets no
         other process in while one holds it for writing). False when told to stop."""
         self.ingestor.release()
-        while self.sleep(self.poll_seconds):
+        while sleep_unless_stopped(self.poll_seconds, self.should_stop):
             if str(self.rpc.call("getbestblockhash")) != seen:
                 return self.take_store()
         return False
@@ -440,10 +437,11 @@ def sync_rpc(
     run = _Follow(ingestor, rpc, use_rest=use_rest, batch_blocks=batch_blocks,
                   poll_seconds=poll_seconds, on_block=on_block, should_stop=should_stop,
                   on_notice=on_notice)
+    delay = poll_seconds  # the next wait for a node that went away
     while run.take_store():
         try:
             node_height = int(rpc.call("getblockcount"))
-            run.delay = poll_seconds  # the node answered: a later failure backs off anew
+            delay = poll_seconds  # the node answered: a later failure backs off anew
             if node_behind(ingestor, rpc, node_height):  # not a reorg: never roll back for it
                 if not follow:
                     raise NodeBehindError(rpc.url, node_height, ingestor.height)
@@ -464,12 +462,10 @@ def sync_rpc(
                     f"{exc}. The store is consistent at height {ingestor.height}; "
                     "run the same command again to resume from there"
                 ) from exc
-            run.notice(f"{exc}; the store is consistent at height {ingestor.height}; "
-                       f"trying again in {run.delay:.0f} s")
-            ingestor.release()  # --follow rides out a node restart: back off, then look again
-            if not run.sleep(run.delay):
+            next_delay = ride_out(ingestor, exc, delay, should_stop, on_notice)
+            if next_delay is None:
                 break
-            run.delay = min(run.delay * 2, MAX_RETRY_SECONDS)
+            delay = next_delay
     return SyncResult(
         start_height, ingestor.height,
         ingestor.tip_hash[::-1].hex() if ingestor.height >= 0 else "",

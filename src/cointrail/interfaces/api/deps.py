@@ -123,7 +123,7 @@ def json_response(doc: Any, status_code: int = 200) -> Response:
 
 def chain_db_path(request: Request, spec: ChainSpec) -> Path:
     """The database file of a chain in the server's store (it may not exist)."""
-    return settings_of(request).store / f"{spec.chain}-{spec.network}{DB_SUFFIX}"
+    return Store(settings_of(request).store).db_path(spec)
 
 
 async def cached_json(request: Request, key: Hashable, databases: list[Path],
