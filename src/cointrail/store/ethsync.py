@@ -388,12 +388,9 @@ def sync_eth(
         except ExternalServiceError as exc:
             ingestor.flush(state)
             stop = should_stop is not None and should_stop()
-            if not follow or isinstance(exc, NodeRpcError) or stop:
-                raise ExternalServiceError(
-                    f"{exc}. The store is consistent at height {ingestor.height}; "
-                    "run the same command again to resume from there"
-                ) from exc
-            next_delay = ride_out(ingestor, exc, delay, should_stop, on_notice)
+            next_delay = ride_out(ingestor, exc, delay,
+                                  retry=follow and not isinstance(exc, NodeRpcError) and not stop,
+                                  should_stop=should_stop, on_notice=on_notice)
             if next_delay is None:
                 break
             delay = next_delay

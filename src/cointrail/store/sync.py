@@ -310,11 +310,18 @@ def take_store(ingestor: Releasable, *, poll_seconds: float,
     return True
 
 
-def ride_out(ingestor: Releasable, exc: ExternalServiceError, delay: float,
+def ride_out(ingestor: Releasable, exc: ExternalServiceError, delay: float, *, retry: bool,
              should_stop: Callable[[], bool] | None,
              on_notice: Callable[[str], None] | None) -> float | None:
-    """--follow rides out a node that went away (`exc`): say so, release the store, wait
-    `delay`; the next, doubled delay (at most MAX_RETRY_SECONDS), or None when told to stop."""
+    """After a node failure (`exc`, the blocks read committed): without `retry`, raise it
+    saying where the store stands and that the same command resumes. With it (--follow and a
+    node that went away), say so, release the store, wait `delay`; the next, doubled delay
+    (at most MAX_RETRY_SECONDS), or None when told to stop."""
+    if not retry:
+        raise ExternalServiceError(
+            f"{exc}. The store is consistent at height {ingestor.height}; "
+            "run the same command again to resume from there"
+        ) from exc
     if on_notice:
         on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
                   f"trying again in {delay:.0f} s")
@@ -457,12 +464,9 @@ def sync_rpc(
                 break
         except ExternalServiceError as exc:
             ingestor.flush()
-            if not follow or not _transient(exc) or run.stopping():
-                raise ExternalServiceError(
-                    f"{exc}. The store is consistent at height {ingestor.height}; "
-                    "run the same command again to resume from there"
-                ) from exc
-            next_delay = ride_out(ingestor, exc, delay, should_stop, on_notice)
+            next_delay = ride_out(ingestor, exc, delay,
+                                  retry=follow and _transient(exc) and not run.stopping(),
+                                  should_stop=should_stop, on_notice=on_notice)
             if next_delay is None:
                 break
             delay = next_delay
