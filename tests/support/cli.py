@@ -14,6 +14,7 @@ from cointrail.interfaces.cli.main import app
 CLEAN_ENV: dict[str, str | None] = {
     "COINTRAIL_CHAIN": None, "COINTRAIL_NETWORK": None, "COINTRAIL_DEBUG": None,
     "COINTRAIL_STORE": None, "COINTRAIL_CONFIRMATIONS": None, "COINTRAIL_STORE_WAIT": None,
+    "COINTRAIL_RPC_TIMEOUT": None,
 }
 
 

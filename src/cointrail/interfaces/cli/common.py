@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import pydantic
 import typer
 from rich.console import Console
 
@@ -51,18 +50,10 @@ def make_state(
     confirmations: int | None = None,
 ) -> AppState:
     """Resolve the global options (CLI over environment over defaults) into an AppState."""
-    try:
-        settings = load_settings(
-            store=store, chain=chain, network=network, debug=True if debug else None,
-            confirmations=confirmations,
-        )
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise InputError(
-            f"invalid settings (options or COINTRAIL_* variables): {problems}"
-        ) from exc
+    settings = load_settings(  # SettingsError (an InputError) names each bad value
+        store=store, chain=chain, network=network, debug=True if debug else None,
+        confirmations=confirmations,
+    )
     return AppState(settings, get_chain(settings.chain, settings.network))
 
 

@@ -1,12 +1,16 @@
 """The ``cointrail`` command: global options and the command groups.
 
-A new command group is a module with its own ``typer.Typer`` registered here with
-``app.add_typer``; its commands take the global state with `common.get_state` and wrap their
-work in `common.handle_errors`.
+A new command, or group of commands (a module with its own ``typer.Typer``), is an entry of
+`COMMANDS`; its commands take the global state with `common.get_state` and wrap their work in
+`common.handle_errors`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
@@ -14,54 +18,99 @@ import typer
 
 from cointrail import __version__
 from cointrail.chain.spec import CHAIN_NAMES, NETWORK_NAMES
-from cointrail.interfaces.cli import api_cmds, case_output_cmds
-from cointrail.interfaces.cli.api_cmds import keys_app
-from cointrail.interfaces.cli.attribution_cmds import sanctions_app, screen_cmd, tags_app
-from cointrail.interfaces.cli.case_cmds import case_app
-from cointrail.interfaces.cli.cluster_cmds import cluster_cmd, explain_cmd, stats_cmd
 from cointrail.interfaces.cli.common import handle_errors, make_state
-from cointrail.interfaces.cli.decode import decode_app
-from cointrail.interfaces.cli.demo_cmd import demo
-from cointrail.interfaces.cli.evaluate_cmd import evaluate_cmd
-from cointrail.interfaces.cli.path_cmds import exposure_cmd, path_cmd
-from cointrail.interfaces.cli.request_cmds import request_app
-from cointrail.interfaces.cli.rules_cmds import flags_cmd
-from cointrail.interfaces.cli.store_cmds import ingest_app, show_app, status_cmd, sync_cmd
-from cointrail.interfaces.cli.trace_cmds import trace_app
 
-app = typer.Typer(
-    name="cointrail",
-    help="Self-hosted platform for countering the criminal use of cryptocurrency.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # never print investigative data in a traceback
-)
-app.add_typer(decode_app, name="decode")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(show_app, name="show")
-app.command("sync")(sync_cmd)
-app.command("status")(status_cmd)
-app.command("demo")(demo)
-app.command("cluster")(cluster_cmd)
-app.command("explain")(explain_cmd)
-app.command("stats")(stats_cmd)
-app.command("cluster-evaluate")(evaluate_cmd)
-app.add_typer(tags_app, name="tags")
-app.add_typer(sanctions_app, name="sanctions")
-app.command("screen")(screen_cmd)
-app.add_typer(trace_app, name="trace")
-app.command("path")(path_cmd)
-app.command("exposure")(exposure_cmd)
-app.command("flags")(flags_cmd)
-app.add_typer(case_app, name="case")
-for _name in ("report", "export"):
-    _command = getattr(case_output_cmds, f"{_name}_cmd", None)
-    if _command is not None:
-        case_app.command(_name)(_command)
-app.add_typer(request_app, name="request")
-app.add_typer(keys_app, name="keys")
-_serve = getattr(api_cmds, "serve_cmd", None)
-if _serve is not None:
-    app.command("serve")(_serve)
+#: Every top-level command, in the order of ``cointrail --help``: name -> (module, attribute,
+#: whether it is a group of subcommands). A command's module is imported only when the app
+#: that runs it is built: `run` builds just the command on its command line, so ``cointrail
+#: status`` does not import (and typer does not inspect) the other 50 commands.
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "decode": ("decode", "decode_app", True),
+    "ingest": ("store_cmds", "ingest_app", True),
+    "show": ("store_cmds", "show_app", True),
+    "sync": ("store_cmds", "sync_cmd", False),
+    "status": ("store_cmds", "status_cmd", False),
+    "demo": ("demo_cmd", "demo", False),
+    "cluster": ("cluster_cmds", "cluster_cmd", False),
+    "explain": ("cluster_cmds", "explain_cmd", False),
+    "stats": ("cluster_cmds", "stats_cmd", False),
+    "cluster-evaluate": ("evaluate_cmd", "evaluate_cmd", False),
+    "tags": ("attribution_cmds", "tags_app", True),
+    "sanctions": ("attribution_cmds", "sanctions_app", True),
+    "screen": ("attribution_cmds", "screen_cmd", False),
+    "trace": ("trace_cmds", "trace_app", True),
+    "path": ("path_cmds", "path_cmd", False),
+    "exposure": ("path_cmds", "exposure_cmd", False),
+    "flags": ("rules_cmds", "flags_cmd", False),
+    "case": ("case_cmds", "case_app", True),
+    "request": ("request_cmds", "request_app", True),
+    "keys": ("api_cmds", "keys_app", True),
+    "serve": ("api_cmds", "serve_cmd", False),
+}
+#: Subcommands of a group defined in another module (which imports the group's own).
+_EXTRA_SUBCOMMANDS = {"case": ("case_output_cmds", ("report", "export"))}
+#: Global options that take a value (the command name is the first other word)
+_VALUE_OPTIONS = {"--store", "--chain", "--network", "--confirmations"}
+
+
+def _cli_module(name: str) -> object:
+    return import_module(f"cointrail.interfaces.cli.{name}")
+
+
+def build_app(names: Sequence[str] | None = None) -> typer.Typer:
+    """The ``cointrail`` app with the commands `names` (default: all)."""
+    built = typer.Typer(
+        name="cointrail",
+        help="Self-hosted platform for countering the criminal use of cryptocurrency.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,  # never print investigative data in a traceback
+    )
+    built.callback()(main)
+    for name in COMMANDS if names is None else names:
+        module, attribute, group = COMMANDS[name]
+        target = getattr(_cli_module(module), attribute)
+        if group:
+            extra = _EXTRA_SUBCOMMANDS.get(name)
+            if extra is not None:
+                have = {info.name for info in target.registered_commands}
+                for sub in extra[1]:
+                    if sub not in have:
+                        target.command(sub)(getattr(_cli_module(extra[0]), f"{sub}_cmd"))
+            built.add_typer(target, name=name)
+        else:
+            built.command(name)(target)
+    return built
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The command `argv` (without the program name) runs: its first word that is neither
+    a global option nor an option's value."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The ``cointrail`` program: builds only the command it is asked for (all of them for
+    ``--help``, an unknown command, or shell completion)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = command_name(args)
+    completing = any(key.startswith("_COINTRAIL_COMPLETE") for key in os.environ)
+    only = [name] if name in COMMANDS and not completing else None
+    build_app(only)(args=args, prog_name="cointrail")
+
+
+def __getattr__(attribute: str) -> typer.Typer:
+    """``app``: the app with every command, built on first use (tests drive it directly)."""
+    if attribute != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    full = build_app()
+    globals()["app"] = full
+    return full
 
 
 def _show_version(value: bool) -> None:
@@ -70,7 +119,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     ctx: typer.Context,
     *,
@@ -129,4 +177,4 @@ def main(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

@@ -1,0 +1,93 @@
+"""The ``cointrail`` program builds only the command it runs; the full app has them all."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.main import get_command
+
+from cointrail.interfaces.cli import main as cli_main
+from cointrail.interfaces.cli.main import COMMANDS, build_app, command_name
+
+
+def _commands(app: typer.Typer) -> dict[str, object]:
+    group = get_command(app)
+    return dict(group.commands)  # type: ignore[attr-defined]
+
+
+def test_the_full_app_has_every_command() -> None:
+    assert set(_commands(cli_main.app)) == set(COMMANDS)
+    case = _commands(cli_main.app)["case"]
+    assert {"report", "export"} <= set(case.commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_command_built_alone_is_the_command_of_the_full_app(name: str) -> None:
+    alone = _commands(build_app([name]))
+    assert list(alone) == [name]
+    full = _commands(cli_main.app)[name]
+
+    def shape(command: object) -> object:
+        params = [(p.name, tuple(p.opts), p.required)  # type: ignore[attr-defined]
+                  for p in command.params]  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        return params, {k: shape(v) for k, v in (subs or {}).items()}
+
+    assert shape(alone[name]) == shape(full)
+
+
+@pytest.mark.parametrize(("argv", "name"), [
+    (["sync", "--rpc", "x"], "sync"),
+    (["--store", "status", "status"], "status"),  # a store directory named like a command
+    (["--store=d", "--chain", "litecoin", "--network", "regtest", "show", "tx"], "show"),
+    (["--confirmations", "3", "--debug", "trace", "poison"], "trace"),
+    (["--help"], None),
+    ([], None),
+    (["--version"], None),
+])
+def test_the_command_is_the_first_word_that_is_no_global_option(
+        argv: list[str], name: str | None) -> None:
+    assert command_name(argv) == name
+
+
+def _program(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from cointrail.interfaces.cli.main import run; run()"
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+
+
+def test_the_program_runs_a_command_built_alone(tmp_path: object) -> None:
+    done = _program("--store", str(tmp_path), "--chain", "litecoin", "--network", "regtest",
+                    "status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"store": str(tmp_path), "chains": []}
+    imported = _program("--version")
+    assert imported.returncode == 0 and imported.stdout.startswith("cointrail ")
+
+
+def test_the_program_names_an_unknown_command_and_lists_them_all() -> None:
+    done = _program("statsu")
+    assert done.returncode == 2
+    assert "No such command 'statsu'" in done.stderr
+    listing = _program("--help")
+    assert listing.returncode == 0
+    for name in COMMANDS:
+        assert name in listing.stdout
+
+
+def test_a_command_built_alone_does_not_import_the_others() -> None:
+    code = ("import json, sys\nfrom cointrail.interfaces.cli.main import build_app\n"
+            "build_app(['status'])\n"
+            "print(json.dumps(sorted(m for m in sys.modules\n"
+            "                        if m.startswith('cointrail.interfaces.cli.'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "cointrail.interfaces.cli.store_cmds" in loaded
+    assert not loaded & {"cointrail.interfaces.cli.case_cmds", "cointrail.interfaces.cli.api_cmds",
+                         "cointrail.interfaces.cli.trace_cmds"}
