@@ -48,6 +48,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -168,9 +169,26 @@ def _instrument(timers: Timers) -> None:
     for name, stage, wrap in (("decode_block_columns", "decode", timers.wrap),
                               ("iter_best_chain_blocks", "read", timers.wrap_iter)):
         setattr(sync_mod, name, wrap(stage, getattr(sync_mod, name)))
-    RpcClient.batch = timers.wrap("rpc", RpcClient.batch)  # type: ignore[method-assign]
-    RpcClient.rest_block = timers.wrap(  # type: ignore[method-assign]
-        "rpc", RpcClient.rest_block)
+    # the wall clock of each batch's fetch (its REST requests run side by side, so timing
+    # each request would add their overlaps up), plus the sync's other calls to the node
+    fetching = threading.local()
+    fetch = timers.wrap("rpc", sync_mod._Prefetcher._fetch)
+
+    def timed_fetch(*args: Any) -> Any:
+        fetching.on = True
+        try:
+            return fetch(*args)
+        finally:
+            fetching.on = False
+
+    sync_mod._Prefetcher._fetch = staticmethod(timed_fetch)  # type: ignore[method-assign,assignment]
+    batch = RpcClient.batch
+    batch_timed = timers.wrap("rpc", batch)
+
+    def timed_batch(self: Any, calls: Any) -> Any:
+        return (batch if getattr(fetching, "on", False) else batch_timed)(self, calls)
+
+    RpcClient.batch = timed_batch  # type: ignore[method-assign]
     ingest_mod._Columns.to_arrow = timers.wrap(  # type: ignore[method-assign]
         "arrow", ingest_mod._Columns.to_arrow)
     ingest_mod._CoreRows.tables = timers.wrap(  # type: ignore[method-assign]
@@ -1031,7 +1049,7 @@ def build_report(
           + ("**10x is out of reach on this node at this chain length whatever the ingest "
              "does: start-up plus the node's RPC alone take more than a tenth of "
              "bitcoin-etl's time**; it would take reading the node's blk files (below) and a "
-             "lighter start-up (the CLI's imports: typer, pydantic, pyarrow, duckdb)."
+             "lighter start-up (the CLI's imports: typer, pyarrow, duckdb)."
              if floor >= fastest / 10 else
              f"Start-up and fetch leave room for 10x at this chain length; what stands "
              f"between is the in-process work beyond the fetch (DuckDB's insert + commit "

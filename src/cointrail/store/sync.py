@@ -108,18 +108,21 @@ class _Prefetcher:
             for heights in _chunks(first, last + 1, batch_blocks):
                 if self._stop.is_set():
                     return
-                hashes = rpc.batch([("getblockhash", [h]) for h in heights])
-                if rest:
-                    raws = list(pool.map(rpc.rest_block, (str(h) for h in hashes)))
-                else:
-                    raws = [bytes.fromhex(raw)
-                            for raw in rpc.batch([("getblock", [h, 0]) for h in hashes])]
-                self._put(raws)
+                self._put(self._fetch(rpc, heights, pool if rest else None))
             self._put(self._DONE)
         except BaseException as exc:  # handed to the consuming thread, which re-raises it
             self._put(exc)
         finally:
             pool.shutdown(cancel_futures=True)
+
+    @staticmethod
+    def _fetch(rpc: RpcClient, heights: range,
+               rest: ThreadPoolExecutor | None) -> list[bytes]:
+        """The raw blocks at `heights`: over REST on the `rest` pool, else JSON-RPC."""
+        hashes = rpc.batch([("getblockhash", [h]) for h in heights])
+        if rest is not None:
+            return list(rest.map(rpc.rest_block, (str(h) for h in hashes)))
+        return [bytes.fromhex(raw) for raw in rpc.batch([("getblock", [h, 0]) for h in hashes])]
 
     def _put(self, item: object) -> None:
         while not self._stop.is_set():
