@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cointrail.errors import InputError
+from cointrail.textvalues import yes_no
 
 ENV_PREFIX = "COINTRAIL_"
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
@@ -59,14 +60,10 @@ _BOUNDS = {
 
 
 def _to_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError("not a boolean (use true/false, 1/0, yes/no or on/off)")
+    answer = yes_no(value, _TRUE, _FALSE)
+    if answer is None:
+        raise ValueError("not a boolean (use true/false, 1/0, yes/no or on/off)")
+    return answer
 
 
 def _to_int(value: object) -> int:

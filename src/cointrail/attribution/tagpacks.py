@@ -33,6 +33,7 @@ from cointrail.attribution.problems import ProblemLog
 from cointrail.attribution.taxonomy import FieldSpec, Taxonomy, load_taxonomy
 from cointrail.attribution.yamlevents import LineDict, load_with_lines
 from cointrail.errors import AddressError
+from cointrail.textvalues import yes_no
 
 _TRUE = frozenset({"true", "yes", "on", "y"})
 _FALSE = frozenset({"false", "no", "off", "n"})
@@ -67,14 +68,10 @@ class PackResult:
 
 
 def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{value!r} is not a boolean (true or false)")
+    answer = yes_no(value, _TRUE, _FALSE)
+    if answer is None:
+        raise ValueError(f"{value!r} is not a boolean (true or false)")
+    return answer
 
 
 def parse_date(value: Any) -> str:

@@ -44,6 +44,7 @@ from cointrail.legal.identifiers import (
 )
 from cointrail.legal.render import html_to_pdf, render_html, render_subject
 from cointrail.legal.template import PRESERVING_KINDS, FieldSpec, Template, load_template
+from cointrail.textvalues import yes_no
 
 if TYPE_CHECKING:
     from cointrail.cases.case import Case
@@ -168,15 +169,10 @@ def _convert(spec: FieldSpec, value: Any, problems: list[Problem]) -> Any:
                                                  f"{spec.minimum} ({spec.label})"))
         return number
     if spec.type == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        problems.append(Problem(where, None, f"{value!r}: answer yes or no"))
-        return None
+        answer = yes_no(value, _TRUE, _FALSE)
+        if answer is None:
+            problems.append(Problem(where, None, f"{value!r}: answer yes or no"))
+        return answer
     if spec.type == "list" and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value

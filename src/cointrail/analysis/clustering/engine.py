@@ -81,6 +81,7 @@ from cointrail.store.schema import (
     TX_LABELS,
     Table,
 )
+from cointrail.textvalues import yes_no
 
 #: Heuristic sets a run can be configured with, by name (names.HEURISTIC_NAMES, in order).
 HEURISTICS: dict[str, Callable[[], Heuristic]] = {
@@ -137,9 +138,10 @@ def _typed(text: str, default: Any, raw: str) -> Any:
     """`raw` as a value of `default`'s type."""
     try:
         if isinstance(default, bool):
-            if raw.lower() not in (*_TRUE, *_FALSE):
+            answer = yes_no(raw, _TRUE, _FALSE)
+            if answer is None:
                 raise ValueError(raw)
-            return raw.lower() in _TRUE
+            return answer
         return type(default)(raw)  # int, float, str, or an enum by its value
     except ValueError:
         expected = (f"one of {', '.join(str(e.value) for e in type(default))}"
