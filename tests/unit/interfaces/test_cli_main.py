@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
 from typer.main import get_command
 
 from cointrail.interfaces.cli import main as cli_main
-from cointrail.interfaces.cli.main import COMMANDS, build_app, command_name
+from cointrail.interfaces.cli.main import COMMANDS, command_name
 
 
 def _commands(app: typer.Typer) -> dict[str, object]:
@@ -21,23 +22,38 @@ def _commands(app: typer.Typer) -> dict[str, object]:
 
 def test_the_full_app_has_every_command() -> None:
     assert set(_commands(cli_main.app)) == set(COMMANDS)
-    case = _commands(cli_main.app)["case"]
-    assert {"report", "export"} <= set(case.commands)  # type: ignore[attr-defined]
+
+
+def _shape(command: object) -> object:
+    """A command's options and, recursively, its subcommands (JSON-like)."""
+    params = [[p.name, list(p.opts), p.required]  # type: ignore[attr-defined]
+              for p in command.params]  # type: ignore[attr-defined]
+    subs = getattr(command, "commands", None)
+    return [params, {k: _shape(v) for k, v in sorted((subs or {}).items())}]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_a_command_built_alone_is_the_command_of_the_full_app(name: str) -> None:
-    alone = _commands(build_app([name]))
+    # in a fresh interpreter: here the full app has been built, and a group built before
+    # keeps the subcommands other modules added to it
+    code = ("import json, sys\n"
+            "from typer.main import get_command\n"
+            "from cointrail.interfaces.cli.main import build_app\n"
+            "from tests.unit.interfaces.test_cli_main import _shape\n"
+            "group = get_command(build_app([sys.argv[1]]))\n"
+            "print(json.dumps({k: _shape(v) for k, v in group.commands.items()}))")
+    done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True,
+                          timeout=120, check=True, cwd=Path(__file__).resolve().parents[3])
+    alone = json.loads(done.stdout)
     assert list(alone) == [name]
-    full = _commands(cli_main.app)[name]
+    assert alone[name] == _shape(_commands(cli_main.app)[name])
 
-    def shape(command: object) -> object:
-        params = [(p.name, tuple(p.opts), p.required)  # type: ignore[attr-defined]
-                  for p in command.params]  # type: ignore[attr-defined]
-        subs = getattr(command, "commands", None)
-        return params, {k: shape(v) for k, v in (subs or {}).items()}
 
-    assert shape(alone[name]) == shape(full)
+def test_show_and_case_have_the_subcommands_other_modules_define() -> None:
+    commands = _commands(cli_main.app)
+    assert {"report", "export"} <= set(commands["case"].commands)  # type: ignore[attr-defined]
+    assert {"block", "tx", "address", "cluster"} <= set(
+        commands["show"].commands)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("argv", "name"), [

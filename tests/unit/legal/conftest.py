@@ -6,6 +6,7 @@ directory.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,15 +105,17 @@ def contacts_file(tmp_path: Path) -> Path:
     return path
 
 
+_CASE_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture
 def make_case(store_root: Path, contacts_file: Path) -> Iterator[Callable[..., Case]]:
     from cointrail.legal.contacts import import_contacts
 
     import_contacts(store_root, contacts_file)
-    counter = iter(range(1, 10_000))
-
     def make(**kwargs: Any) -> Case:
-        return new_case(store_root, f"LEGAL-{next(counter):04d}-{id(kwargs) % 9973}", **kwargs)
+        # unique across the package's tests, which share one store (an object id could repeat)
+        return new_case(store_root, f"LEGAL-{next(_CASE_NUMBERS):05d}", **kwargs)
 
     yield make
 

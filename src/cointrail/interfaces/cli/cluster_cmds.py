@@ -24,7 +24,7 @@ from cointrail.interfaces.cli.common import (
     human_console,
     print_json,
 )
-from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
+from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress
 
 if TYPE_CHECKING:
     from cointrail.analysis.clustering.engine import ClusterConfig
@@ -289,8 +289,7 @@ def _tagged(state: AppState, category: str) -> set[str]:
     return out
 
 
-@show_app.command("cluster")
-def show_cluster_cmd(
+def show_cluster_cmd(  # ``cointrail show cluster`` (registered by cli.main)
     ctx: typer.Context,
     cluster_id: Annotated[int, typer.Argument(metavar="ID")],
     offset: Annotated[int, typer.Option(help="First address of the page.")] = 0,

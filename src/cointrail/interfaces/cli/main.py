@@ -47,8 +47,13 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "keys": ("api_cmds", "keys_app", True),
     "serve": ("api_cmds", "serve_cmd", False),
 }
-#: Subcommands of a group defined in another module (which imports the group's own).
-_EXTRA_SUBCOMMANDS = {"case": ("case_output_cmds", ("report", "export"))}
+#: Subcommands of a group defined in another module (which imports the group's own):
+#: group -> (module, subcommand, function), added when the group is built
+_EXTRA_SUBCOMMANDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "case": (("case_output_cmds", "report", "report_cmd"),
+             ("case_output_cmds", "export", "export_cmd")),
+    "show": (("cluster_cmds", "cluster", "show_cluster_cmd"),),
+}
 #: Global options that take a value (the command name is the first other word)
 _VALUE_OPTIONS = {"--store", "--chain", "--network", "--confirmations"}
 
@@ -70,12 +75,10 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         module, attribute, group = COMMANDS[name]
         target = getattr(_cli_module(module), attribute)
         if group:
-            extra = _EXTRA_SUBCOMMANDS.get(name)
-            if extra is not None:
-                have = {info.name for info in target.registered_commands}
-                for sub in extra[1]:
-                    if sub not in have:
-                        target.command(sub)(getattr(_cli_module(extra[0]), f"{sub}_cmd"))
+            have = {info.name for info in target.registered_commands}
+            for extra_module, sub, function in _EXTRA_SUBCOMMANDS.get(name, ()):
+                if sub not in have:  # the group object outlives one build
+                    target.command(sub)(getattr(_cli_module(extra_module), function))
             built.add_typer(target, name=name)
         else:
             built.command(name)(target)
