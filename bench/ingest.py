@@ -48,7 +48,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -160,7 +159,6 @@ class Timers:
 
 def _instrument(timers: Timers) -> None:
     """Timers around the stages of an ingest (monkeypatched in this worker process only)."""
-    from cointrail.chain.rpc import RpcClient
     from cointrail.store import ingest as ingest_mod
     from cointrail.store import sync as sync_mod
     from cointrail.store.duck import ChainStore
@@ -169,26 +167,11 @@ def _instrument(timers: Timers) -> None:
     for name, stage, wrap in (("decode_block_columns", "decode", timers.wrap),
                               ("iter_best_chain_blocks", "read", timers.wrap_iter)):
         setattr(sync_mod, name, wrap(stage, getattr(sync_mod, name)))
-    # the wall clock of each batch's fetch (its REST requests run side by side, so timing
-    # each request would add their overlaps up), plus the sync's other calls to the node
-    fetching = threading.local()
-    fetch = timers.wrap("rpc", sync_mod._Prefetcher._fetch)
-
-    def timed_fetch(*args: Any) -> Any:
-        fetching.on = True
-        try:
-            return fetch(*args)
-        finally:
-            fetching.on = False
-
-    sync_mod._Prefetcher._fetch = staticmethod(timed_fetch)  # type: ignore[method-assign,assignment]
-    batch = RpcClient.batch
-    batch_timed = timers.wrap("rpc", batch)
-
-    def timed_batch(self: Any, calls: Any) -> Any:
-        return (batch if getattr(fetching, "on", False) else batch_timed)(self, calls)
-
-    RpcClient.batch = timed_batch  # type: ignore[method-assign]
+    # the wall clock of each batch's fetch: its REST requests run side by side, so timing
+    # each request would add their overlaps up (the sync's few other calls to the node, for
+    # its tip and chain, fall under "other")
+    sync_mod._Prefetcher._fetch = staticmethod(  # type: ignore[method-assign,assignment]
+        timers.wrap("rpc", sync_mod._Prefetcher._fetch))
     ingest_mod._Columns.to_arrow = timers.wrap(  # type: ignore[method-assign]
         "arrow", ingest_mod._Columns.to_arrow)
     ingest_mod._CoreRows.tables = timers.wrap(  # type: ignore[method-assign]
@@ -793,7 +776,7 @@ def stage_rows(res: dict[str, Any], kind: str) -> tuple[list[list[str]], dict[st
         "DuckDB insert + commit (flush)": st.get("duckdb", 0.0),
         "open store + close (checkpoint)": res["open_seconds"] + res["close_seconds"],
     }
-    parts["other (hex decode, loop, callbacks)"] = max(total - sum(parts.values()), 0.0)
+    parts["other (node tip checks, loop, callbacks)"] = max(total - sum(parts.values()), 0.0)
     rows = [[name, f"{s:.2f}", f"{100 * s / total:.0f} %", rate(res["txs"], s)]
             for name, s in parts.items()]
     rows.append(["total in-process", f"{total:.2f}", "100 %", rate(res["txs"], total)])

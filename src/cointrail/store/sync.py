@@ -103,17 +103,19 @@ class _Prefetcher:
 
     def _run(self, rpc: RpcClient, first: int, last: int, batch_blocks: int,
              rest: bool) -> None:
-        pool = ThreadPoolExecutor(REST_CONNECTIONS, thread_name_prefix="cointrail-fetch")
+        pool = (ThreadPoolExecutor(REST_CONNECTIONS, thread_name_prefix="cointrail-fetch")
+                if rest else None)
         try:
             for heights in _chunks(first, last + 1, batch_blocks):
                 if self._stop.is_set():
                     return
-                self._put(self._fetch(rpc, heights, pool if rest else None))
+                self._put(self._fetch(rpc, heights, pool))
             self._put(self._DONE)
         except BaseException as exc:  # handed to the consuming thread, which re-raises it
             self._put(exc)
         finally:
-            pool.shutdown(cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
     @staticmethod
     def _fetch(rpc: RpcClient, heights: range,

@@ -14,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from cointrail.interfaces.cli.case_cmds import JsonOpt, RefArg, open_case
+from cointrail.interfaces.cli.case_cmds import JsonOpt, RefArg, case_app, open_case
 from cointrail.interfaces.cli.common import get_state, handle_errors, print_json
 
 OutOpt = Annotated[Path | None, typer.Option(
     "--out", metavar="DIR", help="Also copy the files into DIR.", show_default=False)]
 
 
+@case_app.command("report")
 def report_cmd(
     ctx: typer.Context,
     reference: RefArg,
@@ -50,6 +51,7 @@ def report_cmd(
                 typer.echo(f"copied to {out}")
 
 
+@case_app.command("export")
 def export_cmd(
     ctx: typer.Context,
     reference: RefArg,

@@ -24,7 +24,7 @@ from cointrail.interfaces.cli.common import (
     human_console,
     print_json,
 )
-from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress
+from cointrail.interfaces.cli.store_cmds import JsonOption, _emit, _open, _progress, show_app
 
 if TYPE_CHECKING:
     from cointrail.analysis.clustering.engine import ClusterConfig
@@ -289,7 +289,8 @@ def _tagged(state: AppState, category: str) -> set[str]:
     return out
 
 
-def show_cluster_cmd(  # ``cointrail show cluster`` (registered by cli.main)
+@show_app.command("cluster")
+def show_cluster_cmd(
     ctx: typer.Context,
     cluster_id: Annotated[int, typer.Argument(metavar="ID")],
     offset: Annotated[int, typer.Option(help="First address of the page.")] = 0,

@@ -47,12 +47,11 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "keys": ("api_cmds", "keys_app", True),
     "serve": ("api_cmds", "serve_cmd", False),
 }
-#: Subcommands of a group defined in another module (which imports the group's own):
-#: group -> (module, subcommand, function), added when the group is built
-_EXTRA_SUBCOMMANDS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "case": (("case_output_cmds", "report", "report_cmd"),
-             ("case_output_cmds", "export", "export_cmd")),
-    "show": (("cluster_cmds", "cluster", "show_cluster_cmd"),),
+#: Other modules that add subcommands to a group when imported (``show cluster``, ``case
+#: report`` and ``case export``): imported whenever the group is built
+_GROUP_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "show": ("cluster_cmds",),
+    "case": ("case_output_cmds",),
 }
 #: Global options that take a value (the command name is the first other word)
 _VALUE_OPTIONS = {"--store", "--chain", "--network", "--confirmations"}
@@ -75,10 +74,8 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         module, attribute, group = COMMANDS[name]
         target = getattr(_cli_module(module), attribute)
         if group:
-            have = {info.name for info in target.registered_commands}
-            for extra_module, sub, function in _EXTRA_SUBCOMMANDS.get(name, ()):
-                if sub not in have:  # the group object outlives one build
-                    target.command(sub)(getattr(_cli_module(extra_module), function))
+            for extension in _GROUP_EXTENSIONS.get(name, ()):
+                _cli_module(extension)
             built.add_typer(target, name=name)
         else:
             built.command(name)(target)
