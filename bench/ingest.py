@@ -159,6 +159,7 @@ class Timers:
 
 def _instrument(timers: Timers) -> None:
     """Timers around the stages of an ingest (monkeypatched in this worker process only)."""
+    from cointrail.chain import fetch as fetch_mod
     from cointrail.store import ingest as ingest_mod
     from cointrail.store import sync as sync_mod
     from cointrail.store.duck import ChainStore
@@ -167,11 +168,12 @@ def _instrument(timers: Timers) -> None:
     for name, stage, wrap in (("decode_block_columns", "decode", timers.wrap),
                               ("iter_best_chain_blocks", "read", timers.wrap_iter)):
         setattr(sync_mod, name, wrap(stage, getattr(sync_mod, name)))
-    # the wall clock of each batch's fetch: its REST requests run side by side, so timing
-    # each request would add their overlaps up (the sync's few other calls to the node, for
+    # the fetching thread's wait for each block (its REST requests run side by side, so timing
+    # each request would add their overlaps up; the sync's few other calls to the node, for
     # its tip and chain, fall under "other")
-    sync_mod._Prefetcher._fetch = staticmethod(  # type: ignore[method-assign,assignment]
-        timers.wrap("rpc", sync_mod._Prefetcher._fetch))
+    fetcher = fetch_mod.BlockFetcher
+    fetcher._fetch = staticmethod(  # type: ignore[method-assign,assignment]
+        timers.wrap_iter("rpc", fetcher._fetch))
     ingest_mod._Columns.to_arrow = timers.wrap(  # type: ignore[method-assign]
         "arrow", ingest_mod._Columns.to_arrow)
     ingest_mod._CoreRows.tables = timers.wrap(  # type: ignore[method-assign]

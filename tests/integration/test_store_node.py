@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cointrail.chain.fetch import fetch_from_genesis
 from cointrail.chain.rpc import RpcClient
 from cointrail.store.duck import open_chain
 from cointrail.store.ingest import UtxoIngestor
@@ -590,6 +591,44 @@ def test_a_node_behind_the_store_is_not_a_reorg(tmp_path: Path) -> None:
     finally:
         discard_node(a)
         discard_node(b)
+
+
+def test_blocks_fetched_before_the_store_opened_lead_to_the_nodes_tip(tmp_path: Path) -> None:
+    """`sync` into a new store starts fetching from the genesis block before it opens the
+    store (fetch_from_genesis). When the node mines on meanwhile, the sync goes on from the
+    tip it fetched to to the node's new tip; a fetcher that does not start where the store
+    ends is dropped. Both stores equal a plain sync's, row for row."""
+    node = new_node("-rest=1")
+    try:
+        node.rpc("createwallet", "miner")
+        miner = str(node.rpc("getnewaddress", wallet="miner"))
+        node.mine(30, miner)
+        with RpcClient(rpc_url(node)) as client:
+            ahead = fetch_from_genesis(client, 8)
+            assert ahead is not None and ahead.rest and ahead.last == 30
+            node.mine(7, miner)  # the node moves on while the store opens
+            store = tmp_path / "ahead"
+            with open_chain(store, "litecoin", "regtest") as chain_store, \
+                    UtxoIngestor(chain_store) as ingestor:
+                result = sync_rpc(ingestor, client, batch_blocks=8, ahead=ahead)
+            assert (result.tip_height, result.blocks, result.reorgs) == (37, 38, 0)
+            assert result.tip_hash == str(node.rpc("getbestblockhash"))
+
+            plain = tmp_path / "plain"
+            assert cli(plain, "sync", "--rpc", rpc_url(node)).returncode == 0
+            assert_same_store(dump_store(plain), dump_store(store), "sync with blocks ahead")
+
+            node.mine(3, miner)  # a store with blocks: a fetcher from genesis is not used
+            stale = fetch_from_genesis(client, 8)
+            assert stale is not None
+            with open_chain(store, "litecoin", "regtest") as chain_store, \
+                    UtxoIngestor(chain_store) as ingestor:
+                result = sync_rpc(ingestor, client, batch_blocks=8, ahead=stale)
+            assert (result.start_height, result.tip_height, result.blocks) == (37, 40, 3)
+        assert cli(plain, "sync", "--rpc", rpc_url(node)).returncode == 0
+        assert_same_store(dump_store(plain), dump_store(store), "resumed sync")
+    finally:
+        discard_node(node)
 
 
 def test_a_node_of_another_chain_is_refused_by_its_genesis(tmp_path: Path) -> None:

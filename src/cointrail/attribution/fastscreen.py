@@ -73,7 +73,8 @@ from cointrail.attribution.screening import (
 )
 from cointrail.chain.spec import ChainSpec, all_chains
 from cointrail.errors import StoreError
-from cointrail.store.duck import DB_SUFFIX, Store
+from cointrail.store.defaults import db_name
+from cointrail.store.duck import Store
 
 #: The REST API screens up to this many addresses from the index; more take `screen`.
 FAST_LIMIT = 100
@@ -91,7 +92,7 @@ class IndexUnavailableError(StoreError):
 
 @functools.cache
 def _database_files() -> tuple[str, ...]:
-    names = [ATTRIBUTION_DB] + [f"{s.chain}-{s.network}{DB_SUFFIX}" for s in all_chains()]
+    names = [ATTRIBUTION_DB] + [db_name(s) for s in all_chains()]
     return tuple(f for name in names for f in (name, name + ".wal"))
 
 

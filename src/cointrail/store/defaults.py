@@ -1,6 +1,20 @@
-"""Defaults of the store's ingest, importable without loading DuckDB or Arrow."""
+"""Defaults of the store's ingest and its file names, importable without loading DuckDB or
+Arrow."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cointrail.chain.spec import ChainSpec
+
+#: A chain's database file in a store directory: ``<chain>-<network>.duckdb``
+DB_SUFFIX = ".duckdb"
+
+
+def db_name(spec: ChainSpec) -> str:
+    """The file name of one chain's and network's database in a store directory."""
+    return f"{spec.chain}-{spec.network}{DB_SUFFIX}"
 
 #: Transactions per committed batch. DuckDB writes the full row groups (122,880 rows) of a
 #: large insert straight to the database file while inserting; the rows of a smaller batch

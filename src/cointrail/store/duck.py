@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from cointrail.chain.spec import ChainSpec, all_chains, get_chain
 from cointrail.errors import InputError, NotFoundError, StoreError
+from cointrail.store.defaults import db_name
 from cointrail.store.schema import (
     CLUSTER_TABLES,
     MIGRATIONS,
@@ -33,7 +34,6 @@ from cointrail.store.schema import (
 
 T = TypeVar("T")
 
-DB_SUFFIX = ".duckdb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +159,6 @@ def duckdb_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _db_name(spec: ChainSpec) -> str:
-    return f"{spec.chain}-{spec.network}{DB_SUFFIX}"
-
-
 class Store:
     """A store directory holding any number of chains (``--store DIR``)."""
 
@@ -188,7 +184,7 @@ class Store:
 
     def db_path(self, spec: ChainSpec) -> Path:
         """The database file of one chain and network (it may not exist yet)."""
-        return self.root / _db_name(spec)
+        return self.root / db_name(spec)
 
     def chain(self, spec: ChainSpec, *, read_only: bool = False, create: bool = True) -> ChainStore:
         """Open (and by default create) the database of one chain and network."""

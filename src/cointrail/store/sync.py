@@ -10,15 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
+from cointrail.chain.fetch import BlockFetcher, rest_available
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.chain.spec import ChainSpec, check_genesis
 from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_chain_blocks
@@ -38,11 +37,6 @@ K = TypeVar("K")
 #: Threads decoding blocks ahead of the ingest (the compiled decoder releases the GIL); 0
 #: decodes on the ingesting thread.
 DECODE_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
-
-#: REST requests in flight at once while a batch of blocks is fetched: the node serves each
-#: on its own HTTP worker thread (Core's -rpcthreads, 4 by default). On the 250k-transaction
-#: bench chain (2 cores) sync took 2.27 s with 1, 1.83-2.12 s with 2 and 1.70 s with 4.
-REST_CONNECTIONS = 4
 
 #: --follow's longest wait between attempts to reach a node that went away
 MAX_RETRY_SECONDS = 60.0
@@ -64,88 +58,6 @@ class SyncResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     fetch: str = ""  # how raw blocks came: "rest", "rpc" (JSON-RPC), "" (block files)
-
-
-def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
-    for first in range(start, stop, size):
-        yield range(first, min(first + size, stop))
-
-
-def rest_available(rpc: RpcClient) -> bool:
-    """Whether the node serves raw blocks over REST (probed with its genesis block)."""
-    try:
-        rpc.rest_block(str(rpc.call("getblockhash", 0)))
-    except RestUnavailableError:
-        return False
-    return True
-
-
-class _Prefetcher:
-    """Fetches raw blocks `first`..`last` in batches on a background thread, one or two
-    batches ahead, so the node's work and the network overlap with decoding and ingest.
-
-    Block hashes come from one JSON-RPC batch per `batch_blocks`; the blocks themselves from
-    the REST interface when `rest` (binary, one keep-alive request each, REST_CONNECTIONS at
-    a time: the node's cost per block dominates), otherwise from a
-    ``getblock H 0`` batch (hex in JSON, decoded to bytes here, off the ingesting thread)."""
-
-    _DONE = object()
-
-    def __init__(self, rpc: RpcClient, first: int, last: int, batch_blocks: int,
-                 rest: bool = False) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
-        self.chain_moved = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(rpc, first, last, batch_blocks, rest), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, rpc: RpcClient, first: int, last: int, batch_blocks: int,
-             rest: bool) -> None:
-        pool = (ThreadPoolExecutor(REST_CONNECTIONS, thread_name_prefix="cointrail-fetch")
-                if rest else None)
-        try:
-            for heights in _chunks(first, last + 1, batch_blocks):
-                if self._stop.is_set():
-                    return
-                self._put(self._fetch(rpc, heights, pool))
-            self._put(self._DONE)
-        except BaseException as exc:  # handed to the consuming thread, which re-raises it
-            self._put(exc)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-
-    @staticmethod
-    def _fetch(rpc: RpcClient, heights: range,
-               rest: ThreadPoolExecutor | None) -> list[bytes]:
-        """The raw blocks at `heights`: over REST on the `rest` pool, else JSON-RPC."""
-        hashes = rpc.batch([("getblockhash", [h]) for h in heights])
-        if rest is not None:
-            return list(rest.map(rpc.rest_block, (str(h) for h in hashes)))
-        return [bytes.fromhex(raw) for raw in rpc.batch([("getblock", [h, 0]) for h in hashes])]
-
-    def _put(self, item: object) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[list[bytes]]:
-        while True:
-            item = self._queue.get()
-            if item is self._DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield cast(list[bytes], item)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 class MerkleRootError(InputError):
@@ -199,8 +111,8 @@ def decode_ahead(blocks: Iterable[tuple[K, bytes]], spec: ChainSpec, *,
 _CHAIN_MOVED = {-8, -5}  # RPC_INVALID_PARAMETER "Block height out of range", "Block not found"
 
 
-def _until_chain_moves(fetcher: _Prefetcher) -> Iterator[list[bytes]]:
-    """The fetcher's batches; a node error saying the chain moved ends them quietly."""
+def _until_chain_moves(fetcher: BlockFetcher) -> Iterator[bytes]:
+    """The fetcher's blocks; a node error saying the chain moved ends them quietly."""
     try:
         yield from fetcher
     except NodeRpcError as exc:
@@ -353,8 +265,10 @@ class _Follow:
                  batch_blocks: int, poll_seconds: float,
                  on_block: Callable[[int, int], None] | None,
                  should_stop: Callable[[], bool] | None,
-                 on_notice: Callable[[str], None] | None) -> None:
+                 on_notice: Callable[[str], None] | None,
+                 ahead: BlockFetcher | None = None) -> None:
         self.ingestor, self.rpc = ingestor, rpc
+        self.ahead = ahead  # blocks fetched from the genesis block before the store opened
         self.use_rest, self.batch_blocks, self.poll_seconds = use_rest, batch_blocks, poll_seconds
         self.on_block, self.should_stop, self.on_notice = on_block, should_stop, on_notice
         self.reorgs = self.rolled_back = 0
@@ -388,9 +302,13 @@ class _Follow:
             self.rolled_back += ingestor.rollback_to(fork)
         node_height = int(rpc.call("getblockcount"))
         reorged = False
-        fetcher = _Prefetcher(rpc, ingestor.height + 1, node_height, self.batch_blocks,
-                              self.use_rest)
-        raws = ((None, raw) for batch in _until_chain_moves(fetcher) for raw in batch)
+        fetcher, self.ahead = self.ahead, None
+        if fetcher is None or fetcher.first != ingestor.height + 1:
+            if fetcher is not None:
+                fetcher.close()
+            fetcher = BlockFetcher(rpc, ingestor.height + 1, node_height, self.batch_blocks,
+                                   self.use_rest)
+        raws = ((None, raw) for raw in _until_chain_moves(fetcher))
         try:
             for _, columns in decode_ahead(raws, ingestor.spec):
                 try:
@@ -416,7 +334,9 @@ class _Follow:
                     f"the node at {rpc.url} keeps reporting blocks missing at height "
                     f"{ingestor.height + 1}; check the node"
                 )
-        return reorged or fetcher.chain_moved
+        # blocks fetched ahead end at the tip the node had then: go on to its tip now
+        short = ingestor.height == fetcher.last < node_height and not self.stopping()
+        return reorged or fetcher.chain_moved or short
 
 
 def sync_rpc(
@@ -430,6 +350,7 @@ def sync_rpc(
     should_stop: Callable[[], bool] | None = None,
     rest: bool | None = None,
     on_notice: Callable[[str], None] | None = None,
+    ahead: BlockFetcher | None = None,
 ) -> SyncResult:
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
@@ -445,11 +366,39 @@ def sync_rpc(
     away) releases the store after committing everything, so other processes can open it;
     the sync takes it back when there is something to ingest, waiting while another process
     holds it. The store may be released when this returns (`UtxoIngestor.reacquire`).
+
+    `ahead`: blocks already being fetched (`cointrail.chain.fetch.fetch_from_genesis`), used
+    when they start where the store ends, else dropped; closed before this returns.
     """
+    try:
+        return _sync_rpc(ingestor, rpc, follow=follow, poll_seconds=poll_seconds,
+                         batch_blocks=batch_blocks, on_block=on_block, should_stop=should_stop,
+                         rest=rest, on_notice=on_notice, ahead=ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _sync_rpc(
+    ingestor: UtxoIngestor,
+    rpc: RpcClient,
+    *,
+    follow: bool,
+    poll_seconds: float,
+    batch_blocks: int,
+    on_block: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+    rest: bool | None,
+    on_notice: Callable[[str], None] | None,
+    ahead: BlockFetcher | None,
+) -> SyncResult:
     started = time.perf_counter()
     start_height = ingestor.height
     check_node_network(ingestor.store, rpc)
-    use_rest = rest is not False and rest_available(rpc)
+    if ahead is not None and ahead.rest and rest is False:
+        ahead.close()  # fetching over REST, told not to use it
+        ahead = None
+    use_rest = ahead.rest if ahead is not None else rest is not False and rest_available(rpc)
     if rest and not use_rest:
         raise RestUnavailableError(
             f"the node at {rpc.url} does not serve REST; start it with -rest=1, or sync "
@@ -457,7 +406,7 @@ def sync_rpc(
         )
     run = _Follow(ingestor, rpc, use_rest=use_rest, batch_blocks=batch_blocks,
                   poll_seconds=poll_seconds, on_block=on_block, should_stop=should_stop,
-                  on_notice=on_notice)
+                  on_notice=on_notice, ahead=ahead)
     delay = poll_seconds  # the next wait for a node that went away
     while run.take_store():
         try:

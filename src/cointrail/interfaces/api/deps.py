@@ -19,7 +19,8 @@ from cointrail.chain.spec import ChainSpec, get_chain
 from cointrail.errors import InputError
 from cointrail.interfaces.api.cache import ResponseCache, store_stamp
 from cointrail.settings import Settings
-from cointrail.store.duck import DB_SUFFIX, ChainStore, Store, open_when_free, writer_waiting
+from cointrail.store.defaults import DB_SUFFIX
+from cointrail.store.duck import ChainStore, Store, open_when_free, writer_waiting
 
 ChainQuery = Annotated[str | None, Query(
     max_length=40, description="Chain name (default: the server's chain, e.g. bitcoin).")]

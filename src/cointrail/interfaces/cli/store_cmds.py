@@ -224,9 +224,9 @@ def sync_cmd(
     """Follow a node over JSON-RPC until its tip (and on, --follow): Bitcoin Core-compatible,
     or an Ethereum node with --chain ethereum. Block hashes and control go over JSON-RPC; the
     raw blocks over REST when the node serves it (less work on both sides), else JSON-RPC."""
+    from cointrail.chain.fetch import BlockFetcher, fetch_from_genesis
     from cointrail.chain.rpc import RpcClient
-    from cointrail.store.ingest import UtxoIngestor
-    from cointrail.store.sync import sync_rpc
+    from cointrail.store.defaults import db_name
 
     state = get_state(ctx)
     with handle_errors(state.debug):
@@ -241,17 +241,30 @@ def sync_cmd(
     with handle_errors(state.debug):
         # a malformed URL or cookie file is refused before the store is created
         client = RpcClient(rpc, timeout=state.settings.rpc_timeout, cookie_file=rpc_cookie)
-        ctrl_c = _CtrlC()
-        with client, _open(state) as store, ctrl_c.watching(store), \
-                _progress(not as_json, "sync") as update, \
-                UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor:
-            ctrl_c.deferred = lambda: ingestor.blocks_added > 0
-            ctrl_c.height = lambda: ingestor.height
-            result = sync_rpc(  # after a Ctrl-C it stops between blocks and commits them
-                ingestor, client, follow=follow, poll_seconds=poll,
-                batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
-                should_stop=ctrl_c.should_stop, rest=rest, on_notice=warning_line,
-            )
+        # a store without this chain yet starts from the genesis block: the node serves the
+        # first blocks while DuckDB and Arrow load and the store is created
+        ahead: BlockFetcher | None = None
+        if not (state.settings.store / db_name(state.spec)).exists():
+            ahead = fetch_from_genesis(client, batch_blocks, rest)
+        try:
+            from cointrail.store.ingest import UtxoIngestor
+            from cointrail.store.sync import sync_rpc
+
+            ctrl_c = _CtrlC()
+            with client, _open(state) as store, ctrl_c.watching(store), \
+                    _progress(not as_json, "sync") as update, \
+                    UtxoIngestor(store, batch_txs=batch_txs, background_writes=True) as ingestor:
+                ctrl_c.deferred = lambda: ingestor.blocks_added > 0
+                ctrl_c.height = lambda: ingestor.height
+                result = sync_rpc(  # after a Ctrl-C it stops between blocks and commits them
+                    ingestor, client, follow=follow, poll_seconds=poll,
+                    batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
+                    should_stop=ctrl_c.should_stop, rest=rest, on_notice=warning_line,
+                    ahead=ahead,
+                )
+        finally:
+            if ahead is not None:
+                ahead.close()
         _report(result, as_json)
 
 
@@ -290,7 +303,8 @@ def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     A database that cannot be read is listed with its error, exit code 1;
     one in use by a running ingest is listed too, with a warning."""
-    from cointrail.store.duck import DB_SUFFIX, Store, StoreInUseError
+    from cointrail.store.defaults import db_name
+    from cointrail.store.duck import Store, StoreInUseError
     from cointrail.store.queries import status
 
     state = get_state(ctx)
@@ -307,7 +321,7 @@ def status_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 if not in_use:
                     code = max(code, exit_code_for(exc))
                 (warning_line if in_use else error_line)(str(exc))
-                path = root.root / f"{spec.chain}-{spec.network}{DB_SUFFIX}"
+                path = root.root / db_name(spec)
                 docs.append({"chain": spec.chain, "network": spec.network, "path": str(path),
                              "error": str(exc), **({"in_use": True} if in_use else {})})
         if as_json:
