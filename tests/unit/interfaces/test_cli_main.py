@@ -107,3 +107,46 @@ def test_a_command_built_alone_does_not_import_the_others() -> None:
     assert "cointrail.interfaces.cli.store_cmds" in loaded
     assert not loaded & {"cointrail.interfaces.cli.case_cmds", "cointrail.interfaces.cli.api_cmds",
                          "cointrail.interfaces.cli.trace_cmds"}
+
+
+def _run_program(prelude: str, *args: str) -> subprocess.CompletedProcess[str]:
+    code = (f"{prelude}\nimport sys\nfrom cointrail.interfaces.cli.main import run\n"
+            f"run(sys.argv[1:])")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_the_program_ends_without_teardown_but_keeps_what_an_exit_must_do(
+    tmp_path: Path,
+) -> None:
+    """`run` ends the process at once when the command is done (os._exit: no interpreter
+    teardown), after the atexit handlers, with the command's exit code and all its output."""
+    prelude = ("import atexit, sys\n"
+               "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+               "import cointrail.interfaces.cli.main as m\n"
+               "m.os._exit = (lambda real: lambda code: (print('quick exit', code,"
+               " file=sys.stderr), sys.stderr.flush(), real(code)))(m.os._exit)")
+    done = _run_program(prelude, "--store", str(tmp_path), "status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"store": str(tmp_path), "chains": []}
+    assert done.stderr.splitlines() == ["atexit ran", "quick exit 0"]
+    failed = _run_program(prelude, "--store", str(tmp_path), "show", "block", "0")
+    assert failed.returncode not in (0, None)
+    assert f"quick exit {failed.returncode}" in failed.stderr
+    assert "atexit ran" in failed.stderr
+    unknown = _run_program(prelude, "statsu")
+    assert unknown.returncode == 2 and "quick exit 2" in unknown.stderr
+
+
+def test_the_program_exits_normally_while_a_thread_still_works(tmp_path: Path) -> None:
+    """A thread that is not a daemon and still runs when the command is done is waited for,
+    as a normal exit does: no quick exit then."""
+    mark = tmp_path / "written"
+    prelude = ("import threading, time, pathlib\n"
+               "def work():\n"
+               "    time.sleep(1.0)\n"
+               f"    pathlib.Path({str(mark)!r}).write_text('done')\n"
+               "threading.Thread(target=work).start()")
+    done = _run_program(prelude, "--version")
+    assert done.returncode == 0 and done.stdout.startswith("cointrail ")
+    assert mark.read_text() == "done"

@@ -7,8 +7,11 @@ A new command, or group of commands (a module with its own ``typer.Typer``), is 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
@@ -101,7 +104,32 @@ def run(argv: Sequence[str] | None = None) -> None:
     name = command_name(args)
     completing = any(key.startswith("_COINTRAIL_COMPLETE") for key in os.environ)
     only = [name] if name in COMMANDS and not completing else None
-    build_app(only)(args=args, prog_name="cointrail")
+    try:
+        build_app(only)(args=args, prog_name="cointrail")
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    if code is None or isinstance(code, int):
+        exit_now(code or 0)
+    sys.exit(code)
+
+
+def exit_now(code: int) -> None:
+    """End the program without tearing the interpreter down: the command is done, its output
+    written and its store closed; freeing every object and module of DuckDB, Arrow and numpy
+    one by one took 0.04-0.06 s of each run. What a normal exit does that can matter still
+    happens first: threads that are not daemons finish (the normal exit path is taken when
+    any is left running), atexit handlers run (logging, temporary files, weakref finalizers),
+    and standard output and error are flushed."""
+    main = threading.main_thread()
+    if any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed (a closed pipe): nothing to say
+            stream.flush()
+    os._exit(code)
 
 
 def __getattr__(attribute: str) -> typer.Typer:
