@@ -67,7 +67,7 @@ class MerkleRootError(InputError):
 def decode_checked(raw: bytes, spec: ChainSpec, height: object = None) -> BlockColumns:
     """A raw block decoded, its transactions checked against its header's merkle root: a
     block whose bytes were altered (or misread) is refused before anything of it is stored."""
-    columns = decode_block_columns(raw, spec)
+    columns = decode_block_columns(raw, spec, wtxids=False)  # the store keeps no wtxids
     if not columns.merkle_root_valid:
         at = f" at height {height}" if isinstance(height, int) else ""
         raise MerkleRootError(

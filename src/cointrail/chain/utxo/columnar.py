@@ -46,7 +46,7 @@ SCRIPT_TYPES: tuple[ScriptType, ...] = tuple(ScriptType)
 _TYPE_CODE: dict[ScriptType, int] = {t: i for i, t in enumerate(SCRIPT_TYPES)}
 
 # flags of scan_block (the chain's ChainSpec properties)
-_SCAN_SEGWIT, _SCAN_MWEB, _SCAN_AUXPOW = 1, 2, 4
+_SCAN_SEGWIT, _SCAN_MWEB, _SCAN_AUXPOW, _SCAN_NO_WTXIDS = 1, 2, 4, 8
 
 #: The fields of the C core's result tuple, in order (checked against its SCAN_FIELDS).
 _FIELDS: tuple[str, ...] = (
@@ -183,6 +183,8 @@ class BlockColumns:
     in_script_len: NDArray[np.uint32]
     in_witness_offset: NDArray[np.uint32]
     in_witness_len: NDArray[np.uint32]
+    #: False when decoded with ``wtxids=False``: `wtxids` then holds zeros, not the wtxids
+    has_wtxids: bool = True
 
     # ----------------------------------------------------------------------------- counts
 
@@ -230,6 +232,9 @@ class BlockColumns:
         return Txid(self.txids[i].tobytes())
 
     def wtxid(self, i: int) -> Wtxid:
+        if not self.has_wtxids:
+            raise ValueError("this block was decoded without its wtxids (wtxids=False); "
+                             "decode it with wtxids=True to read them")
         return Wtxid(self.wtxids[i].tobytes())
 
     def txid_list(self) -> list[Txid]:
@@ -297,7 +302,8 @@ def _as_bytes(raw: bytes | bytearray | memoryview | str) -> bytes:
     return raw if isinstance(raw, bytes) else bytes(raw)
 
 
-def _make(spec: ChainSpec, raw: bytes, f: dict[str, Any]) -> BlockColumns:
+def _make(spec: ChainSpec, raw: bytes, f: dict[str, Any], *,
+          has_wtxids: bool = True) -> BlockColumns:
     header = raw[:80]
     txids = np.frombuffer(f["txids"], dtype=np.uint8).reshape(-1, 32)
     wtxids = np.frombuffer(f["wtxids"], dtype=np.uint8).reshape(-1, 32)
@@ -319,6 +325,7 @@ def _make(spec: ChainSpec, raw: bytes, f: dict[str, Any]) -> BlockColumns:
         txids=txids,
         wtxids=wtxids,
         addresses=f["addresses"],
+        has_wtxids=has_wtxids,
         **cols,
     )
 
@@ -337,13 +344,16 @@ def decode_block_columns(
     network: str = "mainnet",
     *,
     use_speedups: bool | None = None,
+    wtxids: bool = True,
 ) -> BlockColumns:
     """Decode one serialized block (bytes or hex) into columns.
 
     `use_speedups`: None uses the compiled core when it is built; False forces the pure-Python
     path (the reference the core must match); True requires the compiled core. Raises
     DecodeError (with the byte offset) on truncated, oversized or garbage input, exactly as
-    `decode_block` does.
+    `decode_block` does. `wtxids=False` lets the compiled core skip the witness txids, which
+    the store does not keep: a segwit transaction is then hashed once instead of twice
+    (`has_wtxids` says which; the pure-Python path always computes them).
     """
     spec = get_chain(chain, network)
     data = _as_bytes(raw)
@@ -355,14 +365,16 @@ def decode_block_columns(
     if _SPEEDUPS is not None and use_speedups is not False:
         try:
             result = _SPEEDUPS.scan_block(
-                data, _scan_flags(spec), spec.p2pkh_prefix, spec.p2sh_prefix,
+                data, _scan_flags(spec) | (0 if wtxids else _SCAN_NO_WTXIDS),
+                spec.p2pkh_prefix, spec.p2sh_prefix,
                 spec.bech32_hrp, spec.cashaddr_prefix, spec.key,
             )  # fmt: skip
         except _SPEEDUPS.ScanError as exc:
             message, offset = exc.args
             raise DecodeError(message, offset) from None
         if result is not None:  # None: too large for the core's 32-bit offsets
-            return _make(spec, data, dict(zip(_FIELDS, result, strict=True)))
+            return _make(spec, data, dict(zip(_FIELDS, result, strict=True)),
+                         has_wtxids=wtxids)
     return columns_from_block(decode_block(data, spec), data, spec)
 
 

@@ -206,6 +206,29 @@ def test_big_block_equals_reference(big_blocks: dict[int, bytes], height: int) -
     assert_same_columns(cols, py_columns(raw))
 
 
+@needs_core
+@pytest.mark.parametrize("height", BIG_BLOCKS)
+def test_without_wtxids_every_other_column_is_the_same(
+    big_blocks: dict[int, bytes], height: int
+) -> None:
+    """wtxids=False (what the store's ingest asks for) skips only the witness txids: every
+    other column is the full decode's, and asking for a wtxid says how to get it."""
+    raw = big_blocks[height]
+    full = c_columns(raw)
+    lean = decode_block_columns(raw, BTC, use_speedups=True, wtxids=False)
+    assert full.has_wtxids and not lean.has_wtxids
+    assert not lean.wtxids.any() and lean.wtxids.shape == full.wtxids.shape
+    segwit = [i for i in range(full.n_tx) if full.wtxid(i) != full.txid(i)]
+    assert bool(segwit) == (height > 481_824)  # after segwit's activation: hashing skipped
+    for f in fields(BlockColumns):
+        if f.name not in ("wtxids", "has_wtxids"):
+            x, y = getattr(full, f.name), getattr(lean, f.name)
+            assert np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y, f.name
+    assert lean.merkle_root_valid
+    with pytest.raises(ValueError, match="wtxids=True"):
+        lean.wtxid(0)
+
+
 @pytest.mark.parametrize("height", BIG_BLOCKS)
 def test_python_path_equals_reference(big_blocks: dict[int, bytes], height: int) -> None:
     raw = big_blocks[height]
