@@ -648,6 +648,10 @@ def checkpointed_size(db_path: Path) -> int:
 def disk_report(db_path: Path, scratch: Path) -> dict[str, Any]:
     import duckdb
 
+    from cointrail.store.schema import TABLES
+
+    definitions = {t.name: t for t in TABLES}
+
     con = duckdb.connect(str(db_path))
     con.execute("CHECKPOINT")
     counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore
@@ -682,8 +686,11 @@ def disk_report(db_path: Path, scratch: Path) -> dict[str, Any]:
     for name, tables in groups.items():
         path = scratch / f"{name}.duckdb"
         con.execute(f"ATTACH '{path}' AS dst")
-        for table in tables:
-            con.execute(f"CREATE TABLE dst.{table} AS SELECT * FROM src.{table}")
+        for table in tables:  # with the store's column definitions (their compression)
+            ddl = definitions[table].ddl()
+            con.execute(ddl.replace(f"CREATE TABLE IF NOT EXISTS {table} ",
+                                    f"CREATE TABLE dst.{table} ", 1))
+            con.execute(f"INSERT INTO dst.{table} SELECT * FROM src.{table}")
         con.execute("CHECKPOINT dst")
         con.execute("DETACH dst")
         alone[name] = path.stat().st_size - empty_size
