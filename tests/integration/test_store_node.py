@@ -517,7 +517,10 @@ def test_node_killed_mid_sync_gives_one_error_and_the_same_command_resumes(
     _assert_node_tip_unchanged(node, clean)
     node.rpc("gettxoutsetinfo")  # flushes the node's state, so it survives SIGKILL intact
     store = tmp_path / "store"
-    with RpcRelay(node, kill_node_after=2) as relay:
+    # the sync fetches up to two batches (2 x 50 blocks) ahead, 10 blocks per getblock
+    # request, from before the store is open: the node dies at the 15th request, once the
+    # ingest has taken blocks
+    with RpcRelay(node, kill_node_after=15) as relay:
         args = ("sync", "--rpc", relay.url, "--batch-blocks", "50")
         try:
             result = cli(store, *args)
