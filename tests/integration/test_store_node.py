@@ -614,6 +614,7 @@ def test_blocks_fetched_before_the_store_opened_lead_to_the_nodes_tip(tmp_path: 
             with open_chain(store, "litecoin", "regtest") as chain_store, \
                     UtxoIngestor(chain_store) as ingestor:
                 result = sync_rpc(ingestor, client, batch_blocks=8, ahead=ahead)
+            ahead.close()
             assert (result.tip_height, result.blocks, result.reorgs) == (37, 38, 0)
             assert result.tip_hash == str(node.rpc("getbestblockhash"))
 
@@ -627,6 +628,7 @@ def test_blocks_fetched_before_the_store_opened_lead_to_the_nodes_tip(tmp_path: 
             with open_chain(store, "litecoin", "regtest") as chain_store, \
                     UtxoIngestor(chain_store) as ingestor:
                 result = sync_rpc(ingestor, client, batch_blocks=8, ahead=stale)
+            stale.close()
             assert (result.start_height, result.tip_height, result.blocks) == (37, 40, 3)
         assert cli(plain, "sync", "--rpc", rpc_url(node)).returncode == 0
         assert_same_store(dump_store(plain), dump_store(store), "resumed sync")

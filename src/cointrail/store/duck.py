@@ -35,7 +35,6 @@ from cointrail.store.schema import (
 T = TypeVar("T")
 
 
-
 @dataclass(frozen=True, slots=True)
 class Tip:
     height: int

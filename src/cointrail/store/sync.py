@@ -368,30 +368,9 @@ def sync_rpc(
     holds it. The store may be released when this returns (`UtxoIngestor.reacquire`).
 
     `ahead`: blocks already being fetched (`cointrail.chain.fetch.fetch_from_genesis`), used
-    when they start where the store ends, else dropped; closed before this returns.
+    when they start where the store ends, else dropped. The caller keeps it and closes it
+    (`BlockFetcher.close`; closing one the sync has used or dropped is harmless).
     """
-    try:
-        return _sync_rpc(ingestor, rpc, follow=follow, poll_seconds=poll_seconds,
-                         batch_blocks=batch_blocks, on_block=on_block, should_stop=should_stop,
-                         rest=rest, on_notice=on_notice, ahead=ahead)
-    finally:
-        if ahead is not None:
-            ahead.close()
-
-
-def _sync_rpc(
-    ingestor: UtxoIngestor,
-    rpc: RpcClient,
-    *,
-    follow: bool,
-    poll_seconds: float,
-    batch_blocks: int,
-    on_block: Callable[[int, int], None] | None,
-    should_stop: Callable[[], bool] | None,
-    rest: bool | None,
-    on_notice: Callable[[str], None] | None,
-    ahead: BlockFetcher | None,
-) -> SyncResult:
     started = time.perf_counter()
     start_height = ingestor.height
     check_node_network(ingestor.store, rpc)
