@@ -208,6 +208,11 @@ class RpcClient:
                 f"the node at {self.url} sent a non-JSON answer (HTTP {status})"
             ) from exc
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a request may wait for the node (also the P2P fetch's, `cointrail.chain.p2p`)."""
+        return self._timeout
+
     def rest_block(self, block_hash: str) -> bytes:
         """One block's raw bytes from Bitcoin Core's REST interface (``/rest/block/H.bin``):
         no hex, no JSON, so the node and this side each do less work than ``getblock H 0``.

@@ -49,11 +49,18 @@ class ChainSpec:
     chain_id: int | None = None  # account chains (EIP-155)
     #: hashes (RPC order) of the genesis blocks this network has had (testnet: 3 and 4)
     genesis_hashes: tuple[str, ...] = ()
+    #: the P2P message start when it is not `magic` (Bitcoin Cash Node's ``netMagic``)
+    net_magic: bytes = b""
 
     @property
     def key(self) -> str:
         """``chain/network``, e.g. ``bitcoin/mainnet``."""
         return f"{self.chain}/{self.network}"
+
+    @property
+    def p2p_magic(self) -> bytes:
+        """The message start of the node's P2P protocol."""
+        return self.net_magic or self.magic
 
     @property
     def has_segwit(self) -> bool:
@@ -99,13 +106,16 @@ _REGISTRY: dict[tuple[str, str], ChainSpec] = {
                   pow_algorithm="scrypt",
                   default_rpc_port=19443,
                   genesis_hashes=("530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9",)),
-        # Bitcoin Cash Node src/chainparams.cpp (diskMagic), cashaddr prefixes
+        # Bitcoin Cash Node src/chainparams.cpp (diskMagic, netMagic), cashaddr prefixes
         ChainSpec(_C, "mainnet", Family.UTXO, "BCH", bytes.fromhex("f9beb4d9"), 0x00, 0x05, None,
-                  cashaddr_prefix="bitcoincash", genesis_hashes=_BTC_MAIN),
+                  cashaddr_prefix="bitcoincash", genesis_hashes=_BTC_MAIN,
+                  net_magic=bytes.fromhex("e3e1f3e8")),
         ChainSpec(_C, "testnet", Family.UTXO, "BCH", bytes.fromhex("0b110907"), 0x6F, 0xC4, None,
-                  cashaddr_prefix="bchtest", default_rpc_port=18332, genesis_hashes=_BCH_TEST),
+                  cashaddr_prefix="bchtest", default_rpc_port=18332, genesis_hashes=_BCH_TEST,
+                  net_magic=bytes.fromhex("f4e5f3f4")),
         ChainSpec(_C, "regtest", Family.UTXO, "BCH", bytes.fromhex("fabfb5da"), 0x6F, 0xC4, None,
-                  cashaddr_prefix="bchreg", default_rpc_port=18443, genesis_hashes=_BTC_REG),
+                  cashaddr_prefix="bchreg", default_rpc_port=18443, genesis_hashes=_BTC_REG,
+                  net_magic=bytes.fromhex("dab5bffa")),
         # Dogecoin Core src/chainparams.cpp (AuxPoW from block 371337 on mainnet)
         ChainSpec(_D, "mainnet", Family.UTXO, "DOGE", bytes.fromhex("c0c0c0c0"), 0x1E, 0x16, None,
                   has_auxpow=True, pow_algorithm="scrypt", default_rpc_port=22555,

@@ -1,7 +1,7 @@
 """Following a node: from the store's tip to the node's, through reorgs, then keep following.
 
-Blocks travel as raw bytes (``getblock <hash> 0``, batched) and are decoded by cointrail's own
-codec, never taken from the node's JSON. A reorg is found by comparing the store's block hashes
+Blocks travel as raw bytes (the node's P2P port, REST, or ``getblock <hash> 0`` batches) and
+are decoded by cointrail's own codec, never taken from the node's JSON. A reorg is found by comparing the store's block hashes
 with the node's at the same heights, rolled back to the fork point, and re-applied.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from cointrail.chain.fetch import BlockFetcher, rest_available
+from cointrail.chain.p2p import BlockNotServedError, PeerAddress
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.chain.spec import ChainSpec, check_genesis
 from cointrail.chain.utxo.blkfile import ChainIndex, TruncatedFrame, iter_best_chain_blocks
@@ -112,9 +113,12 @@ _CHAIN_MOVED = {-8, -5}  # RPC_INVALID_PARAMETER "Block height out of range", "B
 
 
 def _until_chain_moves(fetcher: BlockFetcher) -> Iterator[bytes]:
-    """The fetcher's blocks; a node error saying the chain moved ends them quietly."""
+    """The fetcher's blocks; a node error saying the chain moved ends them quietly (over
+    P2P: a block the node did not send)."""
     try:
         yield from fetcher
+    except BlockNotServedError:
+        fetcher.chain_moved = True
     except NodeRpcError as exc:
         if exc.code not in _CHAIN_MOVED:
             raise
@@ -262,7 +266,7 @@ class _Follow:
     and the waits between passes."""
 
     def __init__(self, ingestor: UtxoIngestor, rpc: RpcClient, *, use_rest: bool,
-                 batch_blocks: int, poll_seconds: float,
+                 peer: PeerAddress | None, batch_blocks: int, poll_seconds: float,
                  on_block: Callable[[int, int], None] | None,
                  should_stop: Callable[[], bool] | None,
                  on_notice: Callable[[str], None] | None,
@@ -270,6 +274,7 @@ class _Follow:
         self.ingestor, self.rpc = ingestor, rpc
         self.ahead = ahead  # blocks fetched from the genesis block before the store opened
         self.use_rest, self.batch_blocks, self.poll_seconds = use_rest, batch_blocks, poll_seconds
+        self.peer = peer
         self.on_block, self.should_stop, self.on_notice = on_block, should_stop, on_notice
         self.reorgs = self.rolled_back = 0
         self.moved, self.moved_at = 0, -2  # passes ended by the chain moving, and where
@@ -307,7 +312,7 @@ class _Follow:
             if fetcher is not None:
                 fetcher.close()
             fetcher = BlockFetcher(rpc, ingestor.height + 1, node_height, self.batch_blocks,
-                                   self.use_rest)
+                                   self.use_rest, peer=self.peer, spec=ingestor.spec)
         raws = ((None, raw) for raw in _until_chain_moves(fetcher))
         try:
             for _, columns in decode_ahead(raws, ingestor.spec):
@@ -351,6 +356,7 @@ def sync_rpc(
     rest: bool | None = None,
     on_notice: Callable[[str], None] | None = None,
     ahead: BlockFetcher | None = None,
+    p2p: PeerAddress | None = None,
 ) -> SyncResult:
     """Ingest from the node until its tip (then, with `follow`, keep following).
 
@@ -360,7 +366,9 @@ def sync_rpc(
     the node answers again. A node behind the store on the same chain is not a reorg: it
     raises NodeBehindError, or with `follow` is waited for. `rest`: fetch
     the raw blocks over the node's REST interface (True: required, False: never, None: when
-    the node serves it, else JSON-RPC); `SyncResult.fetch` says which was used.
+    the node serves it, else JSON-RPC). `p2p`: fetch them from the node's P2P port at this
+    address instead (`cointrail.chain.p2p`: the node sends them from its block files as they
+    are, the least work for it; it needs -listen=1). `SyncResult.fetch` says which was used.
 
     With `follow`, every wait (for the node's next block, for a node that is behind or went
     away) releases the store after committing everything, so other processes can open it;
@@ -374,16 +382,22 @@ def sync_rpc(
     started = time.perf_counter()
     start_height = ingestor.height
     check_node_network(ingestor.store, rpc)
-    if ahead is not None and ahead.rest and rest is False:
-        ahead.close()  # fetching over REST, told not to use it
+    if p2p is not None and rest:
+        raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
+                         "not both")
+    if ahead is not None and (ahead.peer != p2p or ahead.rest and rest is False):
+        ahead.close()  # fetching from another source than the one asked for
         ahead = None
-    use_rest = ahead.rest if ahead is not None else rest is not False and rest_available(rpc)
+    if p2p is not None:
+        use_rest = False
+    else:
+        use_rest = ahead.rest if ahead is not None else rest is not False and rest_available(rpc)
     if rest and not use_rest:
         raise RestUnavailableError(
             f"the node at {rpc.url} does not serve REST; start it with -rest=1, or sync "
             "without --rest (JSON-RPC only)"
         )
-    run = _Follow(ingestor, rpc, use_rest=use_rest, batch_blocks=batch_blocks,
+    run = _Follow(ingestor, rpc, use_rest=use_rest, peer=p2p, batch_blocks=batch_blocks,
                   poll_seconds=poll_seconds, on_block=on_block, should_stop=should_stop,
                   on_notice=on_notice, ahead=ahead)
     delay = poll_seconds  # the next wait for a node that went away
@@ -416,7 +430,8 @@ def sync_rpc(
         start_height, ingestor.height,
         ingestor.tip_hash[::-1].hex() if ingestor.height >= 0 else "",
         ingestor.blocks_added, ingestor.txs_added, run.reorgs, run.rolled_back,
-        time.perf_counter() - started, fetch="rest" if use_rest else "rpc",
+        time.perf_counter() - started,
+        fetch="p2p" if p2p is not None else "rest" if use_rest else "rpc",
     )
 
 

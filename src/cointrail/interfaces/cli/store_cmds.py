@@ -219,13 +219,20 @@ def sync_cmd(
         "--rest/--no-rest",
         help="Raw blocks over the node's REST interface (binary; the node needs -rest=1). "
              "Default: REST when the node serves it, else JSON-RPC.")] = None,
+    p2p: Annotated[str | None, typer.Option(
+        "--p2p", metavar="[HOST:]PORT",
+        help="Raw blocks from the node's P2P port (the node needs -listen=1; HOST defaults to "
+             "the --rpc URL's host): the node sends them straight from its block files, the "
+             "least work for it and the fastest sync.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Follow a node over JSON-RPC until its tip (and on, --follow): Bitcoin Core-compatible,
     or an Ethereum node with --chain ethereum. Block hashes and control go over JSON-RPC; the
-    raw blocks over REST when the node serves it (less work on both sides), else JSON-RPC."""
+    raw blocks from the node's P2P port with --p2p, else over REST when the node serves it
+    (less work on both sides than JSON-RPC), else JSON-RPC."""
     from cointrail.chain.fetch import BlockFetcher, fetch_from_genesis
-    from cointrail.chain.rpc import RpcClient
+    from cointrail.chain.p2p import parse_peer
+    from cointrail.chain.rpc import RpcClient, parse_node_url
     from cointrail.store.defaults import db_name
 
     state = get_state(ctx)
@@ -234,6 +241,14 @@ def sync_cmd(
         _at_least_one("--batch-txs", batch_txs)
         if not (math.isfinite(poll) and poll > 0):
             raise InputError(f"--poll {poll}: must be a positive number of seconds")
+        if p2p is not None and state.spec.is_account_model:
+            raise InputError(f"--p2p: {state.spec.key} blocks come over JSON-RPC only; "
+                             "leave --p2p out")
+        if p2p is not None and rest:
+            raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
+                             "not both")
+        peer = (parse_peer(p2p, parse_node_url(rpc).hostname or "127.0.0.1")
+                if p2p is not None else None)
     if state.spec.is_account_model:
         _sync_account(state, rpc, follow=follow, poll=poll, batch_blocks=batch_blocks,
                       as_json=as_json)
@@ -245,7 +260,7 @@ def sync_cmd(
         # first blocks while DuckDB and Arrow load and the store is created
         ahead: BlockFetcher | None = None
         if not (state.settings.store / db_name(state.spec)).exists():
-            ahead = fetch_from_genesis(client, batch_blocks, rest)
+            ahead = fetch_from_genesis(client, batch_blocks, rest, peer=peer, spec=state.spec)
         try:
             from cointrail.store.ingest import UtxoIngestor
             from cointrail.store.sync import sync_rpc
@@ -260,7 +275,7 @@ def sync_cmd(
                     ingestor, client, follow=follow, poll_seconds=poll,
                     batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
                     should_stop=ctrl_c.should_stop, rest=rest, on_notice=warning_line,
-                    ahead=ahead,
+                    ahead=ahead, p2p=peer,
                 )
         finally:
             if ahead is not None:
