@@ -17,13 +17,14 @@ Light by design (the standard library only), like `cointrail.chain.fetch`, which
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import struct
 import time
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from cointrail import __version__
 from cointrail.chain.spec import ChainSpec
@@ -120,7 +121,10 @@ class PeerClient:
                 "(REST or JSON-RPC)"
             ) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._file: BinaryIO = self._sock.makefile("rb", buffering=1 << 20)
+        # room for a few blocks on their way while this side is busy: the node pauses
+        # sending once its own buffer for this connection is full
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self._file = cast(BinaryIO, self._sock.makefile("rb", buffering=1 << 20))
         self._nonce = int.from_bytes(os.urandom(8), "little")
         try:
             self.services, self.user_agent, self.start_height = self._handshake()
@@ -248,7 +252,7 @@ class PeerClient:
                     break
                 if command == "ping":
                     self._send("pong", payload)
-                elif command == "pong" and payload == nonce or command == "notfound":
+                elif (command == "pong" and payload == nonce) or command == "notfound":
                     raise BlockNotServedError(
                         f"the node at {self.address} did not send block "
                         f"{expected[::-1].hex()}: it is no longer on the node's chain, or not "
@@ -268,10 +272,8 @@ class PeerClient:
 
     def close(self) -> None:
         """Close the connection; from another thread, this ends a read that is waiting."""
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._file.close()
         self._sock.close()
 

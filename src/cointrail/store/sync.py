@@ -1,8 +1,9 @@
 """Following a node: from the store's tip to the node's, through reorgs, then keep following.
 
 Blocks travel as raw bytes (the node's P2P port, REST, or ``getblock <hash> 0`` batches) and
-are decoded by cointrail's own codec, never taken from the node's JSON. A reorg is found by comparing the store's block hashes
-with the node's at the same heights, rolled back to the fork point, and re-applied.
+are decoded by cointrail's own codec, never taken from the node's JSON. A reorg is found by
+comparing the store's block hashes with the node's at the same heights, rolled back to the
+fork point, and re-applied.
 """
 
 from __future__ import annotations
@@ -385,7 +386,7 @@ def sync_rpc(
     if p2p is not None and rest:
         raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
                          "not both")
-    if ahead is not None and (ahead.peer != p2p or ahead.rest and rest is False):
+    if ahead is not None and (ahead.peer != p2p or (ahead.rest and rest is False)):
         ahead.close()  # fetching from another source than the one asked for
         ahead = None
     if p2p is not None:
