@@ -286,14 +286,16 @@ def is_mweb(address: str) -> bool:
     return address.startswith(("tmweb1", "ltcmweb1"))
 
 
-def new_node(*extra_args: str) -> LitecoindNode:
+def new_node(*extra_args: str, listen: bool = False) -> LitecoindNode:
     """A started regtest node with a small keypool (fast wallet creation); its data directory
-    is in memory (/dev/shm) when that exists. `discard_node` stops it and removes the data."""
+    is in memory (/dev/shm) when that exists. `discard_node` stops it and removes the data.
+    `listen`: its P2P port (`node.p2p_port`) listens on 127.0.0.1."""
     shm = Path("/dev/shm")
     datadir = None
     if shm.is_dir() and os.access(shm, os.W_OK):
         datadir = Path(tempfile.mkdtemp(prefix="cointrail-ltc-", dir=shm))
-    node = LitecoindNode(extra_args=["-keypool=10", *extra_args], datadir=datadir)
+    node = LitecoindNode(extra_args=["-keypool=10", *extra_args], datadir=datadir,
+                         listen=listen)
     try:
         node.start()
     except BaseException:
@@ -742,9 +744,11 @@ def node_address_truth(
 class Follower:
     """``sync_rpc(..., follow=True)`` in a thread, with a hook on every commit: when the
     committed tip is the block hash `expect` asked for, the store is dumped right there (in the
-    follower's thread, between two polls) and `wait` returns the dump."""
+    follower's thread, between two polls) and `wait` returns the dump. `p2p`: the node's P2P
+    address (`cointrail.chain.p2p.PeerAddress`) to fetch the blocks from."""
 
-    def __init__(self, root: Path, url: str, *, poll: float = 0.2, batch_txs: int = 200) -> None:
+    def __init__(self, root: Path, url: str, *, poll: float = 0.2, batch_txs: int = 200,
+                 p2p: Any = None) -> None:
         from cointrail.chain.rpc import RpcClient
         from cointrail.store.ingest import UtxoIngestor
 
@@ -752,6 +756,7 @@ class Follower:
         self.ingestor = UtxoIngestor(self.store, batch_txs=batch_txs, on_flush=self._flushed)
         self.client = RpcClient(url)
         self.poll = poll
+        self.p2p = p2p
         self.stop = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -784,7 +789,8 @@ class Follower:
 
         try:
             self.result = sync_rpc(self.ingestor, self.client, follow=True,
-                                   poll_seconds=self.poll, should_stop=self.stop.is_set)
+                                   poll_seconds=self.poll, should_stop=self.stop.is_set,
+                                   p2p=self.p2p)
         except BaseException as exc:  # reported by wait and finish
             self.error = exc
             self._reached.set()

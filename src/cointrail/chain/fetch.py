@@ -73,18 +73,17 @@ class BlockFetcher:
         self._stop = threading.Event()
         self._client: PeerClient | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(rpc, batch_blocks, spec, rpc.timeout),
+            target=self._run, args=(rpc, batch_blocks, spec),
             name="cointrail-fetch", daemon=True,
         )
         self._thread.start()
 
-    def _run(self, rpc: RpcClient, batch_blocks: int, spec: ChainSpec | None,
-             timeout: float) -> None:
+    def _run(self, rpc: RpcClient, batch_blocks: int, spec: ChainSpec | None) -> None:
         pool = (ThreadPoolExecutor(REST_CONNECTIONS, thread_name_prefix="cointrail-fetch")
                 if self.rest else None)
         try:
             if self.peer is not None and spec is not None:
-                self._client = PeerClient(self.peer, spec, timeout=timeout)
+                self._client = PeerClient(self.peer, spec, timeout=rpc.timeout)
                 if self._stop.is_set():  # closed while connecting
                     return
             for heights in chunks(self.first, self.last + 1, batch_blocks):
@@ -139,6 +138,10 @@ class BlockFetcher:
         client = self._client
         if client is not None:
             client.close()  # ends a read that waits for the node
+        elif self.peer is not None:
+            # still connecting to the node's P2P port (or failed to): nothing to wait for;
+            # the thread stops once connected, or at its timeout, and drops the connection
+            return
         self._thread.join(timeout=30)
 
 

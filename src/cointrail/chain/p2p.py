@@ -40,6 +40,9 @@ NODE_MWEB = 1 << 24  # Litecoin Core 0.21
 #: the largest message accepted: blocks are at most 4 MB of weight (32 MB for Bitcoin Cash)
 #: plus Litecoin's MWEB extension
 MAX_MESSAGE = 64 << 20
+#: the most entries a node takes in one ``getdata`` (Core's MAX_INV_SZ): it ignores a longer
+#: one altogether, as if it had none of the blocks
+MAX_INV = 50_000
 HEADER = struct.Struct("<4s12sI4s")
 
 
@@ -227,14 +230,16 @@ class PeerClient:
 
     def blocks(self, hashes: Sequence[bytes]) -> Iterator[bytes]:
         """The raw blocks with these hashes (internal byte order), in order as each arrives:
-        one ``getdata`` for all of them, then a ``ping`` that the node answers once it has
-        sent every block it will. BlockNotServedError when some were not sent."""
+        one ``getdata`` for all of them (per MAX_INV), then a ``ping`` that the node answers
+        once it has sent every block it will. BlockNotServedError when some were not sent."""
         if not hashes:
             return
-        inv = b"".join(struct.pack("<I", self.inv_type) + h for h in hashes)
         self._nonce = (self._nonce + 1) & 0xFFFF_FFFF_FFFF_FFFF
         nonce = struct.pack("<Q", self._nonce)
-        self._send("getdata", _varint(len(hashes)) + inv)
+        for first in range(0, len(hashes), MAX_INV):
+            part = hashes[first:first + MAX_INV]
+            inv = b"".join(struct.pack("<I", self.inv_type) + h for h in part)
+            self._send("getdata", _varint(len(part)) + inv)
         self._send("ping", nonce)
         answered = False
         try:

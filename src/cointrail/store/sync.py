@@ -248,14 +248,14 @@ def ride_out(ingestor: Releasable, exc: ExternalServiceError, delay: float, *, r
     saying where the store stands and that the same command resumes. With it (--follow and a
     node that went away), say so, release the store, wait `delay`; the next, doubled delay
     (at most MAX_RETRY_SECONDS), or None when told to stop."""
+    where = (f"is consistent at height {ingestor.height}" if ingestor.height >= 0
+             else "holds no block of this chain yet")
     if not retry:
         raise ExternalServiceError(
-            f"{exc}. The store is consistent at height {ingestor.height}; "
-            "run the same command again to resume from there"
+            f"{exc}. The store {where}; run the same command again to resume from there"
         ) from exc
     if on_notice:
-        on_notice(f"{exc}; the store is consistent at height {ingestor.height}; "
-                  f"trying again in {delay:.0f} s")
+        on_notice(f"{exc}; the store {where}; trying again in {delay:.0f} s")
     ingestor.release()
     if not sleep_unless_stopped(delay, should_stop):
         return None
