@@ -297,10 +297,10 @@ def _sync_account(state: AppState, rpc: str, *, follow: bool, poll: float, batch
                 _progress(not as_json, "sync") as update:
             ingestor = EthIngestor(store)
             ctrl_c.height = lambda: ingestor.height
-            result = sync_eth(
+            result = sync_eth(  # a Ctrl-C raises at once; should_stop also ends the waits
                 ingestor, EthNode(client), follow=follow, poll_seconds=poll,
                 batch_blocks=batch_blocks, on_block=lambda h, top: update(h + 1, top + 1),
-                on_notice=warning_line,
+                should_stop=ctrl_c.should_stop, on_notice=warning_line,
             )
         for warning in result.warnings:
             warning_line(warning)
