@@ -16,7 +16,7 @@ from typing import cast
 from cointrail.chain.p2p import PeerAddress, PeerClient
 from cointrail.chain.rpc import RestUnavailableError, RpcClient
 from cointrail.chain.spec import ChainSpec
-from cointrail.errors import ExternalServiceError
+from cointrail.errors import ExternalServiceError, InputError
 
 #: REST requests in flight at once while a batch of blocks is fetched: the node serves each
 #: on its own HTTP worker thread (Core's -rpcthreads, 4 by default). On the 250k-transaction
@@ -67,7 +67,6 @@ class BlockFetcher:
             raise ValueError("fetching over P2P needs the chain's spec (its message start)")
         self.first, self.last = first, last
         self.rest, self.peer = rest and peer is None, peer
-        self.source = "p2p" if peer is not None else "rest" if rest else "rpc"
         self._queue: queue.Queue[object] = queue.Queue(maxsize=2 * batch_blocks)
         self.chain_moved = False
         self._stop = threading.Event()
@@ -77,6 +76,11 @@ class BlockFetcher:
             name="cointrail-fetch", daemon=True,
         )
         self._thread.start()
+
+    @property
+    def source(self) -> str:
+        """Where the blocks come from: "p2p", "rest" or "rpc" (JSON-RPC)."""
+        return "p2p" if self.peer is not None else "rest" if self.rest else "rpc"
 
     def _run(self, rpc: RpcClient, batch_blocks: int, spec: ChainSpec | None) -> None:
         pool = (ThreadPoolExecutor(REST_CONNECTIONS, thread_name_prefix="cointrail-fetch")
@@ -145,6 +149,13 @@ class BlockFetcher:
         self._thread.join(timeout=30)
 
 
+def refuse_two_sources(peer: PeerAddress | str | None, rest: bool | None) -> None:
+    """InputError when both the P2P port and REST are asked for (``--p2p`` and ``--rest``)."""
+    if peer is not None and rest:
+        raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
+                         "not both")
+
+
 def fetch_from_genesis(rpc: RpcClient, batch_blocks: int, rest: bool | None = None, *,
                        peer: PeerAddress | None = None,
                        spec: ChainSpec | None = None) -> BlockFetcher | None:
@@ -165,4 +176,4 @@ def fetch_from_genesis(rpc: RpcClient, batch_blocks: int, rest: bool | None = No
 
 
 __all__ = ["REST_CONNECTIONS", "RPC_BLOCKS_PER_BATCH", "BlockFetcher", "chunks",
-           "fetch_from_genesis", "rest_available"]
+           "fetch_from_genesis", "refuse_two_sources", "rest_available"]

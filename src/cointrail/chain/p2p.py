@@ -18,7 +18,6 @@ Light by design (the standard library only), like `cointrail.chain.fetch`, which
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 import struct
@@ -28,6 +27,8 @@ from typing import BinaryIO, NamedTuple, cast
 
 from cointrail import __version__
 from cointrail.chain.spec import ChainSpec
+from cointrail.chain.utxo.hashes import sha256d
+from cointrail.chain.utxo.tx import encode_compact_size
 from cointrail.errors import ExternalServiceError, InputError
 
 PROTOCOL_VERSION = 70016  # Bitcoin Core 0.21 / Litecoin Core 0.21 (wtxidrelay)
@@ -79,21 +80,8 @@ class BlockNotServedError(PeerError):
     on its chain (a reorg meanwhile) or on disk (pruned)."""
 
 
-def _sha256d(data: bytes | memoryview) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def _varint(n: int) -> bytes:
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + struct.pack("<H", n)
-    return b"\xfe" + struct.pack("<I", n)
-
-
-def _net_addr() -> bytes:
-    """A version message's address field with nothing in it (services 0, ::, port 0)."""
-    return bytes(26)
+#: a version message's address field with nothing in it (services 0, ::, port 0)
+_NO_ADDR = bytes(26)
 
 
 def block_inv_type(spec: ChainSpec, services: int) -> int:
@@ -146,7 +134,7 @@ class PeerClient:
 
     def _send(self, command: str, payload: bytes = b"") -> None:
         header = HEADER.pack(self.magic, command.encode("ascii"), len(payload),
-                             _sha256d(payload)[:4])
+                             sha256d(payload)[:4])
         try:
             self._sock.sendall(header + payload)
         except OSError as exc:
@@ -184,15 +172,16 @@ class PeerClient:
                             f"more than any block ({MAX_MESSAGE:,}); check the node")
         command = raw_command.rstrip(b"\0").decode("ascii", "replace")
         payload = self._read(size)
-        if _sha256d(payload)[:4] != checksum:
+        if sha256d(payload)[:4] != checksum:
             raise PeerError(f"a {command!r} message from the node at {self.address} fails its "
                             "checksum (damaged in transit); run the same command again")
         return command, payload
 
     def _handshake(self) -> tuple[int, str, int]:
         agent = f"/cointrail:{__version__}/".encode()
-        version = (struct.pack("<iQq", PROTOCOL_VERSION, 0, int(time.time())) + _net_addr()
-                   + _net_addr() + struct.pack("<Q", self._nonce) + _varint(len(agent)) + agent
+        version = (struct.pack("<iQq", PROTOCOL_VERSION, 0, int(time.time())) + _NO_ADDR
+                   + _NO_ADDR + struct.pack("<Q", self._nonce)
+                   + encode_compact_size(len(agent)) + agent
                    + struct.pack("<i?", 0, False))  # start height 0, no transaction relay
         self._send("version", version)
         peer: tuple[int, str, int] | None = None
@@ -239,7 +228,7 @@ class PeerClient:
         for first in range(0, len(hashes), MAX_INV):
             part = hashes[first:first + MAX_INV]
             inv = b"".join(struct.pack("<I", self.inv_type) + h for h in part)
-            self._send("getdata", _varint(len(part)) + inv)
+            self._send("getdata", encode_compact_size(len(part)) + inv)
         self._send("ping", nonce)
         answered = False
         try:
@@ -262,7 +251,7 @@ class PeerClient:
                         f"the node at {self.address} did not send block "
                         f"{expected[::-1].hex()}: it is no longer on the node's chain, or not "
                         "on its disk (pruned)")
-            got = _sha256d(payload[:80])
+            got = sha256d(payload[:80])
             if got != expected:
                 raise PeerError(
                     f"the node at {self.address} sent block {got[::-1].hex()} where "

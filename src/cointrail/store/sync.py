@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from cointrail.chain.fetch import BlockFetcher, rest_available
+from cointrail.chain.fetch import BlockFetcher, refuse_two_sources, rest_available
 from cointrail.chain.p2p import BlockNotServedError, PeerAddress
 from cointrail.chain.rpc import NodeRpcError, RestUnavailableError, RpcClient
 from cointrail.chain.spec import ChainSpec, check_genesis
@@ -382,10 +382,8 @@ def sync_rpc(
     """
     started = time.perf_counter()
     start_height = ingestor.height
+    refuse_two_sources(p2p, rest)
     check_node_network(ingestor.store, rpc)
-    if p2p is not None and rest:
-        raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
-                         "not both")
     if ahead is not None and (ahead.peer != p2p or (ahead.rest and rest is False)):
         ahead.close()  # fetching from another source than the one asked for
         ahead = None

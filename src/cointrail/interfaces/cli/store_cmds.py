@@ -230,7 +230,7 @@ def sync_cmd(
     or an Ethereum node with --chain ethereum. Block hashes and control go over JSON-RPC; the
     raw blocks from the node's P2P port with --p2p, else over REST when the node serves it
     (less work on both sides than JSON-RPC), else JSON-RPC."""
-    from cointrail.chain.fetch import BlockFetcher, fetch_from_genesis
+    from cointrail.chain.fetch import BlockFetcher, fetch_from_genesis, refuse_two_sources
     from cointrail.chain.p2p import parse_peer
     from cointrail.chain.rpc import RpcClient, parse_node_url
     from cointrail.store.defaults import db_name
@@ -244,9 +244,7 @@ def sync_cmd(
         if p2p is not None and state.spec.is_account_model:
             raise InputError(f"--p2p: {state.spec.key} blocks come over JSON-RPC only; "
                              "leave --p2p out")
-        if p2p is not None and rest:
-            raise InputError("blocks come either over P2P or over REST: pass --p2p or --rest, "
-                             "not both")
+        refuse_two_sources(p2p, rest)
         peer = (parse_peer(p2p, parse_node_url(rpc).hostname or "127.0.0.1")
                 if p2p is not None else None)
     if state.spec.is_account_model:
