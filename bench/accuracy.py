@@ -75,9 +75,12 @@ SETS = {
     "multi-input + change + deposit addresses": ("multi_input", "change", "deposit_address"),
     "multi-input + change + deposit addresses + batch change": (
         "multi_input", "change", "deposit_address", "batch_change"),
+    "multi-input + change + deposit addresses + batch change + Tx0 outputs": (
+        "multi_input", "change", "deposit_address", "batch_change", "tx0_outputs"),
 }
 DEPOSIT = "multi-input + change + deposit addresses"
-BEST = "multi-input + change + deposit addresses + batch change"
+BATCH = "multi-input + change + deposit addresses + batch change"
+BEST = "multi-input + change + deposit addresses + batch change + Tx0 outputs"
 CEILINGS = {
     "inputs": "common-input, perfect CoinJoin detection",
     "inputs+change2": "+ perfect change detection (two-output transactions)",
@@ -86,9 +89,9 @@ CEILINGS = {
 #: the best set joined with a ceiling: what perfect change detection would add to it (its
 #: precision is the best set's errors spread over larger clusters)
 JOINED_CEILINGS = {
-    "best+inputs+change2": "all four heuristics + perfect change detection (two-output "
+    "best+inputs+change2": "all five heuristics + perfect change detection (two-output "
                            "transactions)",
-    "best+inputs+self": "all four heuristics + every output paid back to the inputs' owner",
+    "best+inputs+self": "all five heuristics + every output paid back to the inputs' owner",
 }
 TARGET_PRECISION_CHANGE, TARGET_RECALL_CHANGE = 0.98, 0.9
 
@@ -352,6 +355,17 @@ def links_table(runs: list[SeedRun]) -> list[str]:
               "wrong links |", "|---:|---:|---:|"]
     for k in sorted(set(right_n) | set(wrong_n), key=int):
         votes.append(f"| {k} | {right_n[k]} | {wrong_n[k]} |")
+    right_1: Counter[str] = Counter()
+    wrong_1: Counter[str] = Counter()
+    for r in runs:
+        cv = r.evaluations["multi-input + change"].change_votes
+        right_1.update(cv.get("right_alone", {}))
+        wrong_1.update(cv.get("wrong_alone", {}))
+    if right_1 or wrong_1:
+        votes += ["", "| the one heuristic behind a change link made on one vote | right links "
+                  "| wrong links |", "|---|---:|---:|"]
+        for h in sorted(set(right_1) | set(wrong_1)):
+            votes.append(f"| {h} | {right_1[h]} | {wrong_1[h]} |")
     return lines + votes
 
 
@@ -413,23 +427,25 @@ def pairs_by_role(store: Any, facts: ScenarioFacts) -> dict[str, tuple[int, int]
 
 def per_seed(runs: list[SeedRun]) -> list[str]:
     lines = ["| seed | multi-input P / R | + change P / R | + deposit addresses P / R | "
-             "+ batch change P / R | wrong change links | wrong deposit links | "
-             "wrong batch-change links | largest impure clusters (+ change): size, owners |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "+ batch change P / R | + Tx0 outputs P / R | wrong change links | wrong deposit "
+             "links | wrong batch-change links | wrong Tx0 links | largest impure clusters "
+             "(+ change): size, owners |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in runs:
         m, c = r.evaluations["multi-input"], r.evaluations["multi-input + change"]
-        d, b = r.evaluations[DEPOSIT], r.evaluations[BEST]
+        d, b, t = r.evaluations[DEPOSIT], r.evaluations[BATCH], r.evaluations[BEST]
         wrong_d = sum(s.wrong for s in d.links if s.heuristic == "deposit_address")
         wrong_b = sum(s.wrong for s in b.links if s.heuristic == "batch_change")
+        wrong_t = sum(s.wrong for s in t.links if s.heuristic == "tx0_outputs")
         wrong = sum(s.wrong for s in c.links if s.heuristic == "change")
         impure = "; ".join(
             f"{i.size}: " + ", ".join(f"{o} {n}" for o, n in list(i.owners.items())[:3])
             + (" …" if len(i.owners) > 3 else "")
             for i in c.impure_clusters[:3])
         pr = " | ".join(f"{defined(e.precision):.4f} / {defined(e.recall):.4f}"
-                        for e in (m, c, d, b))
+                        for e in (m, c, d, b, t))
         lines.append(f"| {r.seed} | {pr} | {wrong} | "
-                     f"{wrong_d} | {wrong_b} | {impure} |")
+                     f"{wrong_d} | {wrong_b} | {wrong_t} | {impure} |")
     return lines
 
 
@@ -507,7 +523,8 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         "",
         f"- Multi-input alone, precision 1.0 with CoinJoins present: **"
         f"{'met' if met_a else 'NOT met'}**.",
-        f"- With change heuristics (and deposit addresses, batch change), recall >= "
+        f"- With change heuristics (and deposit addresses, batch change, Tx0 outputs), "
+        f"recall >= "
         f"{TARGET_RECALL_CHANGE} "
         f"at precision >= {TARGET_PRECISION_CHANGE}: **{'met' if met_b else 'NOT met'}**.",
         f"- CoinJoin detection >= 99 % of generated rounds: **"
@@ -530,12 +547,11 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         "",
         *looks_table(runs),
         "",
-        "### Where the missing pairs are (all four heuristics)",
+        "### Where the missing pairs are (all five heuristics)",
         "",
         *missing_table(runs),
         "",
-        "### Largest wallets (first seed): multi-input + change, then with deposit addresses "
-        "and batch change",
+        "### Largest wallets (first seed): multi-input + change, then with all five heuristics",
         "",
         "| wallet | addresses | clusters | share in its largest cluster | pairwise recall |",
         "|---|---:|---:|---:|---:|",
@@ -555,13 +571,14 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
     lines += ["", "## The scenario", "", *composition(runs), "", "## Time", "",
               "| seed | build (s) | sync (s) | cluster multi-input (s) | "
               "cluster + change (s) | cluster + change + deposit (s) | "
-              "cluster, all four (s) |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              "cluster, all four (s) | cluster, all five (s) |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         lines.append(f"| {r.seed} | {r.build_seconds:.0f} | {r.sync_seconds:.1f} | "
                      f"{r.cluster_seconds['multi-input']:.2f} | "
                      f"{r.cluster_seconds['multi-input + change']:.2f} | "
                      f"{r.cluster_seconds[DEPOSIT]:.2f} | "
+                     f"{r.cluster_seconds[BATCH]:.2f} | "
                      f"{r.cluster_seconds[BEST]:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cointrail import get_chain
+from cointrail.analysis.clustering.heuristics import Tx0Outputs, TxContext
 from cointrail.analysis.patterns import (
     CoinJoinDetector,
     CoinJoinKind,
@@ -328,6 +329,28 @@ def test_whirlpool_tx0_is_not_multi_party() -> None:
     assert match.evidence["premix_outputs"] == 7
     assert match.evidence["coordinator_output"] == 7
     assert WhirlpoolTx0().detect(tx0(fee=10_000)) is None  # fee far below the pool's
+
+
+def test_tx0_outputs_links_the_premix_outputs_and_the_change_to_the_tx0s_owner() -> None:
+    """The detector's own match is the context: every output but the coordinator's and the
+    OP_RETURN is linked to the first input address; nothing without a Tx0 verdict."""
+    tx = tx0()
+    anchor = tx.inputs[0].addr_id
+    assert anchor is not None
+    ctx = TxContext.of(tx, CoinJoinDetector())
+    assert ctx.coinjoin is not None and ctx.coinjoin.kind is CoinJoinKind.WHIRLPOOL_TX0
+    links = Tx0Outputs().links(tx, ctx)
+    premix = [o.addr_id for o in tx.outputs[:7]]
+    change = tx.outputs[9].addr_id
+    assert [(link.a, link.b, link.tx_id, link.heuristic) for link in links] == [
+        (anchor, b, tx.tx_id, "tx0_outputs") for b in [*premix, change]]
+    assert tx.outputs[7].addr_id not in {link.b for link in links}  # the coordinator's fee
+    assert [link.b for link in Tx0Outputs(change=False).links(tx, ctx)] == premix
+    assert Tx0Outputs().links(tx, TxContext()) == []  # no CoinJoin detection: no Tx0 known
+    mix = TxContext.of(whirlpool_round(), CoinJoinDetector())
+    assert mix.coinjoin is not None and Tx0Outputs().links(whirlpool_round(), mix) == []
+    assert Tx0Outputs().links(exchange_batch(), TxContext.of(exchange_batch(),
+                                                              CoinJoinDetector())) == []
 
 
 def test_composite_enables_a_subset() -> None:

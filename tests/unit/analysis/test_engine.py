@@ -76,7 +76,8 @@ SPEC = get_chain("bitcoin", "regtest")
 MAINNET = get_chain("bitcoin", "mainnet")
 REGTEST_BITS = 0x207FFFFF  # regtest's powLimit in compact form: about half of all hashes pass
 COIN = 100_000_000
-SEQUENCE = 0xFFFFFFFD
+SEQUENCE = 0xFFFFFFFD  # opt-in RBF: the fingerprint of every wallet here but the "final" ones
+FINAL = 0xFFFFFFFF  # another wallet's fingerprint: no RBF, no lock time
 CLEAN_ENV: dict[str, str | None] = {
     "COINTRAIL_CHAIN": None,
     "COINTRAIL_NETWORK": None,
@@ -182,10 +183,12 @@ class ChainBuilder:
         coinjoin: bool = False,
         change: Addr | None = None,
         late_change: Addr | None = None,
+        sequence: int = SEQUENCE,
     ) -> TxRecord:
-        """Queue a transaction spending the oldest unspent coin of each input address."""
+        """Queue a transaction spending the oldest unspent coin of each input address, every
+        input with nSequence `sequence` (the wallet fingerprint's part that these chains vary)."""
         coins = tuple(c if isinstance(c, Coin) else self.unspent[c].pop(0) for c in inputs)
-        ins = [TxIn(Txid(c.txid), c.n, b"", SEQUENCE) for c in coins]
+        ins = [TxIn(Txid(c.txid), c.n, b"", sequence) for c in coins]
         raw, txid = self._encode(ins, outputs)
         assert sum(v for _, v in outputs) <= sum(c.value for c in coins)
         record = TxRecord(
@@ -257,10 +260,11 @@ def main_block(b: ChainBuilder, height: int) -> None:
         b.tx(W, [(z, WHIRLPOOL_DENOMINATION) for z in Z], coinjoin=True)  # a Whirlpool 5x5 mix
     elif height == 6:
         b.tx([x[1], a[9]], [(x[5], 15 * COIN - 2_000)])  # anchor x1, but a9 is older: id 9
-        # the change of height 4 is spent in its wallet's style (p2pkh inputs), the payment
-        # in another (p2wpkh inputs): what the wallet-fingerprint heuristic would need
+        # the change of height 4 is spent in its wallet's style (RBF, as every transaction
+        # here), the payment in another (final nSequence, no RBF): what the wallet-fingerprint
+        # heuristic would need
         b.tx([C0], [(pkh("c0-next"), 123_456_000)])
-        b.tx([P0], [(wpkh("p0-next"), 3 * COIN - 1_000)])
+        b.tx([P0], [(wpkh("p0-next"), 3 * COIN - 1_000)], sequence=FINAL)
     elif height == 7:
         b.tx([a[9], a[2]], [(x[6], 10 * COIN - 1_000)])  # {a9, x1} + {a2, a4, a8}: 9 into 2
     b.block([(miner(height), 50 * COIN)])
@@ -869,16 +873,17 @@ FP_TIP = 5
 def fingerprint_chain(upto: int = FP_TIP) -> ChainBuilder:
     """Two-output payments whose own shape gives the linker one vote (`address_type`: the one
     p2pkh output of a p2pkh spend; both amounts round, every output fresh and below the input,
-    so no other heuristic votes). Every transaction here has the same version, lock time and
-    sequences, so a spender's fingerprint matches the payer's exactly when its inputs spend
-    p2pkh only.
+    so no other heuristic votes; `address_type` alone does not link). Every transaction here has
+    the same version and lock time; the payers and their change's spenders signal RBF, the
+    payees spend with final nSequence (another wallet's fingerprint) unless said otherwise.
 
     - height 1, T: the payer pays fp-pay (p2wpkh) with change fp-change; the payee spends at 2
-      (p2wpkh inputs: another fingerprint), the payer spends the change at 3 together with
-      fp-other (p2pkh inputs: the payer's fingerprint). The change is linked on the second
-      look at height 3, not before.
-    - height 1, T2: fp-r pays fp-f with change fp-d; fp-d is spent at 4 together with a p2wpkh
-      coin (mixed input types: no fingerprint match), fp-f at 2: the second look abstains.
+      (final: another fingerprint), the payer spends the change at 3 together with fp-other
+      (RBF: the payer's fingerprint). The change is linked on the second look at height 3, not
+      before.
+    - height 1, T2: fp-r pays fp-f with change fp-d; fp-f is spent at 2 and fp-d at 4 together
+      with a p2wpkh coin, both with RBF: both spenders carry fp-r's fingerprint (the spenders'
+      script types are not compared), so the second look abstains.
     - height 5, T5: fp-same pays fp-y5 with change fp-c5 and both are spent in the same block.
 
     Blocks 0..`upto` only (a reorg test takes another branch after 2).
@@ -892,7 +897,7 @@ def fingerprint_chain(upto: int = FP_TIP) -> ChainBuilder:
                  late_change=FP_CHANGE)
             b.tx([FP_R], [(FP_D, 2 * COIN), (FP_F, 3 * COIN)])
         elif height == 2:
-            b.tx([FP_PAY], [(wpkh("fp-pay-next"), 5 * COIN - 1_000)])
+            b.tx([FP_PAY], [(wpkh("fp-pay-next"), 5 * COIN - 1_000)], sequence=FINAL)
             b.tx([FP_F], [(wpkh("fp-f-next"), 3 * COIN - 1_000)])
         elif height == 3:
             b.tx([FP_CHANGE, FP_OTHER], [(pkh("fp-next"), 14 * COIN - 1_000)])
@@ -900,7 +905,7 @@ def fingerprint_chain(upto: int = FP_TIP) -> ChainBuilder:
             b.tx([FP_D, FP_W], [(wpkh("fp-d-next"), 12 * COIN - 1_000)])
         elif height == 5:
             b.tx([FP_SAME], [(FP_C5, 4 * COIN), (FP_Y5, 5 * COIN)], late_change=FP_C5)
-            b.tx([FP_Y5], [(wpkh("fp-y5-next"), 5 * COIN - 1_000)])
+            b.tx([FP_Y5], [(wpkh("fp-y5-next"), 5 * COIN - 1_000)], sequence=FINAL)
             b.tx([FP_C5], [(pkh("fp-c5-next"), 4 * COIN - 1_000)])
         b.block([(miner(height, "fp"), 50 * COIN)])
     return b
@@ -973,7 +978,7 @@ def test_second_look_links_the_change_at_its_last_spend(
         assert [(h["height"], h["txid"], h["heuristic"], h.get("second_look")) for h in
                 why["path"]] == [(3, t.rpc_txid, "change",
                                   {"tx_height": 1, "last_spender": last_spend.rpc_txid})]
-        assert why["path"][0]["heuristic_version"] == ChangeLinker.version == "3"
+        assert why["path"][0]["heuristic_version"] == ChangeLinker.version == "4"
         assert why["path"][0]["change"] == {"output": 0,
                                             "named_by": ["address_type", "wallet_fingerprint"]}
         text = explain_text(why)
@@ -1064,9 +1069,9 @@ def test_a_reorg_of_the_last_spend_drops_the_second_look_link(
 ) -> None:
     """The second-look link belongs to T (height 1) but is dated at the spend (height 3): a
     rollback to 2 removes the spend, and the next run must drop the link and its evidence
-    too; on the new branch the change is spent with a p2wpkh coin (no fingerprint match)."""
+    too; on the new branch the change is spent without RBF (no fingerprint match)."""
     branch = fingerprint_chain(upto=2)
-    branch.tx([FP_CHANGE, FP_W], [(wpkh("fp-alt"), 14 * COIN - 1_000)])
+    branch.tx([FP_CHANGE, FP_W], [(wpkh("fp-alt"), 14 * COIN - 1_000)], sequence=FINAL)
     branch.block([(miner(3, "fp-alt"), 50 * COIN)], tag=b"alt")
     assert branch.raws[:3] == fp_chain.raws[:3] and branch.raws[3] != fp_chain.raws[3]
     store = Store(tmp_path / "reorged").chain(SPEC)
@@ -1823,10 +1828,33 @@ def test_heuristic_parameters_are_typed_recorded_and_rebuild_the_clustering(
     (["batch_change.max_blocks=2.5"], "is not an int"),
     (["deposit_address.link_hot=maybe"], "not true or false"),
     (["change.policy=sometimes"], "one of uncontested, unanimous, majority"),
+    (["change.decisive=self_change,round"], "no change heuristic 'round' to make decisive"),
 ])
 def test_bad_heuristic_parameters_say_what_is_wrong(texts: list[str], message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
-        parse_heuristic_params(texts)
+        settings = parse_heuristic_params(texts)
+        ClusterConfig(heuristics=("multi_input", "change", "batch_change", "deposit_address"),
+                      params=settings).build()
+
+
+def test_the_change_linkers_decisive_heuristics_are_a_list_of_names() -> None:
+    """`--param change.decisive=self_change` restores version 3's rule, and a run records
+    the list and can be rebuilt from its record."""
+    settings = parse_heuristic_params(["change.decisive= self_change ,optimal_change"])
+    assert settings == (("change", "decisive", ("self_change", "optimal_change")),)
+    config = ClusterConfig(heuristics=("multi_input", "change"), params=settings)
+    (linker,) = [h for h in config.build()[0] if isinstance(h, ChangeLinker)]
+    assert linker.decisive == ("self_change", "optimal_change")
+    (described,) = [h for h in config.describe()["heuristics"] if h["name"] == "change"]
+    assert described["params"]["decisive"] == ["self_change", "optimal_change"]
+    again = ClusterConfig.from_description(json.loads(json.dumps(config.describe())))
+    assert again is not None and again.digest() == config.digest()
+    assert [h for h in again.build()[0] if isinstance(h, ChangeLinker)] == [linker]
+    default = ClusterConfig(heuristics=("multi_input", "change"))
+    assert default.digest() != config.digest()
+    (linker,) = [h for h in default.build()[0] if isinstance(h, ChangeLinker)]
+    assert linker.decisive == ("self_change", "one_time_change", "optimal_change",
+                               "wallet_fingerprint")
 
 
 def test_parameters_must_fit_the_run_and_the_heuristic() -> None:

@@ -207,6 +207,36 @@ def test_wallet_fingerprint() -> None:
     assert WalletFingerprint(require_all_spent=False).change_index(unspent) == 1
 
 
+def test_wallet_fingerprint_does_not_compare_the_spenders_script_types() -> None:
+    """A spender spends the script type of the output it spends, so comparing script types
+    restates the outputs' types (version 1's two wrong-vote cases, both kept here)."""
+    p2sh = ScriptType.SCRIPTHASH
+    payer_style = TxStyle(2, LockTimeStyle.TIP_HEIGHT, SequenceStyle.RBF, p2sh)
+    payee_style = payer_style  # the payee: same software and settings, a P2SH coin
+    change_style = replace(payer_style, input_script_type=P2WPKH)  # the bech32 change, spent
+    # a P2SH-P2WPKH wallet pays a P2SH payee; its change is bech32
+    tx = make_tx([inp(PAYER, 9_000_000, p2sh)],
+                 [out(0, PAYEE, 4_000_000, p2sh, spent_by=payee_style),
+                  out(1, CHANGE, 4_987_654, P2WPKH, spent_by=change_style)])
+    assert tx.style == payer_style
+    assert WalletFingerprint(script_type=True).change_index(tx) == 0  # version 1: the payee
+    assert WalletFingerprint().change_index(tx) is None  # both spenders carry the settings
+    # the change spent together with coins of other types (a mixed-type spender)
+    mixed = replace(payer_style, input_script_type=None)
+    tx2 = make_tx([inp(PAYER, 9_000_000, p2sh)],
+                  [out(0, PAYEE, 4_000_000, p2sh, spent_by=payee_style),
+                   out(1, CHANGE, 4_987_654, p2sh, spent_by=mixed)])
+    assert WalletFingerprint(script_type=True).change_index(tx2) == 0
+    assert WalletFingerprint().change_index(tx2) is None
+    # settings still tell wallets apart: the payee without RBF
+    tx3 = make_tx([inp(PAYER, 9_000_000, p2sh)],
+                  [out(0, PAYEE, 4_000_000, p2sh,
+                       spent_by=replace(payee_style, sequence=SequenceStyle.FINAL)),
+                   out(1, CHANGE, 4_987_654, P2WPKH, spent_by=mixed)])
+    assert WalletFingerprint().change_index(tx3) == 1
+    assert WalletFingerprint.version == "2"
+
+
 @given(
     st.lists(
         st.tuples(
@@ -255,6 +285,49 @@ def test_linker_refuses_contested_votes() -> None:
     assert decision.votes == {"address_type": 1, "one_time_change": 0, "round_amount": 1}
     assert decision.index is None and decision.reason == "votes disagree"
     assert linker.links(tx, NO_CTX) == []
+
+
+def lone_vote_txs() -> dict[str, TxView]:
+    """Two-output payments on which exactly one change heuristic votes, for output 1."""
+    odd = 4_876_543  # no amount here is round
+    return {
+        # one input (optimal change abstains), one type, the payee's address reused
+        "one_time_change": make_tx([inp(PAYER, 10_000_000)],
+                                   [out(0, PAYEE, 5_123_451, fresh=False), out(1, CHANGE, odd)]),
+        # two inputs, both outputs fresh and of one type: only the change is below each input
+        "optimal_change": make_tx([inp(PAYER, 6_000_000), inp(PAYER2, 7_000_000)],
+                                  [out(0, PAYEE, 8_123_451), out(1, CHANGE, odd)]),
+        # one input, both fresh: only the spenders tell
+        "wallet_fingerprint": make_tx([inp(PAYER, 10_000_000)],
+                                      [out(0, PAYEE, 5_123_451, spent_by=OTHER_WALLET),
+                                       out(1, CHANGE, odd, spent_by=CORE)]),
+        "address_type": make_tx([inp(PAYER, 10_000_000)],
+                                [out(0, PAYEE, 5_123_451, P2PKH), out(1, CHANGE, odd)]),
+        "round_amount": make_tx([inp(PAYER, 10_000_000)],
+                                [out(0, PAYEE, 5_000_000), out(1, CHANGE, odd)]),
+    }
+
+
+def test_linker_follows_a_lone_vote_of_a_decisive_heuristic_only() -> None:
+    linker = ChangeLinker()
+    assert linker.version == "4"
+    v3 = ChangeLinker(decisive=("self_change",))
+    for name, tx in lone_vote_txs().items():
+        decision = linker.decide(tx, NO_CTX)
+        assert {k: v for k, v in decision.votes.items() if v is not None} == {name: 1}, name
+        if name in ("address_type", "round_amount"):  # lone votes of these were often wrong
+            assert decision.index is None and decision.reason == "1 votes, fewer than 2"
+        else:
+            assert decision.index == 1 and decision.reason == "linked", name
+            assert linker.links(tx, NO_CTX) == [ClusterLink(PAYER, CHANGE, TX_ID, "change")]
+        assert v3.decide(tx, NO_CTX).index is None, name  # version 3 needed two votes
+    # a decisive vote that another heuristic contradicts links nothing
+    contested = make_tx([inp(PAYER, 10_000_000)],
+                        [out(0, PAYEE, 5_123_451, fresh=False), out(1, CHANGE, 4_876_543, P2PKH)])
+    decision = linker.decide(contested, NO_CTX)
+    assert {k: v for k, v in decision.votes.items() if v is not None} == {
+        "one_time_change": 1, "address_type": 0}
+    assert decision.index is None and decision.reason == "votes disagree"
 
 
 def test_linker_policies() -> None:

@@ -55,6 +55,7 @@ from cointrail.analysis.clustering.heuristics import (
     ClusterLink,
     Heuristic,
     MultiInput,
+    Tx0Outputs,
     TxContext,
     describe_run,
 )
@@ -89,6 +90,7 @@ HEURISTICS: dict[str, Callable[[], Heuristic]] = {
     ChangeLinker.name: ChangeLinker,
     DepositAddresses.name: DepositAddresses,
     BatchChange.name: BatchChange,
+    Tx0Outputs.name: Tx0Outputs,
 }
 assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
@@ -105,12 +107,19 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 def settable_params(name: str) -> dict[str, Any]:
     """The parameters of the UTXO heuristic `name` that a run may set, with their defaults:
-    its dataclass fields with a scalar default (numbers, flags, names, enums)."""
+    its dataclass fields with a scalar default (numbers, flags, names, enums) or a tuple of
+    names (given as a comma-separated list)."""
     kind = HEURISTICS.get(name)
     if not isinstance(kind, type) or not dataclasses.is_dataclass(kind):
         return {}
     return {f.name: f.default for f in dataclasses.fields(kind)
-            if f.init and isinstance(f.default, bool | int | float | str | Enum)}
+            if f.init and (isinstance(f.default, bool | int | float | str | Enum)
+                           or _is_names(f.default))}
+
+
+def _is_names(value: Any) -> bool:
+    """Whether a default is a tuple of names (`ChangeLinker.decisive`)."""
+    return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
 
 
 def parse_heuristic_params(texts: Sequence[str]) -> tuple[Setting, ...]:
@@ -136,6 +145,8 @@ def parse_heuristic_params(texts: Sequence[str]) -> tuple[Setting, ...]:
 
 def _typed(text: str, default: Any, raw: str) -> Any:
     """`raw` as a value of `default`'s type."""
+    if _is_names(default):
+        return tuple(n.strip() for n in raw.split(",") if n.strip())
     try:
         if isinstance(default, bool):
             answer = yes_no(raw, _TRUE, _FALSE)
@@ -288,7 +299,8 @@ class ClusterConfig:
                 settable = settable_params(name)
                 for key, value in (h.get("params") or {}).items():
                     if key in settable:
-                        text = str(value).lower() if isinstance(value, bool) else str(value)
+                        text = (str(value).lower() if isinstance(value, bool) else
+                                ",".join(value) if isinstance(value, list) else str(value))
                         params.append((name, key, _typed(f"{name}.{key}", settable[key], text)))
             return cls(heuristics=tuple(names),
                        coinjoin_detection=doc.get("coinjoin_detector") is not None,

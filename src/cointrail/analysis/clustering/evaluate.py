@@ -11,7 +11,8 @@ in the number of addresses, never a loop over pairs.
 Besides the totals, an `Evaluation` judges every stored link whose two addresses both have an
 owner (per heuristic: links, judged, wrong), tallies which change heuristics voted for the
 change output on right and on wrong change links (``change_votes["right"]`` / ``["wrong"]``)
-and how many agreed on each (``["right_by_votes"]`` / ``["wrong_by_votes"]``), and lists the
+and how many agreed on each (``["right_by_votes"]`` / ``["wrong_by_votes"]``; the links made
+on one vote, by its heuristic: ``["right_alone"]`` / ``["wrong_alone"]``), and lists the
 largest impure clusters and a few wrong links with their txids, so an error can be traced to
 the heuristic that made it.
 
@@ -458,7 +459,7 @@ def _judge_links(
     links = tuple(LinkStats(str(h), int(n), int(j), int(w)) for h, n, j, w in per_heuristic)
     votes: dict[str, Counter[str]] = {
         "right": Counter(), "wrong": Counter(), "right_by_votes": Counter(),
-        "wrong_by_votes": Counter(),
+        "wrong_by_votes": Counter(), "right_alone": Counter(), "wrong_alone": Counter(),
     }
     for is_wrong, evidence in judged_change:
         decision = json.loads(evidence)
@@ -468,6 +469,8 @@ def _judge_links(
                     if vote is not None and vote == chosen]
         votes[verdict].update(agreeing)
         votes[f"{verdict}_by_votes"][str(len(agreeing))] += 1
+        if len(agreeing) == 1:
+            votes[f"{verdict}_alone"][agreeing[0]] += 1
     wrong = tuple(
         WrongLink(int(h), bytes(t)[::-1].hex(), str(heur), str(owner_names[a]),
                   str(owner_names[b]), json.loads(d) if d else None)

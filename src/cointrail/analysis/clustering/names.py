@@ -6,7 +6,7 @@ from typing import Any
 
 #: Heuristic sets a clustering run can be configured with (see engine.HEURISTICS).
 HEURISTIC_NAMES: tuple[str, ...] = ("multi_input", "change", "deposit_address",
-                                   "batch_change")
+                                   "batch_change", "tx0_outputs")
 #: Supercluster guard: weak links joining two clusters of at least this many addresses wait.
 DEFAULT_GUARD_SIZE = 1_000
 

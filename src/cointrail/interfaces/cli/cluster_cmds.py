@@ -435,6 +435,9 @@ def _evidence_lines(hop: dict[str, Any]) -> list[str]:
     out = []
     if hop["heuristic"] == "multi_input":
         out.append("both spent inputs of this transaction (common-input ownership)")
+    elif hop["heuristic"] == "tx0_outputs":
+        out.append("a premix or change output of this Whirlpool Tx0, paid to the wallet that "
+                   "spent its inputs")
     change = hop.get("change")
     if change:
         out.append(f"output {change['output']} is the change, named by "
