@@ -413,10 +413,11 @@ class ChangeLinker(Heuristic):
 
     Version 4 makes a lone vote of `OneTimeChange`, `OptimalChange` or `WalletFingerprint`
     (version 2) decisive, as `SelfChange`'s always was: when no other heuristic names another
-    output, it links. `AddressTypeMatch` and `RoundPaymentAmount` still need a second vote:
-    their lone votes were wrong 31 times and once on one seed of the ground-truth economy,
-    while lone votes of the other three were wrong none of the time over five seeds
-    (docs/accuracy.md). `decisive` restores version 3 when set to ``("self_change",)``.
+    output, it links. `AddressTypeMatch` and `RoundPaymentAmount` still need a second vote: on
+    one seed of the ground-truth economy their lone votes named the payment 31 times in 129
+    and once in 103, while links on a lone vote of the other three were right every time
+    (1,754 over three seeds, 1,033 over two held-out seeds; docs/accuracy.md). `decisive`
+    restores version 3 when set to ``("self_change",)``.
 
     Known false positives: those of each enabled heuristic that no other heuristic contradicts;
     a wrong link merges the payer with a payee, and errors compound into superclusters, so keep
