@@ -338,29 +338,22 @@ def links_table(runs: list[SeedRun]) -> list[str]:
                          f"| {totals[(h, 'wrong')]} |")
     votes = ["", "| change heuristic | votes on right change links | votes on wrong change "
              "links | share wrong |", "|---|---:|---:|---:|"]
-    right: Counter[str] = Counter()
-    wrong: Counter[str] = Counter()
-    right_n: Counter[str] = Counter()
-    wrong_n: Counter[str] = Counter()
+    tally: dict[str, Counter[str]] = {k: Counter() for k in (
+        "right", "wrong", "right_by_votes", "wrong_by_votes", "right_alone", "wrong_alone")}
     for r in runs:
         cv = r.evaluations["multi-input + change"].change_votes
-        right.update(cv.get("right", {}))
-        wrong.update(cv.get("wrong", {}))
-        right_n.update(cv.get("right_by_votes", {}))
-        wrong_n.update(cv.get("wrong_by_votes", {}))
+        for key, counter in tally.items():
+            counter.update(cv.get(key, {}))
+    right, wrong = tally["right"], tally["wrong"]
     for h in sorted(set(right) | set(wrong)):
         n = right[h] + wrong[h]
         votes.append(f"| {h} | {right[h]} | {wrong[h]} | {100 * wrong[h] / n:.1f} % |")
     votes += ["", "| change heuristics agreeing on the linked output | right links | "
               "wrong links |", "|---:|---:|---:|"]
+    right_n, wrong_n = tally["right_by_votes"], tally["wrong_by_votes"]
     for k in sorted(set(right_n) | set(wrong_n), key=int):
         votes.append(f"| {k} | {right_n[k]} | {wrong_n[k]} |")
-    right_1: Counter[str] = Counter()
-    wrong_1: Counter[str] = Counter()
-    for r in runs:
-        cv = r.evaluations["multi-input + change"].change_votes
-        right_1.update(cv.get("right_alone", {}))
-        wrong_1.update(cv.get("wrong_alone", {}))
+    right_1, wrong_1 = tally["right_alone"], tally["wrong_alone"]
     if right_1 or wrong_1:
         votes += ["", "| the one heuristic behind a change link made on one vote | right links "
                   "| wrong links |", "|---|---:|---:|"]
