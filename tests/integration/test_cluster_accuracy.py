@@ -459,6 +459,11 @@ def test_cluster_evaluate_command_reports_the_evaluation(world: World) -> None:
     human = runner.invoke(app, base)
     assert human.exit_code == 0
     assert "pairwise precision" in human.output
+    with opened(store_dir) as store:
+        lone = evaluate(store, read_ground_truth(world.truth_csv)).change_votes["right_alone"]
+    assert lone and ("right change links on one vote: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(lone.items()))) in " ".join(
+        human.output.split())
     bad = world.root / "bad.csv"
     bad.write_text("address,owner\n" + next(iter(world.facts.owners)) + ",x\nnot-an-address,y\n")
     refused = runner.invoke(app, [*base[:-1], str(bad)])

@@ -80,6 +80,10 @@ def _print(result: Evaluation) -> None:
             shown = ", ".join(f"{k} {v}" for k, v in votes.items())
             by_count = ", ".join(f"{v} with {k} vote(s)" for k, v in sorted(agreeing.items()))
             console.print(f"{verdict} change links: {by_count}; votes for the change: {shown}")
+        alone = result.change_votes.get(f"{verdict}_alone", {})
+        if alone:
+            console.print(f"{verdict} change links on one vote: "
+                          + ", ".join(f"{k} {v}" for k, v in sorted(alone.items())))
     for cluster in result.impure_clusters:
         owners = ", ".join(f"{k} {v}" for k, v in cluster.owners.items())
         console.print(f"impure cluster {cluster.cluster_id} ({cluster.size} addresses): {owners}")
