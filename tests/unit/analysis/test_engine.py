@@ -16,6 +16,7 @@ address id (ids in order of first appearance, as the store assigns them).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -1883,6 +1884,49 @@ def test_cli_cluster_takes_parameters(tmp_path: Path) -> None:
     spark = CliRunner().invoke(app, [*base[:-3], "--engine", "spark", "--param",
                                      "multi_input.skip_coinjoin=false"])
     assert spark.exit_code != 0 and "drop --param" in spark.output
+
+
+def test_a_clustering_made_by_an_older_heuristic_version_is_rebuilt_with_its_heuristics(
+    tmp_path: Path,
+) -> None:
+    """A store clustered by an earlier cointrail (here: change v3 with another parameter) is
+    rebuilt by a plain `cointrail cluster` with the same heuristics at this version and their
+    defaults, and the note says so; without the upgrade the stored configuration is extended."""
+    chain = batch_chain()
+    make_store(tmp_path, chain.raws).close()
+    base = ["--store", str(tmp_path), "--chain", "bitcoin", "--network", "regtest", "cluster"]
+    first = CliRunner().invoke(app, [*base, "--heuristics", "multi_input,change,batch_change",
+                                     "--param", "batch_change.max_blocks=2", "--json"])
+    assert first.exit_code == 0, first.output
+    again = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
+    assert again["restarted"] is False and again["notes"][0].startswith("extending")
+    store = Store(tmp_path).chain(SPEC)
+    try:  # what an older version recorded: change v3, whose decisive default was self-change
+        (run_id, text), = store.query("SELECT run_id, config FROM cluster_runs"
+                                     " ORDER BY run_id DESC LIMIT 1")
+        doc = json.loads(str(text))
+        (change,) = [h for h in doc["heuristics"] if h["name"] == "change"]
+        change["version"], change["params"]["decisive"] = "3", ["self_change"]
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+        store.con.execute("UPDATE cluster_runs SET config = ?, config_hash = ? WHERE run_id = ?",
+                          [json.dumps(doc), digest, run_id])
+        store.con.execute("UPDATE sync_state SET value = ? WHERE key = 'cluster_config_hash'",
+                          [digest])
+    finally:
+        store.close()
+    upgraded = CliRunner().invoke(app, [*base, "--json"])
+    assert upgraded.exit_code == 0, upgraded.output
+    doc = json.loads(upgraded.stdout)
+    assert doc["restarted"] is True
+    assert [(h["name"], h["version"]) for h in doc["config"]["heuristics"]] == [
+        ("multi_input", "1"), ("change", ChangeLinker.version), ("batch_change", "1")]
+    params = {h["name"]: h["params"] for h in doc["config"]["heuristics"]}
+    assert params["change"]["decisive"] == list(ChangeLinker().decisive)  # the defaults
+    assert params["batch_change"]["max_blocks"] == BatchChange().max_blocks
+    assert any("made with multi_input v1, change v3, batch_change v1, which this cointrail "
+               "cannot reproduce" in n for n in doc["notes"]), doc["notes"]
+    text = CliRunner().invoke(app, base)
+    assert text.exit_code == 0 and "extending the stored clustering" in text.output
 
 
 def test_explain_reads_as_text_with_each_link_and_its_evidence(tmp_path: Path) -> None:

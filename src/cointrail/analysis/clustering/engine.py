@@ -309,6 +309,22 @@ class ClusterConfig:
         except (KeyError, TypeError, ValueError, InputError):
             return None
 
+    @classmethod
+    def at_current_versions(cls, doc: dict[str, Any]) -> ClusterConfig | None:
+        """The recorded UTXO configuration's heuristics at this version's code, with their
+        default parameters and the recorded CoinJoin detection and guard: what a stored
+        clustering becomes after an upgrade changed a heuristic's version (`from_description`
+        then no longer reproduces its digest). None when it names a heuristic this version
+        does not know, or is an account-chain configuration."""
+        try:
+            if doc.get("model") == "account":
+                return None
+            return cls(heuristics=tuple(str(h["name"]) for h in doc["heuristics"]),
+                       coinjoin_detection=doc.get("coinjoin_detector") is not None,
+                       guard_size=int(doc["supercluster_guard"]["min_cluster_size"]))
+        except (KeyError, TypeError, ValueError, InputError):
+            return None
+
     def names(self) -> str:
         """The heuristics with their versions, for people: ``multi_input v1, change v3``."""
         return heuristic_names(self.describe())

@@ -157,10 +157,18 @@ def cluster_cmd(
         notes: list[str] = []
         if reuse and before is not None:
             again = ClusterConfig.from_description(before[0])
+            newer = ClusterConfig.at_current_versions(before[0])
             if again is not None and again.digest() == before[1]:
                 config = again
                 notes.append(f"extending the stored clustering's configuration "
                              f"({config.names()})")
+            elif newer is not None:
+                config = newer
+                notes.append(
+                    f"the stored clustering was made with {_heuristic_names(before[0])}, "
+                    f"which this cointrail cannot reproduce; rebuilding it with the same "
+                    f"heuristics at this version ({config.names()}) and their default "
+                    "parameters (--heuristics and --param choose others)")
         if engine == "spark":
             from cointrail.scaleout.jobs import cluster_with_spark
 
