@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -307,6 +307,19 @@ def new_node(*extra_args: str, listen: bool = False) -> LitecoindNode:
 def discard_node(node: LitecoindNode) -> None:
     node.cleanup()
     shutil.rmtree(node.datadir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def node_in_use(node: LitecoindNode) -> Iterator[LitecoindNode]:
+    """A block that uses `node`: when it fails, the node's log tail goes to stderr; after it,
+    either way, the node is discarded (stopped, its data directory removed)."""
+    try:
+        yield node
+    except BaseException:
+        print(f"litecoind log tail:\n{node.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        discard_node(node)
 
 
 # -- the chain ------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from tests.integration.store_support import (
     dump_store,
     new_node,
     node_address_truth,
+    node_in_use,
     out_address,
     prefix_dump,
     push_blocks,
@@ -90,14 +91,10 @@ class CleanStore:
     tip_hash: str
 
 
-def _log_tail(node: LitecoindNode) -> None:
-    print(f"litecoind log tail:\n{node.log_tail()}", file=sys.stderr)
-
-
 @pytest.fixture(scope="module")
 def wallet_chain() -> Iterator[WalletChain]:
     node = new_node()
-    try:
+    with node_in_use(node):
         started = time.monotonic()
         chain = WalletChainBuilder(node, SEED, WALLETS).build()
         print(f"\nseed {SEED}: chain to height {node.rpc('getblockcount')} in "
@@ -105,11 +102,6 @@ def wallet_chain() -> Iterator[WalletChain]:
               f"{chain.bulk_txs} raw transactions, {chain.pegins} peg-ins, {chain.pegouts} "
               f"peg-outs, {len(chain.mempool_txids)} left in the mempool; notes {chain.notes}")
         yield chain
-    except BaseException:
-        _log_tail(node)
-        raise
-    finally:
-        discard_node(node)
 
 
 @pytest.fixture(scope="module")
@@ -398,114 +390,112 @@ def test_reorgs_during_follow_leave_the_store_equal_to_a_fresh_ingest(tmp_path: 
     a = new_node()  # the node followed, with the wallets
     b = new_node()  # the other miner: builds the competing branches
     follower: Follower | None = None
-    try:
-        builder = WalletChainBuilder(a, SEED + 1, ("alice", "bob", "carol", "dave"))
-        builder.setup()
-        for _ in range(3):
-            builder.transact_round(allow_mweb=False)
-        builder.mweb_activation()
-        for _ in range(2):
-            builder.transact_round(allow_mweb=True)
-        builder.mine(1)
-        b_address = builder.new_address("miner", "legacy")  # B's coinbases: other hashes
+    with node_in_use(a), node_in_use(b):
+        try:
+            builder = WalletChainBuilder(a, SEED + 1, ("alice", "bob", "carol", "dave"))
+            builder.setup()
+            for _ in range(3):
+                builder.transact_round(allow_mweb=False)
+            builder.mweb_activation()
+            for _ in range(2):
+                builder.transact_round(allow_mweb=True)
+            builder.mine(1)
+            b_address = builder.new_address("miner", "legacy")  # B's coinbases: other hashes
 
-        follower = Follower(tmp_path / "follow", rpc_url(a), poll=0.2)
-        follower.expect(str(a.rpc("getbestblockhash")))
-        follower.start()
-        follower.wait()
+            follower = Follower(tmp_path / "follow", rpc_url(a), poll=0.2)
+            follower.expect(str(a.rpc("getbestblockhash")))
+            follower.start()
+            follower.wait()
 
-        total_rolled_back = 0
-        for depth in (1, 2, 5, 20):
-            push_blocks(a, b)  # B has A's chain; the fork point is A's tip
-            fork = int(a.rpc("getblockcount"))
-            # the old branch on A: a payment that B's branch double-spends, a child of it,
-            # ordinary wallet payments (and a peg-in), spread over `depth` blocks
-            carol = builder.new_address("carol", "bech32")
-            (to_carol, to_dave), coin = _signed_payments(
-                a, "alice", [carol, builder.new_address("dave", "p2sh-segwit")])
-            spent_txid = str(a.rpc("sendrawtransaction", to_carol))
-            child_txid = _spend_output_to(a, "carol", spent_txid, carol,
-                                          builder.new_address("bob", "legacy"))
-            # and a payment the new branch leaves out: its coin must become unspent again
-            (withheld,), withheld_coin = _signed_payments(
-                a, "bob", [builder.new_address("carol", "legacy")])
-            withheld_txid = str(a.rpc("sendrawtransaction", withheld))
-            if depth >= 5:
-                builder.run([("bob", "sendtoaddress", (builder.mweb_pools["alice"][0], "2"))])
-            old: list[str] = []
-            for k in range(depth):
-                if k < 3:
-                    builder.run(builder.plan_round(allow_mweb=False))
-                old += builder.mine(1)
-            old_txids = [t for h in old for t in a.rpc("getblock", h, 1)["tx"][1:]]
-            assert {spent_txid, child_txid, withheld_txid} <= set(old_txids)
-            follower.expect(old[-1])
-            before = follower.wait()  # the follower holds the old branch
-            assert _spender(before, coin["txid"], coin["vout"]) == spent_txid
-            assert _spender(before, spent_txid, 0) == child_txid
-            assert _spender(before, withheld_coin["txid"], withheld_coin["vout"]) == withheld_txid
+            total_rolled_back = 0
+            for depth in (1, 2, 5, 20):
+                push_blocks(a, b)  # B has A's chain; the fork point is A's tip
+                fork = int(a.rpc("getblockcount"))
+                # the old branch on A: a payment that B's branch double-spends, a child of it,
+                # ordinary wallet payments (and a peg-in), spread over `depth` blocks
+                carol = builder.new_address("carol", "bech32")
+                (to_carol, to_dave), coin = _signed_payments(
+                    a, "alice", [carol, builder.new_address("dave", "p2sh-segwit")])
+                spent_txid = str(a.rpc("sendrawtransaction", to_carol))
+                child_txid = _spend_output_to(a, "carol", spent_txid, carol,
+                                              builder.new_address("bob", "legacy"))
+                # and a payment the new branch leaves out: its coin must become unspent again
+                (withheld,), withheld_coin = _signed_payments(
+                    a, "bob", [builder.new_address("carol", "legacy")])
+                withheld_txid = str(a.rpc("sendrawtransaction", withheld))
+                if depth >= 5:
+                    builder.run([("bob", "sendtoaddress", (builder.mweb_pools["alice"][0], "2"))])
+                old: list[str] = []
+                for k in range(depth):
+                    if k < 3:
+                        builder.run(builder.plan_round(allow_mweb=False))
+                    old += builder.mine(1)
+                old_txids = [t for h in old for t in a.rpc("getblock", h, 1)["tx"][1:]]
+                assert {spent_txid, child_txid, withheld_txid} <= set(old_txids)
+                follower.expect(old[-1])
+                before = follower.wait()  # the follower holds the old branch
+                assert _spender(before, coin["txid"], coin["vout"]) == spent_txid
+                assert _spender(before, spent_txid, 0) == child_txid
+                assert _spender(before, withheld_coin["txid"],
+                                withheld_coin["vout"]) == withheld_txid
 
-            # the new branch on B: the double-spend first, then A's other transactions that
-            # B accepts (moved to other blocks), one block longer than the old branch
-            b.rpc("sendrawtransaction", to_dave)
-            new = b.mine(1, b_address)
-            moved = []
-            for txid in old_txids:
-                if txid in (spent_txid, child_txid, withheld_txid):
-                    continue
-                try:
-                    b.rpc("sendrawtransaction", a.rpc("getrawtransaction", txid))
-                except RpcError:  # spends what the new branch lacks, or the HogEx
-                    continue
-                moved.append(txid)
-            new += b.mine(depth, b_address)
-            assert len(new) == depth + 1
-            via_invalidate = depth in (2, 20)
-            if via_invalidate:
-                # A drops the old branch first: the follower rolls back to the fork point
-                # and then sees the new branch grow from there
-                a.rpc("invalidateblock", old[0])
-                follower.wait_for_height(fork)
-            # else the follower sees A switch at once from the old tip to the new branch
-            follower.expect(new[-1])
-            push_blocks(b, a)
-            if via_invalidate:
-                a.rpc("reconsiderblock", old[0])  # valid again, but the shorter branch
-            assert str(a.rpc("getbestblockhash")) == new[-1], "node A did not switch branches"
-            assert not set(old) & set(a.best_chain())
-            snapshot = follower.wait()
-            total_rolled_back += depth
+                # the new branch on B: the double-spend first, then A's other transactions that
+                # B accepts (moved to other blocks), one block longer than the old branch
+                b.rpc("sendrawtransaction", to_dave)
+                new = b.mine(1, b_address)
+                moved = []
+                for txid in old_txids:
+                    if txid in (spent_txid, child_txid, withheld_txid):
+                        continue
+                    try:
+                        b.rpc("sendrawtransaction", a.rpc("getrawtransaction", txid))
+                    except RpcError:  # spends what the new branch lacks, or the HogEx
+                        continue
+                    moved.append(txid)
+                new += b.mine(depth, b_address)
+                assert len(new) == depth + 1
+                via_invalidate = depth in (2, 20)
+                if via_invalidate:
+                    # A drops the old branch first: the follower rolls back to the fork point
+                    # and then sees the new branch grow from there
+                    a.rpc("invalidateblock", old[0])
+                    follower.wait_for_height(fork)
+                # else the follower sees A switch at once from the old tip to the new branch
+                follower.expect(new[-1])
+                push_blocks(b, a)
+                if via_invalidate:
+                    a.rpc("reconsiderblock", old[0])  # valid again, but the shorter branch
+                assert str(a.rpc("getbestblockhash")) == new[-1], "node A did not switch branches"
+                assert not set(old) & set(a.best_chain())
+                snapshot = follower.wait()
+                total_rolled_back += depth
 
-            fresh = tmp_path / f"fresh-{depth}"
-            with open_chain(fresh, "litecoin", "regtest") as store, RpcClient(rpc_url(a)) as rpc:
-                sync_rpc(UtxoIngestor(store), rpc)
-                expected = dump_chain_store(store)
-            assert_same_store(expected, snapshot, f"store after the depth-{depth} reorg")
-            # spent/unspent state rolled back: the double-spent coin has its new spender, the
-            # old spender and its child are gone, the withheld payment's coin is unspent
-            txids = {bytes(r[1])[::-1].hex() for r in snapshot["txs"]}
-            to_dave_txid = str(b.rpc("decoderawtransaction", to_dave)["txid"])
-            assert _spender(snapshot, coin["txid"], coin["vout"]) == to_dave_txid
-            assert not {spent_txid, child_txid, withheld_txid} & txids
-            assert _spender(snapshot, withheld_coin["txid"], withheld_coin["vout"]) is None
-            print(f"depth {depth}{' (invalidateblock)' if via_invalidate else ''}: fork at "
-                  f"{fork}, {len(old_txids)} old transactions, {len(moved)} moved to the new "
-                  "branch")
-            assert moved, "no transaction moved to the new branch"
+                fresh = tmp_path / f"fresh-{depth}"
+                with open_chain(fresh, "litecoin", "regtest") as store, \
+                        RpcClient(rpc_url(a)) as rpc:
+                    sync_rpc(UtxoIngestor(store), rpc)
+                    expected = dump_chain_store(store)
+                assert_same_store(expected, snapshot, f"store after the depth-{depth} reorg")
+                # spent/unspent state rolled back: the double-spent coin has its new spender, the
+                # old spender and its child are gone, the withheld payment's coin is unspent
+                txids = {bytes(r[1])[::-1].hex() for r in snapshot["txs"]}
+                to_dave_txid = str(b.rpc("decoderawtransaction", to_dave)["txid"])
+                assert _spender(snapshot, coin["txid"], coin["vout"]) == to_dave_txid
+                assert not {spent_txid, child_txid, withheld_txid} & txids
+                assert _spender(snapshot, withheld_coin["txid"], withheld_coin["vout"]) is None
+                print(f"depth {depth}{' (invalidateblock)' if via_invalidate else ''}: fork at "
+                      f"{fork}, {len(old_txids)} old transactions, {len(moved)} moved to the new "
+                      "branch")
+                assert moved, "no transaction moved to the new branch"
 
-        result = follower.finish()
-        follower = None
-        assert (result.reorgs, result.blocks_rolled_back) == (4, total_rolled_back)
-        assert result.tip_hash == str(a.rpc("getbestblockhash"))
-    except BaseException:
-        _log_tail(a)
-        raise
-    finally:
-        if follower is not None:
-            follower.stop.set()
-            follower.thread.join(timeout=30)
-        discard_node(a)
-        discard_node(b)
+            result = follower.finish()
+            follower = None
+            assert (result.reorgs, result.blocks_rolled_back) == (4, total_rolled_back)
+            assert result.tip_hash == str(a.rpc("getbestblockhash"))
+        finally:
+            if follower is not None:
+                follower.stop.set()
+                follower.thread.join(timeout=30)
 
 
 # -- 5. a node that dies mid-sync ------------------------------------------------------------

@@ -24,11 +24,9 @@ the tests show:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ import pytest
 from cointrail.chain.p2p import BlockNotServedError, PeerAddress, PeerClient
 from cointrail.chain.rpc import RpcClient
 from cointrail.chain.spec import get_chain
+from cointrail.chain.utxo.hashes import sha256d
 from cointrail.store.duck import open_chain
 from cointrail.store.ingest import UtxoIngestor
 from cointrail.store.sync import sync_rpc
@@ -51,10 +50,10 @@ from tests.integration.store_support import (
     assert_same_store,
     cli,
     cointrail_argv,
-    discard_node,
     dump_chain_store,
     dump_store,
     new_node,
+    node_in_use,
     row_counts,
     rpc_url,
     store_tip,
@@ -76,10 +75,6 @@ class P2pChain:
     tip_hash: str
 
 
-def _log_tail(node: LitecoindNode) -> None:
-    print(f"litecoind log tail:\n{node.log_tail()}", file=sys.stderr)
-
-
 def _peer(node: LitecoindNode) -> PeerAddress:
     return PeerAddress("127.0.0.1", node.p2p_port)
 
@@ -87,7 +82,7 @@ def _peer(node: LitecoindNode) -> PeerAddress:
 @pytest.fixture(scope="module")
 def p2p_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P2pChain]:
     node = new_node(listen=True)
-    try:
+    with node_in_use(node):
         started = time.monotonic()
         builder = WalletChainBuilder(node, SEED, WALLETS)
         builder.setup()
@@ -110,19 +105,6 @@ def p2p_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P2pChain]:
         assert report["blocks_fetched_over"] == "rpc"
         assert report["tip_height"] == tip_height
         yield P2pChain(node, dump_store(path), tip_height, str(node.rpc("getbestblockhash")))
-    except BaseException:
-        _log_tail(node)
-        raise
-    finally:
-        discard_node(node)
-
-
-def sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def _block_hashes(node: LitecoindNode) -> list[str]:
-    return node.best_chain()
 
 
 def test_the_node_sends_over_p2p_the_bytes_getblock_returns(p2p_chain: P2pChain) -> None:
@@ -131,7 +113,7 @@ def test_the_node_sends_over_p2p_the_bytes_getblock_returns(p2p_chain: P2pChain)
     more blocks than one ``getdata`` takes is served in full; a block the node does not have
     is left unanswered, which the closing ping reveals."""
     node = p2p_chain.node
-    hashes = _block_hashes(node)
+    hashes = node.best_chain()
     expected = [bytes.fromhex(raw) for raw in node.batch(("getblock", [h, 0]) for h in hashes)]
     segwit = mweb = 0
     for block in node.batch(("getblock", [h, 2]) for h in hashes[MWEB_HEIGHT - 40:]):
@@ -180,14 +162,14 @@ def test_sync_over_p2p_gives_the_same_store_as_over_json_rpc(
     assert_same_store(p2p_chain.reference, dump, "P2P sync vs JSON-RPC sync")
     # the blocks came from the P2P port: the node sent at least their bytes besides JSON-RPC
     # (which the node's counters leave out)
-    sizes = sum(b["size"] for b in node.batch(("getblock", [h, 1]) for h in _block_hashes(node)))
+    sizes = sum(b["size"] for b in node.batch(("getblock", [h, 1]) for h in node.best_chain()))
     sent = int(node.rpc("getnettotals")["totalbytessent"]) - sent_before
     assert sent >= sizes, (sent, sizes)
 
 
 def test_p2p_from_a_node_that_does_not_listen_is_a_clear_error(tmp_path: Path) -> None:
     node = new_node()  # -listen=0: nothing on its P2P port
-    try:
+    with node_in_use(node):
         node.rpc("createwallet", "miner")
         miner = str(node.rpc("getnewaddress", "", "bech32", wallet="miner"))
         node.mine(6, miner)
@@ -217,8 +199,6 @@ def test_p2p_from_a_node_that_does_not_listen_is_a_clear_error(tmp_path: Path) -
         # and the same store syncs on without --p2p
         assert cli(store, "sync", "--rpc", rpc_url(node)).returncode == 0
         assert store_tip(store) == 9
-    finally:
-        discard_node(node)
 
 
 def test_p2p_is_refused_with_rest_for_ethereum_and_when_malformed(tmp_path: Path) -> None:
@@ -265,7 +245,7 @@ class _ChainMovesAfterHashes(RpcClient):
 def test_blocks_the_node_no_longer_serves_end_the_pass_and_the_sync_goes_on(
         tmp_path: Path) -> None:
     node = new_node(listen=True)
-    try:
+    with node_in_use(node):
         node.rpc("createwallet", "w")
         node.mine(20, str(node.rpc("getnewaddress", "", "bech32", wallet="w")))
         other = str(node.rpc("getnewaddress", "", "legacy", wallet="w"))
@@ -282,11 +262,6 @@ def test_blocks_the_node_no_longer_serves_end_the_pass_and_the_sync_goes_on(
             sync_rpc(UtxoIngestor(store), plain, rest=False)
             expected = dump_chain_store(store)
         assert_same_store(expected, got, "P2P sync through the chain moving mid-fetch")
-    except BaseException:
-        _log_tail(node)
-        raise
-    finally:
-        discard_node(node)
 
 
 def test_follow_over_p2p_through_a_reorg_equals_a_fresh_sync(tmp_path: Path) -> None:
@@ -296,56 +271,53 @@ def test_follow_over_p2p_through_a_reorg_equals_a_fresh_sync(tmp_path: Path) -> 
     over P2P."""
     node = new_node(listen=True)
     follower: Follower | None = None
-    try:
-        node.rpc("createwallet", "w")
-        miner = str(node.rpc("getnewaddress", "", "bech32", wallet="w"))
-        node.mine(105, miner)
-        kinds = ("bech32", "p2sh-segwit", "legacy")
-
-        def pay(n: int) -> None:
-            for i in range(n):
-                dest = node.rpc("getnewaddress", "", kinds[i % 3], wallet="w")
-                node.rpc("sendtoaddress", dest, "1.5", wallet="w")
-
-        pay(4)
-        node.mine(1, miner)
-        follower = Follower(tmp_path / "follow", rpc_url(node), poll=0.1, p2p=_peer(node))
-        follower.expect(str(node.rpc("getbestblockhash")))
-        follower.start()
-        follower.wait()
-
-        pay(3)
-        old = node.mine(3, miner)
-        follower.expect(old[-1])
-        follower.wait()
-        node.rpc("invalidateblock", old[0])
-        other = str(node.rpc("getnewaddress", "", "legacy", wallet="w"))
-        pay(2)  # the old branch's payments come back to the mempool, and two more
-        new = node.mine(4, other)
-        assert node.best_chain()[-4:] == new and not set(old) & set(node.best_chain())
-        follower.expect(new[-1])
-        snapshot = follower.wait()
-        result = follower.finish()
-        follower = None
-        assert (result.fetch, result.reorgs, result.blocks_rolled_back) == ("p2p", 1, 3)
-
-        with open_chain(tmp_path / "fresh", "litecoin", "regtest") as store, \
-                RpcClient(rpc_url(node)) as rpc:
-            sync_rpc(UtxoIngestor(store), rpc, rest=False)
-            expected = dump_chain_store(store)
-        assert_same_store(expected, snapshot, "follower over P2P after the reorg")
-
-        client = PeerClient(_peer(node), LTC_REGTEST, timeout=30)
+    with node_in_use(node):
         try:
-            with pytest.raises(BlockNotServedError, match=old[0]):
-                list(client.blocks([bytes.fromhex(old[0])[::-1]]))
+            node.rpc("createwallet", "w")
+            miner = str(node.rpc("getnewaddress", "", "bech32", wallet="w"))
+            node.mine(105, miner)
+            kinds = ("bech32", "p2sh-segwit", "legacy")
+
+            def pay(n: int) -> None:
+                for i in range(n):
+                    dest = node.rpc("getnewaddress", "", kinds[i % 3], wallet="w")
+                    node.rpc("sendtoaddress", dest, "1.5", wallet="w")
+
+            pay(4)
+            node.mine(1, miner)
+            follower = Follower(tmp_path / "follow", rpc_url(node), poll=0.1, p2p=_peer(node))
+            follower.expect(str(node.rpc("getbestblockhash")))
+            follower.start()
+            follower.wait()
+
+            pay(3)
+            old = node.mine(3, miner)
+            follower.expect(old[-1])
+            follower.wait()
+            node.rpc("invalidateblock", old[0])
+            other = str(node.rpc("getnewaddress", "", "legacy", wallet="w"))
+            pay(2)  # the old branch's payments come back to the mempool, and two more
+            new = node.mine(4, other)
+            assert node.best_chain()[-4:] == new and not set(old) & set(node.best_chain())
+            follower.expect(new[-1])
+            snapshot = follower.wait()
+            result = follower.finish()
+            follower = None
+            assert (result.fetch, result.reorgs, result.blocks_rolled_back) == ("p2p", 1, 3)
+
+            with open_chain(tmp_path / "fresh", "litecoin", "regtest") as store, \
+                    RpcClient(rpc_url(node)) as rpc:
+                sync_rpc(UtxoIngestor(store), rpc, rest=False)
+                expected = dump_chain_store(store)
+            assert_same_store(expected, snapshot, "follower over P2P after the reorg")
+
+            client = PeerClient(_peer(node), LTC_REGTEST, timeout=30)
+            try:
+                with pytest.raises(BlockNotServedError, match=old[0]):
+                    list(client.blocks([bytes.fromhex(old[0])[::-1]]))
+            finally:
+                client.close()
         finally:
-            client.close()
-    except BaseException:
-        _log_tail(node)
-        raise
-    finally:
-        if follower is not None:
-            follower.stop.set()
-            follower.thread.join(timeout=30)
-        discard_node(node)
+            if follower is not None:
+                follower.stop.set()
+                follower.thread.join(timeout=30)

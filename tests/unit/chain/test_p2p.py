@@ -10,7 +10,6 @@ synthetic but well formed (a header whose merkle root is its one coinbase transa
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import socket
 import struct
 import threading
@@ -32,6 +31,7 @@ from cointrail.chain.p2p import (
     parse_peer,
 )
 from cointrail.chain.spec import ChainSpec, get_chain
+from cointrail.chain.utxo.hashes import sha256d
 from cointrail.errors import InputError
 from cointrail.store.sync import _until_chain_moves
 from tests.support.data import require_shared
@@ -42,10 +42,6 @@ BTC = get_chain("bitcoin", "mainnet")
 NETWORK, WITNESS, NETWORK_LIMITED, MWEB = 1, 1 << 3, 1 << 10, 1 << 24
 FULL_NODE = NETWORK | WITNESS
 FAST = 5.0  # the client's timeout where the peer answers: a broken test fails, not hangs
-
-
-def sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 def varint(n: int) -> bytes:

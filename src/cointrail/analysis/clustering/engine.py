@@ -288,24 +288,20 @@ class ClusterConfig:
     def from_description(cls, doc: dict[str, Any]) -> ClusterConfig | None:
         """The UTXO configuration a run recorded (`describe`), or None when this version
         cannot build it again (another model, or a heuristic it no longer knows)."""
+        base = cls.at_current_versions(doc)
+        if base is None:
+            return None
         try:
-            if doc.get("model") == "account":
-                return None
             params: list[Setting] = []
-            names = []
             for h in doc["heuristics"]:
                 name = h["name"]
-                names.append(name)
                 settable = settable_params(name)
                 for key, value in (h.get("params") or {}).items():
                     if key in settable:
                         text = (str(value).lower() if isinstance(value, bool) else
                                 ",".join(value) if isinstance(value, list) else str(value))
                         params.append((name, key, _typed(f"{name}.{key}", settable[key], text)))
-            return cls(heuristics=tuple(names),
-                       coinjoin_detection=doc.get("coinjoin_detector") is not None,
-                       guard_size=int(doc["supercluster_guard"]["min_cluster_size"]),
-                       params=tuple(params))
+            return dataclasses.replace(base, params=tuple(params))
         except (KeyError, TypeError, ValueError, InputError):
             return None
 

@@ -370,15 +370,15 @@ class ChangeDecision:
     reason: str = "linked"
 
 
+#: the change heuristics, in the order they vote
+CHANGE_HEURISTICS: tuple[type[ChangeHeuristic], ...] = (
+    SelfChange, AddressTypeMatch, OneTimeChange, RoundPaymentAmount, OptimalChange,
+    WalletFingerprint,
+)
+
+
 def default_change_heuristics() -> tuple[ChangeHeuristic, ...]:
-    return (
-        SelfChange(),
-        AddressTypeMatch(),
-        OneTimeChange(),
-        RoundPaymentAmount(),
-        OptimalChange(),
-        WalletFingerprint(),
-    )
+    return tuple(kind() for kind in CHANGE_HEURISTICS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,7 +444,7 @@ class ChangeLinker(Heuristic):
             raise InputError(f"ChangeLinker needs second_look_blocks >= 0, not "
                              f"{self.second_look_blocks}")
         names = list(dict.fromkeys(
-            [h.name for h in default_change_heuristics()] + [h.name for h in self.heuristics]))
+            [k.name for k in CHANGE_HEURISTICS] + [h.name for h in self.heuristics]))
         unknown = [d for d in self.decisive if d not in names]
         if unknown:
             raise InputError(f"no change heuristic {', '.join(map(repr, unknown))} to make "

@@ -157,12 +157,11 @@ def cluster_cmd(
         notes: list[str] = []
         if reuse and before is not None:
             again = ClusterConfig.from_description(before[0])
-            newer = ClusterConfig.at_current_versions(before[0])
             if again is not None and again.digest() == before[1]:
                 config = again
                 notes.append(f"extending the stored clustering's configuration "
                              f"({config.names()})")
-            elif newer is not None:
+            elif (newer := ClusterConfig.at_current_versions(before[0])) is not None:
                 config = newer
                 notes.append(
                     f"the stored clustering was made with {_heuristic_names(before[0])}, "
