@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from cointrail.chain.utxo.script import ScriptType
+from cointrail.chain.utxo.sigstyle import SIG_ECDSA, SIG_HIGH_R
 from cointrail.errors import InputError
 
 #: nSequence of an input that opts out of both relative lock-time and RBF.
@@ -104,13 +105,18 @@ class TxStyle:
     """A wallet fingerprint of one transaction (after Möser & Narayanan 2022's features).
 
     `input_script_type` is the one script type all inputs spend, or None when they differ or
-    there are no inputs.
+    there are no inputs. The signature style (`cointrail.chain.utxo.sigstyle`): `low_r` counts
+    the inputs that carry ECDSA signatures, all with a low R; `high_r` says whether any input
+    has a signature with a high R (a wallet that does not grind for low R). Both are 0 / False
+    when the store does not know (rows ingested before schema 3).
     """
 
     version: int
     lock_time: LockTimeStyle
     sequence: SequenceStyle
     input_script_type: ScriptType | None
+    low_r: int = 0
+    high_r: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +124,8 @@ class InputView:
     """One input, resolved to the output it spends.
 
     `script_type` is the spent output's script type; `sequence` is nSequence; `prev_tx_id` the
-    transaction of the spent output (-1 when the view was built without it).
+    transaction of the spent output (-1 when the view was built without it); `sig_flags` the
+    signature style (`cointrail.chain.utxo.sigstyle` flags; None when unknown).
     """
 
     addr_id: int | None
@@ -126,6 +133,7 @@ class InputView:
     script_type: ScriptType
     sequence: int
     prev_tx_id: int = -1
+    sig_flags: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,11 @@ class TxView:
             lock_time=lock_time_style(self.lock_time, self.height),
             sequence=sequence_style(min(sequences, default=None), max(sequences, default=None)),
             input_script_type=types.pop() if len(types) == 1 else None,
+            low_r=sum(1 for i in self.inputs
+                      if i.sig_flags is not None
+                      and i.sig_flags & (SIG_ECDSA | SIG_HIGH_R) == SIG_ECDSA),
+            high_r=any(i.sig_flags is not None and i.sig_flags & SIG_HIGH_R
+                       for i in self.inputs),
         )
 
 
@@ -204,7 +217,7 @@ _TXS_SQL = """
     FROM txs WHERE {where} ORDER BY tx_id
 """
 _INPUTS_SQL = """
-    SELECT tx_id, addr_id, value, script_type, sequence, prev_tx_id
+    SELECT tx_id, addr_id, value, script_type, sequence, prev_tx_id, sig_flags
     FROM inputs WHERE {where} ORDER BY tx_id, n
 """
 _OUTPUTS_SQL = """
@@ -230,12 +243,14 @@ _SPENDERS_SQL = """
           AND i.tx_id <= w.bound
     ), agg AS (
         SELECT tx_id, min(sequence) AS seq_min, max(sequence) AS seq_max,
-               min(script_type) AS type_min, max(script_type) AS type_max
+               min(script_type) AS type_min, max(script_type) AS type_max,
+               count(*) FILTER (WHERE sig_flags & 3 = 1) AS low_r,
+               coalesce(bool_or(sig_flags & 2 = 2), false) AS high_r
         FROM inputs WHERE tx_id IN (SELECT spender FROM sp) AND tx_id > ? AND tx_id <= ?
         GROUP BY tx_id
     )
     SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
-           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max
+           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max, agg.low_r, agg.high_r
     FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender
 """
 # The same for every output of a tx_id range, with no bound on the spenders.
@@ -245,12 +260,14 @@ _RANGE_SPENDERS_SQL = """
         WHERE prev_tx_id BETWEEN ? AND ? AND tx_id > ?
     ), agg AS (
         SELECT tx_id, min(sequence) AS seq_min, max(sequence) AS seq_max,
-               min(script_type) AS type_min, max(script_type) AS type_max
+               min(script_type) AS type_min, max(script_type) AS type_max,
+               count(*) FILTER (WHERE sig_flags & 3 = 1) AS low_r,
+               coalesce(bool_or(sig_flags & 2 = 2), false) AS high_r
         FROM inputs WHERE tx_id IN (SELECT spender FROM sp) AND tx_id > ?
         GROUP BY tx_id
     )
     SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
-           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max
+           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max, agg.low_r, agg.high_r
     FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender
 """
 
@@ -266,7 +283,7 @@ def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: list[int]) -> lis
 
 def _styles(columns: list[list[Any]]) -> dict[tuple[int, int], TxStyle]:
     """The spender fingerprints of a spenders query, by spent outpoint (tx_id, n)."""
-    prev_tx, prev_n, version, lock_time, height, smin, smax, tmin, tmax = columns
+    prev_tx, prev_n, version, lock_time, height, smin, smax, tmin, tmax, low_r, high_r = columns
     styles: dict[tuple[int, int], TxStyle] = {}
     for k in range(len(prev_tx)):
         styles[(prev_tx[k], prev_n[k])] = TxStyle(
@@ -274,6 +291,8 @@ def _styles(columns: list[list[Any]]) -> dict[tuple[int, int], TxStyle]:
             lock_time=lock_time_style(lock_time[k], height[k]),
             sequence=sequence_style(smin[k], smax[k]),
             input_script_type=ScriptType.from_code(tmin[k]) if tmin[k] == tmax[k] else None,
+            low_r=low_r[k],
+            high_r=bool(high_r[k]),
         )
     return styles
 
@@ -289,7 +308,7 @@ def _views(
     plain, on_outputs = where.format(col=""), where.format(col="o.")
     tx_ids, heights, versions, lock_times, coinbases = _columns(
         con, _TXS_SQL.format(where=plain), params)
-    in_tx, in_addr, in_value, in_type, in_seq, in_prev = _columns(
+    in_tx, in_addr, in_value, in_type, in_seq, in_prev, in_sig = _columns(
         con, _INPUTS_SQL.format(where=plain), params)
     out_tx, out_n, out_addr, out_value, out_type, out_first = _columns(
         con, _OUTPUTS_SQL.format(where=on_outputs), params)
@@ -300,7 +319,7 @@ def _views(
         inputs: list[InputView] = []
         while i < n_in and in_tx[i] == tx_id:
             inputs.append(InputView(in_addr[i], in_value[i], types[in_type[i]], in_seq[i],
-                                    in_prev[i]))
+                                    in_prev[i], in_sig[i]))
             i += 1
         outputs: list[OutputView] = []
         while o < n_out and out_tx[o] == tx_id:

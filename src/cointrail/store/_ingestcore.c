@@ -54,7 +54,7 @@
 #include <openssl/ripemd.h>
 #include <openssl/sha.h>
 
-#define CORE_VERSION 1
+#define CORE_VERSION 2
 
 /* Script type codes: the order of ScriptType in script.py (checked by ingest.py). */
 enum {
@@ -294,8 +294,8 @@ static const int TAB_KINDS[N_TABS][MAX_COLS + 1] = {
      99},
     /* outputs: tx_id n value addr_id? script_type script? */
     {K_I64, K_I32, K_I64, K_I64, K_I8, K_BIN, 99},
-    /* inputs: tx_id n prev_tx_id prev_n value addr_id? script_type sequence */
-    {K_I64, K_I32, K_I64, K_I32, K_I64, K_I64, K_I8, K_I64, 99},
+    /* inputs: tx_id n prev_tx_id prev_n value addr_id? script_type sequence sig_flags */
+    {K_I64, K_I32, K_I64, K_I32, K_I64, K_I64, K_I8, K_I64, K_I8, 99},
     /* coinbases: tx_id script_sig */
     {K_I64, K_BIN, 99},
     /* addresses: addr_id type payload text first_tx_id first_height */
@@ -304,7 +304,7 @@ static const int TAB_KINDS[N_TABS][MAX_COLS + 1] = {
 static const int TAB_NULLABLE[N_TABS][MAX_COLS] = {
     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1},
     {0, 0, 0, 1, 0, 1},
-    {0, 0, 0, 0, 0, 1, 0, 0},
+    {0, 0, 0, 0, 0, 1, 0, 0, 0},
     {0, 0},
     {0, 0, 0, 0, 0, 0},
 };
@@ -1548,17 +1548,145 @@ fail:
 enum {
     BF_RAW, BF_TXIDS, BF_N_IN, BF_N_OUT, BF_SIZE, BF_BASE, BF_MWEB, BF_VER, BF_LOCK, BF_OVAL,
     BF_OTYPE,
-    BF_OOFF, BF_OLEN, BF_IPOFF, BF_IVOUT, BF_ISEQ, BF_ISOFF, BF_ISLEN, N_FIELDS
+    BF_OOFF, BF_OLEN, BF_IPOFF, BF_IVOUT, BF_ISEQ, BF_ISOFF, BF_ISLEN, BF_IWOFF, BF_IWLEN,
+    N_FIELDS
 };
 static const char *FIELD_NAMES[N_FIELDS] = {
     "raw", "txids", "tx_n_in", "tx_n_out", "tx_size", "tx_base_size", "tx_mweb_size",
     "tx_version", "tx_lock_time", "out_value", "out_type", "out_script_offset", "out_script_len",
     "in_prev_txid_offset", "in_prev_vout", "in_sequence", "in_script_offset", "in_script_len",
+    "in_witness_offset", "in_witness_len",
 };
 static const Py_ssize_t FIELD_SIZES[N_FIELDS] = {1, 32, 4, 4, 4, 4, 4, 4, 4, 8, 1,
-                                                 4, 4, 4, 4, 4, 4, 4};
+                                                 4, 4, 4, 4, 4, 4, 4, 4, 4};
 /* 0: per transaction, 1: per output, 2: per input, -1: raw */
-static const int FIELD_AXIS[N_FIELDS] = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2};
+static const int FIELD_AXIS[N_FIELDS] = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+                                         2, 2};
+
+/* ------------------------------------------------------------------- signature style */
+
+/* The rules of cointrail.chain.utxo.sigstyle (which documents them); tests compare the two. */
+enum { SIG_ECDSA = 1, SIG_HIGH_R = 2, SIG_NOT_ALL = 4, SIG_SCHNORR = 8, SIG_UNCOMPRESSED = 16 };
+
+/* BIP 66's IsValidSignatureEncoding (strict DER plus the sighash byte). */
+static int der_signature(const uint8_t *sig, uint64_t size)
+{
+    if (size < 9 || size > 73 || sig[0] != 0x30 || sig[1] != size - 3 || sig[2] != 0x02)
+        return 0;
+    uint64_t len_r = sig[3];
+    if (len_r == 0 || 5 + len_r >= size)
+        return 0;
+    uint64_t len_s = sig[5 + len_r];
+    if (len_r + len_s + 7 != size)
+        return 0;
+    if ((sig[4] & 0x80) || (len_r > 1 && sig[4] == 0 && !(sig[5] & 0x80)))
+        return 0;
+    if (sig[len_r + 4] != 0x02 || len_s == 0)
+        return 0;
+    if ((sig[len_r + 6] & 0x80) || (len_s > 1 && sig[len_r + 6] == 0 && !(sig[len_r + 7] & 0x80)))
+        return 0;
+    return 1;
+}
+
+static int item_flags(const uint8_t *item, uint64_t size)
+{
+    if (der_signature(item, size)) {
+        int flags = SIG_ECDSA;
+        if (item[3] == 33)
+            flags |= SIG_HIGH_R;
+        if (item[size - 1] != 0x01)
+            flags |= SIG_NOT_ALL;
+        return flags;
+    }
+    if (size == 65 && item[0] == 0x04)
+        return SIG_UNCOMPRESSED;
+    return 0;
+}
+
+/* A compact size at *p (p < end); -1 past the end. */
+static int64_t wit_size(const uint8_t **p, const uint8_t *end)
+{
+    const uint8_t *q = *p;
+    uint64_t v;
+    if (q >= end)
+        return -1;
+    if (*q < 0xfd) {
+        v = *q;
+        q += 1;
+    } else {
+        int w = *q == 0xfd ? 2 : *q == 0xfe ? 4 : 8;
+        if (end - q < 1 + w)
+            return -1;
+        v = 0;
+        for (int b = w; b >= 1; b--)
+            v = (v << 8) | q[b];
+        q += 1 + w;
+    }
+    if (v > 0x7fffffff)
+        return -1;
+    *p = q;
+    return (int64_t)v;
+}
+
+static int sig_flags(const uint8_t *ss, uint32_t ss_len, const uint8_t *wit, uint32_t wit_len,
+                     int spent_type)
+{
+    int flags = 0;
+    const uint8_t *p = ss, *end = ss + ss_len;
+    while (p < end) {
+        uint8_t op = *p++;
+        uint64_t size;
+        if (op > 0x4e)
+            break;
+        if (op < 0x4c) {
+            size = op;
+        } else {
+            int w = op == 0x4c ? 1 : op == 0x4d ? 2 : 4;
+            if (end - p < w)
+                break;
+            size = 0;
+            for (int b = w - 1; b >= 0; b--)
+                size = (size << 8) | p[b];
+            p += w;
+        }
+        if (size > (uint64_t)(end - p))
+            break;
+        flags |= item_flags(p, size);
+        p += size;
+    }
+    if (wit_len == 0)
+        return flags;
+    const uint8_t *q = wit, *wend = wit + wit_len;
+    int64_t count = wit_size(&q, wend);
+    const uint8_t *items[3];
+    uint64_t sizes[3];
+    int64_t seen = 0;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t size = wit_size(&q, wend);
+        if (size < 0 || size > wend - q)
+            break;
+        if (spent_type == T_WITNESS_V1_TAPROOT) {
+            if (seen < 3) {
+                items[seen] = q;
+                sizes[seen] = (uint64_t)size;
+            }
+            seen++;
+        } else {
+            flags |= item_flags(q, (uint64_t)size);
+        }
+        q += size;
+    }
+    if (spent_type == T_WITNESS_V1_TAPROOT) {
+        if (seen == 2 && sizes[1] >= 1 && items[1][0] == 0x50)
+            seen--; /* an annex */
+        if (seen == 1 && (sizes[0] == 64 || sizes[0] == 65)) {
+            flags |= SIG_SCHNORR;
+            if (sizes[0] == 65 && items[0][64] != 0x01)
+                flags |= SIG_NOT_ALL;
+        }
+    }
+    return flags;
+}
 
 static int missing_output(const uint8_t *txid, Py_ssize_t tx_index, const uint8_t *prev,
                           uint32_t vout)
@@ -1651,6 +1779,7 @@ static int add_block_rows(Core *c, Held *f, PyObject *addresses, int32_t height)
     const uint32_t *ooff = f[BF_OOFF].v.buf, *olen = f[BF_OLEN].v.buf;
     const uint32_t *ipoff = f[BF_IPOFF].v.buf, *ivout = f[BF_IVOUT].v.buf;
     const uint32_t *iseq = f[BF_ISEQ].v.buf, *isoff = f[BF_ISOFF].v.buf, *islen = f[BF_ISLEN].v.buf;
+    const uint32_t *iwoff = f[BF_IWOFF].v.buf, *iwlen = f[BF_IWLEN].v.buf;
     Py_ssize_t n_tx = f[BF_SIZE].v.len / 4, n_outs = f[BF_OVAL].v.len / 8;
     Tab *txs = &c->tabs[TB_TXS], *outs = &c->tabs[TB_OUTPUTS], *ins = &c->tabs[TB_INPUTS];
     Tab *cbs = &c->tabs[TB_COINBASES], *adr = &c->tabs[TB_ADDRESSES];
@@ -1696,6 +1825,13 @@ static int add_block_rows(Core *c, Held *f, PyObject *addresses, int32_t height)
                 put_i64n(ins, 5, addr, addr >= 0);
                 put_i8(ins, 6, (int8_t)((s.b >> ID_BITS) & 0xff));
                 put_i64(ins, 7, (int64_t)iseq[j]);
+                if ((uint64_t)isoff[j] + islen[j] > (uint64_t)raw_len ||
+                    (uint64_t)iwoff[j] + iwlen[j] > (uint64_t)raw_len) {
+                    PyErr_SetString(PyExc_ValueError, "an input's script runs past the block");
+                    return -1;
+                }
+                put_i8(ins, 8, (int8_t)sig_flags(raw + isoff[j], islen[j], raw + iwoff[j],
+                                                 iwlen[j], (int)((s.b >> ID_BITS) & 0xff)));
                 tab_next(ins);
             }
         }
@@ -2250,11 +2386,35 @@ static PyTypeObject Core_Type = {
     .tp_new = Core_new,
 };
 
+/* sig_flags(script_sig, witness, spent_type): the C rules on one input, for the tests that
+ * compare them with cointrail.chain.utxo.sigstyle (witness: the serialized stack, count first,
+ * b"" without witness; spent_type: a ScriptType code). */
+static PyObject *mod_sig_flags(PyObject *self, PyObject *args)
+{
+    Py_buffer ss, wit;
+    int spent_type;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*i", &ss, &wit, &spent_type))
+        return NULL;
+    int flags = 0;
+    if (ss.len <= 0xffffffff && wit.len <= 0xffffffff)
+        flags = sig_flags(ss.buf, (uint32_t)ss.len, wit.buf, (uint32_t)wit.len, spent_type);
+    PyBuffer_Release(&ss);
+    PyBuffer_Release(&wit);
+    return PyLong_FromLong(flags);
+}
+
+static PyMethodDef module_methods[] = {
+    {"sig_flags", mod_sig_flags, METH_VARARGS, "sig_flags(script_sig, witness, spent_type)"},
+    {NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "cointrail.store._ingestcore",
     .m_doc = "Compiled core of UtxoIngestor (see _ingestcore.c for why it is C).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__ingestcore(void)

@@ -39,6 +39,7 @@ from cointrail.chain.utxo.block import Block, encode_block
 from cointrail.chain.utxo.columnar import BlockColumns, columns_from_block
 from cointrail.chain.utxo.hashes import BlockHash, Txid, hash160
 from cointrail.chain.utxo.script import ScriptType, classify_script
+from cointrail.chain.utxo.sigstyle import signature_flags
 from cointrail.errors import CointrailError, StoreError
 from cointrail.store.defaults import DEFAULT_BATCH_TXS
 from cointrail.store.duck import ChainStore
@@ -51,7 +52,7 @@ _PACK_ADDR, _PACK_TYPE, _PACK_TX = 64, 104, 109
 _VALUE_MASK = (1 << 64) - 1
 _ADDR_MASK = (1 << 40) - 1
 _NULLDATA = ScriptType.NULLDATA.code  # provably unspendable: never enters the UTXO index
-_CORE_VERSION = 1
+_CORE_VERSION = 2
 #: Suffix of the address record file next to the store's database file (compiled core only).
 RECORDS_SUFFIX = ".addrkeys"
 _ROW_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES, ADDRESSES)
@@ -509,6 +510,7 @@ class _PythonRows:
         sequences = block.in_sequence.tolist()
         in_script_offsets = block.in_script_offset.tolist()
         in_script_lens = block.in_script_len.tolist()
+        witness_lens = block.in_witness_len.tolist()
         k = j = 0  # output and input rows
         spend = self.utxo.spend
         add_input = b[INPUTS].add
@@ -532,8 +534,13 @@ class _PythonRows:
                     if spent is None:
                         raise _missing(txid, height, prev_txid, prev_n)
                     input_value += spent.value
+                    so = in_script_offsets[j]
+                    flags = signature_flags(
+                        raw[so : so + in_script_lens[j]],
+                        block.witness(j) if witness_lens[j] else (),
+                        ScriptType.from_code(spent.script_type))
                     add_input(tx_id, n, spent.tx_id, prev_n, spent.value, spent.addr_id,
-                              spent.script_type, sequences[j])
+                              spent.script_type, sequences[j], flags)
                     j += 1
             new_utxos: list[tuple[int, int, int | None, int]] = []
             output_value = 0

@@ -154,6 +154,9 @@ INPUTS = Table(
         C("addr_id", I64, nullable=True, doc="address of the spent output"),
         C("script_type", I8, doc="ScriptType code of the spent output"),
         C("sequence", I64, doc="nSequence"),
+        C("sig_flags", I8, nullable=True,
+          doc="signature style: SIG_* flags of chain.utxo.sigstyle (ECDSA, high R, sighash "
+              "not ALL, Schnorr, uncompressed key); NULL in rows ingested before schema 3"),
     ),
     "One row per non-coinbase input, resolved to the output it spends.",
     order_by=("tx_id", "n"),
@@ -355,7 +358,7 @@ TABLES: tuple[Table, ...] = (
     *CLUSTER_TABLES, CLUSTER_RUNS, SYNC_STATE,
 )
 UTXO_TABLES: tuple[Table, ...] = (TXS, OUTPUTS, INPUTS, COINBASES)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: In-place upgrades: MIGRATIONS[v] takes a store from schema version v to v + 1. Each statement
 #: is idempotent, so a migration interrupted by a crash is simply run again.
@@ -367,6 +370,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE transfers ADD COLUMN IF NOT EXISTS amount_exact VARCHAR",
         # account_txs is created by its CREATE TABLE IF NOT EXISTS
     ),
+    # 2 -> 3: each input's signature style (a wallet fingerprint feature); rows ingested
+    # before keep NULL, which the fingerprint reads as "unknown"
+    2: ("ALTER TABLE inputs ADD COLUMN IF NOT EXISTS sig_flags TINYINT",),
 }
 
 VIEWS: dict[str, str] = {

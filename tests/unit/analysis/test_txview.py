@@ -23,6 +23,7 @@ from cointrail.analysis.txview import (
     sequence_style,
 )
 from cointrail.chain.utxo.script import ScriptType
+from cointrail.chain.utxo.sigstyle import SIG_ECDSA
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import InputError
 from cointrail.store.duck import ChainStore, Store
@@ -102,11 +103,14 @@ def test_first_bitcoin_transfer(store: ChainStore) -> None:
     (spent,) = tx.inputs
     assert spent.value == 50 * COIN and spent.script_type is ScriptType.PUBKEY
     assert spent.sequence == 0xFFFFFFFF
+    # one strictly DER-encoded signature (r of 32 bytes: 0x4e45e169...), SIGHASH_ALL
+    assert spent.sig_flags == SIG_ECDSA
     hal, back = tx.outputs
     assert (hal.value, back.value) == (10 * COIN, 40 * COIN)
     assert back.addr_id == spent.addr_id and back.address_first_tx_id == coinbase_9
     assert tx.freshness(hal) is Freshness.FRESH and tx.freshness(back) is Freshness.REUSED
-    assert tx.style == TxStyle(1, LockTimeStyle.ZERO, SequenceStyle.FINAL, ScriptType.PUBKEY)
+    assert tx.style == TxStyle(1, LockTimeStyle.ZERO, SequenceStyle.FINAL, ScriptType.PUBKEY,
+                               low_r=1, high_r=False)
     # the 40 BTC were spent again by Satoshi in block 181, in the same style; Hal's were not
     assert back.spent_by == tx.style
     assert hal.spent_by is None

@@ -296,13 +296,13 @@ class WalletFingerprint(ChangeHeuristic):
     """The change is the only output later spent by a transaction with this one's fingerprint.
 
     The fingerprint (`TxView.style`) compared is the version, nLockTime style (zero,
-    anti-fee-sniping tip height, other height, time) and nSequence style (final 0xffffffff,
-    0xfffffffe, RBF 0xfffffffd, other, mixed): the settings of the wallet that signs. Möser &
-    Narayanan 2022 (fingerprint features of the spending transaction); Kappos et al. 2022.
-    Needs views built with spenders (`iter_tx_views(..., with_spenders=True)`,
-    `tx_views_spent_until`) and abstains without them; with `require_all_spent` every candidate
-    must be spent, otherwise unspent ones are ignored. A clustering run gives it a vote only in
-    `ChangeLinker`'s second look (see there).
+    anti-fee-sniping tip height, other height, time), nSequence style (final 0xffffffff,
+    0xfffffffe, RBF 0xfffffffd, other, mixed) and signature style: the settings and the signer
+    of the wallet that signs. Möser & Narayanan 2022 (fingerprint features of the spending
+    transaction); Kappos et al. 2022. Needs views built with spenders (`iter_tx_views(...,
+    with_spenders=True)`, `tx_views_spent_until`) and abstains without them; with
+    `require_all_spent` every candidate must be spent, otherwise unspent ones are ignored. A
+    clustering run gives it a vote only in `ChangeLinker`'s second look (see there).
 
     Version 2 no longer compares the script type the spender's inputs spend (version 1 did,
     with `script_type=True`). A spender necessarily spends the script type of the output it
@@ -314,6 +314,16 @@ class WalletFingerprint(ChangeHeuristic):
     mismatch. Measured against wallet ground truth (docs/accuracy.md), every wrong vote of
     version 1 was one of these two cases.
 
+    Version 3 adds the signature style (`signatures`, on by default): whether the wallet grinds
+    its ECDSA nonces for a low R (Bitcoin Core and Litecoin Core since 0.17 do; many hardware
+    signers and older wallets do not, and then every other signature has a high R). A
+    transaction with a high-R signature and one whose inputs carry at least `min_low_r`
+    signatures, every one low-R, are taken for two different signers. Only a conflict counts:
+    no signature data (rows ingested before schema 3) or too few low-R inputs say nothing, so
+    version 3 decides as version 2 wherever grinding cannot be told. Known false positive of
+    the comparison: a non-grinding wallet whose `min_low_r` or more inputs all came out low-R by
+    chance (probability 2^-n for n signatures, 1 in 4 at the default of 2) looks like a grinder.
+
     Known false positives: the payee spends with the same wallet software and settings (likeliest
     for the dominant wallets, e.g. Bitcoin Core's v2 / tip height / RBF) while the change is
     spent after a settings change (RBF switched) or software upgrade, or in a CoinJoin (whose
@@ -321,10 +331,17 @@ class WalletFingerprint(ChangeHeuristic):
     """
 
     name: ClassVar[str] = "wallet_fingerprint"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
 
     require_all_spent: bool = True
     script_type: bool = False
+    signatures: bool = True
+    min_low_r: int = 2
+
+    def __post_init__(self) -> None:
+        if self.min_low_r < 1:
+            raise InputError(f"wallet_fingerprint.min_low_r must be at least 1, "
+                             f"not {self.min_low_r}")
 
     def change_index(self, tx: TxView) -> int | None:
         candidates = _candidates(tx)
@@ -339,11 +356,17 @@ class WalletFingerprint(ChangeHeuristic):
 
     def same_wallet(self, spender: TxStyle, style: TxStyle) -> bool:
         """Whether a spender's fingerprint is the transaction's (its script type compared
-        only with `script_type`)."""
-        if self.script_type:
-            return spender == style
-        return (spender.version, spender.lock_time, spender.sequence) == (
+        only with `script_type`, its signature style only with `signatures`)."""
+        fields = (spender.version, spender.lock_time, spender.sequence) == (
             style.version, style.lock_time, style.sequence)
+        if self.script_type:
+            fields = fields and spender.input_script_type == style.input_script_type
+        return fields and not (self.signatures and self.different_signers(spender, style))
+
+    def different_signers(self, a: TxStyle, b: TxStyle) -> bool:
+        """One has a high-R signature, the other `min_low_r` or more low-R inputs and none."""
+        return ((a.high_r and not b.high_r and b.low_r >= self.min_low_r)
+                or (b.high_r and not a.high_r and a.low_r >= self.min_low_r))
 
 
 # --- combining change heuristics --------------------------------------------------------------
