@@ -7,10 +7,19 @@ Every actor is a wallet of the node (``createwallet``), so ownership is the node
 * ``exchange`` gives each customer one deposit address (reused for every deposit), sweeps
   confirmed deposits to its hot address (coin control, one output), and pays the step's
   withdrawals in one ``sendmany`` batch;
-* ``user-NN``: ordinary Litecoin Core users with a profile drawn from the seed — receive address
-  type (legacy, p2sh-segwit, bech32), one reused receive address or a fresh one per payment,
-  opt-in RBF or not, fee rate, and whether they tick "subtract fee from amount". They buy at the
-  exchange, pay each other and merchants (``sendtoaddress``), sell, and some pay a ransom;
+* ``user-NN``: ordinary users with a profile drawn from the seed — receive address type
+  (legacy, p2sh-segwit, bech32), one reused receive address or a fresh one per payment, opt-in
+  RBF or not, fee rate, and whether they tick "subtract fee from amount". They buy at the
+  exchange, pay each other and merchants, sell, and some pay a ransom. Most run Litecoin Core
+  and pay with ``sendtoaddress``; a quarter of them (`LIGHT_SHARE`, a fixed sample drawn with a
+  random stream of its own, so the plan's actions do not depend on it) run a *light wallet*
+  (``software == "light"``, think of an older Electrum or a mobile wallet): the scenario builds
+  their payments itself — version 1, nLockTime 0, every nSequence final (no RBF signal whatever
+  the profile says), oldest coins first, change (none below 10,000 litoshi) to an address of
+  the user's own receive type, inputs and outputs in BIP 69 order, and signatures made with
+  embit without low-R grinding (about half have a 33-byte DER r) — where Core's payments are
+  version 2 with anti-fee-sniping nLockTime, random change position, bech32 change and
+  low-R-ground signatures;
 * ``merchant-NN`` take every payment on a fresh invoice address and now and then cash everything
   out to their deposit address; ``employer-NN`` buy coins and pay monthly salaries (fixed fiat
   amounts at the month's price) with ``sendmany``;
@@ -31,10 +40,12 @@ inputs and outputs, ``walletprocesspsbt`` in each participant's wallet (each sig
 inputs), ``combinepsbt``, ``finalizepsbt``, ``sendrawtransaction``.
 
 Determinism: `plan_scenario(seed, scale)` is a pure function — the same seed and scale give the
-same actions, amounts and schedule (`Plan.digest`). `build_scenario` then acts the plan out; the
-node adds its own randomness (keys, change positions, coin selection), so txids differ between
-runs while the actions do not. The planner keeps a conservative ledger (confirmed funds only,
-a generous fee allowance per transaction) so every action is affordable.
+same actions, amounts, schedule and wallet software (`Plan.digest`); the software is drawn apart
+from everything else, so ``plan_scenario(seed, scale, light_share=0)`` differs from the default
+plan only in the profiles' `software`. `build_scenario` then acts the plan out; the node adds its
+own randomness (keys, change positions, coin selection), so txids differ between runs while the
+actions do not. The planner keeps a conservative ledger (confirmed funds only, a generous fee
+allowance per transaction) so every action is affordable.
 
 The node should run with a small key pool (``-keypool=16``, `NODE_ARGS`): a legacy wallet with
 the default pool of 1000 keys takes over a second to create. Chains stay far below height 431
@@ -44,6 +55,7 @@ activation on regtest) can be mined.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
@@ -52,6 +64,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from embit.ec import PrivateKey  # type: ignore[import-untyped]
+from embit.hashes import hash160  # type: ignore[import-untyped]
+from embit.script import Script, Witness  # type: ignore[import-untyped]
+from embit.transaction import (  # type: ignore[import-untyped]
+    Transaction,
+    TransactionInput,
+    TransactionOutput,
+)
 
 from cointrail.chain.utxo.script import ScriptType
 from tests.support.litecoind import LitecoindNode, RpcError, to_sat
@@ -91,6 +112,15 @@ ADDRESS_TYPES = ("legacy", "p2sh-segwit", "bech32")
 FEE_RATES = (10, 11, 12, 15, 20, 25, 40)
 ROUND_AMOUNTS = tuple(COIN * c // 100 for c in (
     1, 2, 5, 10, 20, 25, 50, 75, 100, 150, 200, 250, 300, 500, 1000))
+#: Wallet software (`Profile.software`): Litecoin Core, or a light wallet whose transactions the
+#: scenario builds and signs itself (see the module docstring).
+SOFTWARE = ("core", "light")
+#: The share of ordinary users (Role.USER) who run the light wallet (`plan_scenario`).
+LIGHT_SHARE = 0.25
+#: A light wallet makes no change output below this (litoshi); the rest goes to the fee.
+LIGHT_MIN_CHANGE = 10_000
+SEQUENCE_FINAL = 0xFFFFFFFF
+SIGHASH_ALL = 1
 
 
 def standard_denominations(minimum: int = WABISABI_MIN_OUTPUT, maximum: int = 1_000 * COIN
@@ -132,11 +162,12 @@ class Profile:
 
     wallet: str
     role: Role
-    address_type: str = "bech32"  # receive addresses (change is the node's default type)
+    address_type: str = "bech32"  # receive addresses; a light wallet's change is of this type
     reuse: bool = False  # one receive address handed out again and again
-    replaceable: bool = False  # opt-in RBF (nSequence 0xfffffffd)
+    replaceable: bool = False  # opt-in RBF (nSequence 0xfffffffd); a light wallet never signals
     fee_rate: int = 10  # sat/vB
     subtract_fee: bool = False  # ticks "subtract fee from amount" on payments
+    software: str = "core"  # "core" (change: the node's default type, bech32) or "light"
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -280,9 +311,12 @@ class _Coin:
 
 
 class _Planner:
-    def __init__(self, seed: int, scale: int) -> None:
+    def __init__(self, seed: int, scale: int, light_share: float = LIGHT_SHARE) -> None:
         if scale < 1:
             raise ValueError(f"scale must be at least 1, not {scale}")
+        if not 0.0 <= light_share <= 1.0:
+            raise ValueError(f"light_share must be between 0 and 1, not {light_share}")
+        self.light_share = light_share
         self.rng = random.Random(seed)
         self.seed, self.scale = seed, scale
         self.n_steps = 44 + 6 * scale
@@ -298,6 +332,7 @@ class _Planner:
         self.step = 0
         self.actions: list[Action] = []
         self._make_actors()
+        self._choose_software()
 
     # -- actors ---------------------------------------------------------------------------
 
@@ -351,6 +386,15 @@ class _Planner:
                                                                 len(self.whirlpoolers))))
             for d, _ in WHIRLPOOL_POOLS
         }
+
+    def _choose_software(self) -> None:
+        """A fixed sample of the ordinary users (`light_share` of them, rounded) runs the light
+        wallet. It is drawn from a random stream of its own, so every other draw of the plan —
+        actors, actions, amounts, schedule — is the same whatever the share."""
+        rng = random.Random(f"{self.seed}/software")
+        count = round(len(self.users) * self.light_share)
+        for name in sorted(rng.sample(self.users, count)):
+            self.profiles[name] = dataclasses.replace(self.profiles[name], software="light")
 
     # -- ledger ---------------------------------------------------------------------------
 
@@ -745,9 +789,11 @@ def _decompose(amount: int, denominations: Sequence[int], out_cost: int) -> list
     return parts
 
 
-def plan_scenario(seed: int, scale: int = 1) -> Plan:
-    """The scenario's actions for `seed` and `scale` (a pure function of both)."""
-    return _Planner(seed, scale).plan()
+def plan_scenario(seed: int, scale: int = 1, *, light_share: float = LIGHT_SHARE) -> Plan:
+    """The scenario's actions for `seed` and `scale` (a pure function of them). `light_share` of
+    the ordinary users run the light wallet; it changes the profiles' `software` and nothing
+    else of the plan."""
+    return _Planner(seed, scale, light_share).plan()
 
 
 # -- facts -------------------------------------------------------------------------------------
@@ -791,6 +837,8 @@ class ScenarioFacts:
     consolidation_address: str = ""
     peel_txids: list[str] = field(default_factory=list)
     peel_deposit_addresses: list[str] = field(default_factory=list)
+    software: dict[str, str] = field(default_factory=dict)  # wallet -> "core" or "light"
+    light_transactions: dict[str, str] = field(default_factory=dict)  # txid -> light payer
     start_height: int = 0
     tip_height: int = 0
     transactions: int = 0
@@ -800,8 +848,116 @@ class ScenarioFacts:
     def addresses_of(self, wallet: str) -> list[str]:
         return sorted(a for a, w in self.owners.items() if w == wallet)
 
+    @property
+    def light_wallets(self) -> list[str]:
+        """The wallets that run the light wallet software."""
+        return sorted(w for w, software in self.software.items() if software == "light")
+
 
 # -- acting the plan out -----------------------------------------------------------------------
+
+
+#: (non-witness bytes, witness bytes) one input of each kind adds to a light wallet's
+#: transaction, counted with the longest signature (72-byte DER and the sighash byte): the
+#: estimate is at most a few vbytes above the real size.
+_LIGHT_INPUT_BYTES = {
+    "p2pkh": (32 + 4 + 1 + (1 + 73 + 1 + 33) + 4, 0),
+    "p2sh-p2wpkh": (32 + 4 + 1 + 23 + 4, 1 + (1 + 73) + (1 + 33)),
+    "p2wpkh": (32 + 4 + 1 + 4, 1 + (1 + 73) + (1 + 33)),
+}
+#: scriptPubKey length of a change address of each receive type.
+_SCRIPT_LENGTH = {"legacy": 25, "p2sh-segwit": 23, "bech32": 22}
+
+
+def _compact_size_length(n: int) -> int:
+    return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5
+
+
+def light_vsize(inputs: Sequence[str], output_scripts: Sequence[bytes]) -> int:
+    """The virtual size (rounded up) of a light wallet's transaction spending `inputs` (kinds:
+    "p2pkh", "p2sh-p2wpkh", "p2wpkh") to outputs with `output_scripts`, with the longest
+    signatures."""
+    base = 4 + 4 + _compact_size_length(len(inputs)) + _compact_size_length(len(output_scripts))
+    base += sum(_LIGHT_INPUT_BYTES[kind][0] for kind in inputs)
+    base += sum(8 + _compact_size_length(len(s)) + len(s) for s in output_scripts)
+    witness = 0
+    if any(_LIGHT_INPUT_BYTES[kind][1] for kind in inputs):  # marker, flag, one stack each
+        witness = 2 + sum(_LIGHT_INPUT_BYTES[kind][1] or 1 for kind in inputs)
+    return -(-(4 * base + witness) // 4)
+
+
+def light_split(total: int, amount: int, subtract_fee: bool, fee_alone: int,
+                fee_with_change: int) -> tuple[int, int] | None:
+    """(paid to the payee, change; 0 for none) when a light wallet spends inputs worth `total`
+    on a payment of `amount`, or None when `total` is too little. `fee_alone` and
+    `fee_with_change` are the fees without and with a change output. Change below
+    `LIGHT_MIN_CHANGE` is left to the fee; with `subtract_fee` the payee gets `amount` less the
+    fee and the inputs need only cover `amount`."""
+    if subtract_fee:
+        if total < amount:
+            return None
+        rest = total - amount
+        if rest >= LIGHT_MIN_CHANGE:
+            return amount - fee_with_change, rest
+        return amount - fee_alone, 0
+    if total - amount - fee_with_change >= LIGHT_MIN_CHANGE:
+        return amount, total - amount - fee_with_change
+    if total >= amount + fee_alone:
+        return amount, 0
+    return None
+
+
+def _coin_kind(coin: Mapping[str, Any]) -> str | None:
+    """The input kind a light wallet can sign for a ``listunspent`` entry, or None."""
+    spk = bytes.fromhex(str(coin["scriptPubKey"]))
+    if not coin.get("spendable", False):
+        return None
+    if len(spk) == 25 and spk[:3] == b"\x76\xa9\x14" and spk[23:] == b"\x88\xac":
+        return "p2pkh"
+    if len(spk) == 22 and spk[:2] == b"\x00\x14":
+        return "p2wpkh"
+    redeem = bytes.fromhex(str(coin.get("redeemScript", "")))
+    if (len(spk) == 23 and spk[:2] == b"\xa9\x14" and spk[22] == 0x87 and len(redeem) == 22
+            and redeem[:2] == b"\x00\x14"):
+        return "p2sh-p2wpkh"
+    return None
+
+
+def _push(data: bytes) -> bytes:
+    """A script push of `data` (shorter than OP_PUSHDATA1's 76 bytes)."""
+    assert len(data) < 0x4C
+    return bytes([len(data)]) + data
+
+
+def _light_sign(tx: Any, index: int, coin: Mapping[str, Any], key: Any) -> None:
+    """Sign input `index` of `tx` (an embit Transaction), which spends `coin` (a ``listunspent``
+    entry) with `key` (its compressed private key), SIGHASH_ALL, without low-R grinding."""
+    assert key.compressed, f"{coin['address']}: an uncompressed key"
+    public = key.get_public_key().sec()
+    key_hash = hash160(public)
+    code = Script(b"\x76\xa9\x14" + key_hash + b"\x88\xac")  # P2PKH script and script code
+    spk = bytes.fromhex(str(coin["scriptPubKey"]))
+    kind = _coin_kind(coin)
+    program = b"\x00\x14" + key_hash
+    if kind == "p2pkh":
+        assert spk == code.data, f"{coin['address']}: not the key's P2PKH script"
+        digest = tx.sighash_legacy(index, code, SIGHASH_ALL)
+    elif kind == "p2wpkh":
+        assert spk == program, f"{coin['address']}: not the key's P2WPKH script"
+        digest = tx.sighash_segwit(index, code, to_sat(coin["amount"]), SIGHASH_ALL)
+    elif kind == "p2sh-p2wpkh":
+        assert spk == b"\xa9\x14" + hash160(program) + b"\x87", (
+            f"{coin['address']}: not the key's P2SH-P2WPKH script")
+        digest = tx.sighash_segwit(index, code, to_sat(coin["amount"]), SIGHASH_ALL)
+    else:
+        raise AssertionError(f"a light wallet cannot sign {coin['address']}")
+    signature = key.sign(digest, grind=False).serialize() + bytes([SIGHASH_ALL])
+    if kind == "p2pkh":
+        tx.vin[index].script_sig = Script(_push(signature) + _push(public))
+    else:
+        tx.vin[index].witness = Witness([signature, public])
+        if kind == "p2sh-p2wpkh":
+            tx.vin[index].script_sig = Script(_push(program))
 
 
 def _out_address(vout: dict[str, Any]) -> str | None:
@@ -826,6 +982,7 @@ class _Actor:
         self.pegged_in = False
         self.facts = ScenarioFacts(plan.seed, plan.scale, plan.digest,
                                    actors={p.wallet: str(p.role) for p in plan.profiles},
+                                   software={p.wallet: p.software for p in plan.profiles},
                                    actions=plan.actions)
 
     # -- node helpers ---------------------------------------------------------------------
@@ -880,7 +1037,7 @@ class _Actor:
     def finish_psbt(self, psbt: str, signers: Sequence[str]) -> str:
         """Each signer signs its own inputs of a copy; the copies are combined (a few at a time:
         each carries the transactions its inputs spend), finalised and sent."""
-        signed = [self.w(s, "walletprocesspsbt", psbt)["psbt"] for s in signers]
+        signed = [self.w(self.core(s), "walletprocesspsbt", psbt)["psbt"] for s in signers]
         combined = signed[0]
         for start in range(1, len(signed), COMBINE_CHUNK):
             combined = self.node.rpc("combinepsbt",
@@ -900,7 +1057,8 @@ class _Actor:
         }
         if subtract_fee:
             options["subtractFeeFromOutputs"] = list(range(len(outputs)))
-        funded = self.w(wallet, "walletcreatefundedpsbt", inputs, outputs, 0, options)
+        funded = self.w(self.core(wallet), "walletcreatefundedpsbt", inputs, outputs, 0,
+                        options)
         return self.finish_psbt(funded["psbt"], [wallet])
 
     def unspent(self, wallet: str, addresses: Sequence[str] | None = None
@@ -948,11 +1106,68 @@ class _Actor:
         else:  # pragma: no cover - every action type is handled above
             raise TypeError(action)
 
+    def core(self, wallet: str) -> str:
+        """`wallet`, checked to run Litecoin Core (its node wallet builds the transaction)."""
+        if self.profiles[wallet].software != "core":
+            raise AssertionError(f"{wallet} runs the light wallet: the node cannot spend for it")
+        return wallet
+
     def send(self, wallet: str, address: str, amount: int, subtract_fee: bool) -> str:
         p = self.profiles[wallet]
-        return self.sent(str(self.w(wallet, "sendtoaddress", address, ltc(amount), "", "",
-                                    subtract_fee, p.replaceable, None, "unset", None,
+        if p.software == "light":
+            return self.light_send(wallet, address, amount, subtract_fee)
+        return self.sent(str(self.w(self.core(wallet), "sendtoaddress", address, ltc(amount),
+                                    "", "", subtract_fee, p.replaceable, None, "unset", None,
                                     p.fee_rate)))
+
+    def light_send(self, wallet: str, address: str, amount: int, subtract_fee: bool) -> str:
+        """Pay `amount` to `address` from `wallet` the way the light wallet does: version 1,
+        nLockTime 0, final nSequence (no RBF signal), the oldest confirmed coins first (ties by
+        txid and vout; ``listunspent`` leaves locked coins out) until they cover the payment and
+        the fee (profile fee rate × `light_vsize`), change of the wallet's receive type unless
+        below `LIGHT_MIN_CHANGE`, inputs and outputs in BIP 69 order, signed with embit without
+        low-R grinding. The wallet sees its spend (its keys) once the node has it."""
+        p = self.profiles[wallet]
+        payee = bytes.fromhex(str(self.node.rpc("validateaddress", address)["scriptPubKey"]))
+        placeholder = bytes(_SCRIPT_LENGTH[p.address_type])  # the change script's length
+        coins = sorted((c for c in self.unspent(wallet) if _coin_kind(c) is not None),
+                       key=lambda c: (-int(c["confirmations"]), str(c["txid"]), int(c["vout"])))
+        chosen: list[dict[str, Any]] = []
+        split = None
+        for coin in coins:
+            chosen.append(coin)
+            kinds = [str(_coin_kind(c)) for c in chosen]
+            total = sum(to_sat(c["amount"]) for c in chosen)
+            split = light_split(total, amount, subtract_fee,
+                                p.fee_rate * light_vsize(kinds, [payee]),
+                                p.fee_rate * light_vsize(kinds, [payee, placeholder]))
+            if split is not None:
+                break
+        if split is None:
+            raise AssertionError(f"{wallet} cannot pay {amount} from {len(coins)} coins")
+        paid, change = split
+        if paid < LIGHT_MIN_CHANGE:
+            raise AssertionError(f"{wallet} would pay {paid} litoshi after the fee")
+        outputs = [(paid, payee)]
+        if change:
+            change_address = str(self.w(wallet, "getrawchangeaddress", p.address_type))
+            outputs.append((change, bytes.fromhex(str(
+                self.node.rpc("validateaddress", change_address)["scriptPubKey"]))))
+        chosen.sort(key=lambda c: (str(c["txid"]), int(c["vout"])))  # BIP 69
+        outputs.sort()  # BIP 69: by value, then scriptPubKey bytes
+        tx = Transaction(
+            version=1,
+            vin=[TransactionInput(bytes.fromhex(str(c["txid"])), int(c["vout"]),
+                                  sequence=SEQUENCE_FINAL) for c in chosen],
+            vout=[TransactionOutput(value, Script(script)) for value, script in outputs],
+            locktime=0)
+        wifs = self.node.batch([("dumpprivkey", [c["address"]]) for c in chosen], wallet=wallet)
+        for index, (coin, wif) in enumerate(zip(chosen, wifs, strict=True)):
+            _light_sign(tx, index, coin, PrivateKey.from_wif(str(wif)))
+        txid = str(self.node.rpc("sendrawtransaction", tx.serialize().hex()))
+        assert txid == tx.txid().hex(), (txid, tx.txid().hex())
+        self.facts.light_transactions[txid] = wallet
+        return self.sent(txid)
 
     def pay(self, action: Pay) -> None:
         if action.purpose == "deposit":
@@ -989,7 +1204,7 @@ class _Actor:
 
     def sendmany(self, wallet: str, amounts: dict[str, str]) -> str:
         p = self.profiles[wallet]
-        return self.sent(str(self.w(wallet, "sendmany", "", amounts, None, "", [],
+        return self.sent(str(self.w(self.core(wallet), "sendmany", "", amounts, None, "", [],
                                     p.replaceable, None, "unset", p.fee_rate)))
 
     def payroll(self, action: Payroll) -> None:
@@ -1023,7 +1238,7 @@ class _Actor:
         outputs: list[dict[str, str]] = [{a: ltc(action.premix_value)} for a in premix]
         outputs += [{fee_address: ltc(action.pool_fee)}, {"data": action.op_return}]
         p = self.profiles[action.wallet]
-        funded = self.w(action.wallet, "walletcreatefundedpsbt", [], outputs, 0,
+        funded = self.w(self.core(action.wallet), "walletcreatefundedpsbt", [], outputs, 0,
                         {"fee_rate": p.fee_rate, "change_type": "bech32",
                          "replaceable": p.replaceable})
         txid = self.finish_psbt(funded["psbt"], [action.wallet])
@@ -1139,11 +1354,12 @@ class _Actor:
         return owners
 
 
-def build_scenario(node: LitecoindNode, seed: int, scale: int = 1) -> ScenarioFacts:
-    """Act out `plan_scenario(seed, scale)` on `node` (a fresh regtest node, ideally started
-    with `NODE_ARGS`) and return what happened with the ground truth."""
+def build_scenario(node: LitecoindNode, seed: int, scale: int = 1, *,
+                   light_share: float = LIGHT_SHARE) -> ScenarioFacts:
+    """Act out `plan_scenario(seed, scale, light_share=light_share)` on `node` (a fresh regtest
+    node, ideally started with `NODE_ARGS`) and return what happened with the ground truth."""
     started = time.perf_counter()
-    plan = plan_scenario(seed, scale)
+    plan = plan_scenario(seed, scale, light_share=light_share)
     actor = _Actor(node, plan)
     loaded = set(node.rpc("listwallets"))
     for p in plan.profiles:
@@ -1267,7 +1483,10 @@ def _find(parent: dict[int, int], a: int) -> int:
 
 
 __all__ = [
+    "LIGHT_MIN_CHANGE",
+    "LIGHT_SHARE",
     "NODE_ARGS",
+    "SOFTWARE",
     "WHIRLPOOL_POOLS",
     "PairScores",
     "Plan",
@@ -1276,6 +1495,8 @@ __all__ = [
     "RoundFact",
     "ScenarioFacts",
     "build_scenario",
+    "light_split",
+    "light_vsize",
     "ltc",
     "oracle_partitions",
     "pair_scores",
