@@ -78,6 +78,17 @@ SETS = {
     "multi-input + change + deposit addresses + batch change + Tx0 outputs": (
         "multi_input", "change", "deposit_address", "batch_change", "tx0_outputs"),
 }
+#: the same heuristics with parameters, on the same chains: the wallet fingerprint comparing
+#: signature styles too (off by default), at two thresholds of low-R inputs
+SIG_2 = "multi-input + change, fingerprint with signature style (min_low_r 2)"
+SIG_4 = "multi-input + change, fingerprint with signature style (min_low_r 4)"
+PARAMS: dict[str, tuple[tuple[str, str, Any], ...]] = {
+    SIG_2: (("change", "wallet_fingerprint.signatures", True),
+            ("change", "wallet_fingerprint.min_low_r", 2)),
+    SIG_4: (("change", "wallet_fingerprint.signatures", True),
+            ("change", "wallet_fingerprint.min_low_r", 4)),
+}
+SETS |= {SIG_2: ("multi_input", "change"), SIG_4: ("multi_input", "change")}
 DEPOSIT = "multi-input + change + deposit addresses"
 BATCH = "multi-input + change + deposit addresses + batch change"
 BEST = "multi-input + change + deposit addresses + batch change + Tx0 outputs"
@@ -207,17 +218,18 @@ def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
         for name, partition in oracles.items():
             scores = pair_scores(partition, facts.owners)
             run.ceilings[name] = (scores.precision, scores.recall, scores.clusters)
-    for label, heuristics in SETS.items():
-        target = work / f"store-{seed}-{'-'.join(heuristics)}"
+    for k, (label, heuristics) in enumerate(SETS.items()):
+        target = work / f"store-{seed}-{k}-{'-'.join(heuristics)}"
         target.mkdir()
         shutil.copy(pristine / DB, target / DB)
         with open_chain(target, CHAIN, NETWORK) as store:
             started = time.perf_counter()
-            Clusterer(store, ClusterConfig(heuristics=heuristics)).run()
+            Clusterer(store, ClusterConfig(heuristics=heuristics,
+                                           params=PARAMS.get(label, ()))).run()
             run.cluster_seconds[label] = time.perf_counter() - started
             run.evaluations[label] = evaluate(store, facts.owners, detail=20)
             run.detection[label] = detection(store, facts)
-            if heuristics == ("multi_input", "change"):
+            if label == "multi-input + change":
                 run.looks = looks(store, facts.owners)
             if label == BEST:
                 run.by_role = pairs_by_role(store, facts)
@@ -410,11 +422,15 @@ def pairs_by_role(store: Any, facts: ScenarioFacts) -> dict[str, tuple[int, int]
         cells[(owner, int(view.ids[ids[address]]))] += 1
         sizes[owner] += 1
     out: dict[str, list[int]] = {}
+
+    def role(owner: str) -> str:  # users by wallet software
+        software = facts.software.get(owner, "core")
+        return facts.actors[owner] + ("" if software == "core" else f" ({software})")
+
     for owner, n in sizes.items():
-        role = facts.actors[owner]
-        out.setdefault(role, [0, 0])[0] += n * (n - 1) // 2
+        out.setdefault(role(owner), [0, 0])[0] += n * (n - 1) // 2
     for (owner, _), n in cells.items():
-        out[facts.actors[owner]][1] += n * (n - 1) // 2
+        out[role(owner)][1] += n * (n - 1) // 2
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 

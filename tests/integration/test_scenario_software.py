@@ -1,12 +1,14 @@
-"""The scenario's second wallet software: light-wallet users next to Litecoin Core.
+"""The scenario's other wallet software: light wallets and hardware signers next to Litecoin Core.
 
 `tests.support.scenario` gives a quarter of its ordinary users a light wallet
-(``Profile.software == "light"``) whose payments the scenario builds and signs itself. These
-tests act a scenario out on a real ``litecoind -regtest`` and check, from the node's own
-decoding, that those payments carry the light wallet's fingerprint (version 1, nLockTime 0,
-final nSequence, BIP 69 order, change of the payer's receive type, signatures without low-R
-grinding) and every other transaction Core's (no high-R signature), and that choosing the light
-users changes nothing else of the plan.
+(``Profile.software == "light"``) and 15 % a hardware signer behind Core-like settings
+(``"hardware"``); the scenario builds and signs their payments itself. These tests act a
+scenario out on a real ``litecoind -regtest`` and check, from the node's own decoding, that
+the light payments carry the light wallet's fingerprint (version 1, nLockTime 0, final
+nSequence, BIP 69 order, change of the payer's receive type, signatures without low-R
+grinding), the hardware signers' carry Core's settings with their own change type and
+signatures without grinding, every other transaction Core's (no high-R signature), and that
+choosing these users changes nothing else of the plan.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cointrail.analysis.txview import iter_tx_views
+from cointrail.chain.rpc import RpcClient
+from cointrail.chain.utxo.sigstyle import SIG_ECDSA, SIG_HIGH_R, SIG_NOT_ALL
+from cointrail.store.duck import open_chain
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.sync import sync_rpc
 from tests.support.litecoind import LitecoindNode, to_sat
 from tests.support.scenario import (
     ADDRESS_TYPES,
+    HARDWARE_SHARE,
     LIGHT_MIN_CHANGE,
     LIGHT_SHARE,
     NODE_ARGS,
@@ -148,34 +158,42 @@ def test_signature_reader_tells_high_r_from_low_r() -> None:
 def test_light_users_are_a_seeded_minority_that_changes_nothing_else(scale: int) -> None:
     plan = plan_scenario(SEED, scale)
     assert plan_scenario(SEED, scale) == plan
-    all_core = plan_scenario(SEED, scale, light_share=0.0)
+    all_core = plan_scenario(SEED, scale, light_share=0.0, hardware_share=0.0)
     all_light = plan_scenario(SEED, scale, light_share=1.0)
+    no_hardware = plan_scenario(SEED, scale, hardware_share=0.0)
     users = [p.wallet for p in plan.profiles if p.role is Role.USER]
     light = [p for p in plan.profiles if p.software == "light"]
-    assert {p.role for p in light} == {Role.USER}
+    hardware = [p for p in plan.profiles if p.software == "hardware"]
+    assert {p.role for p in light + hardware} == {Role.USER}
     assert len(light) == round(LIGHT_SHARE * len(users)) > 0
-    assert {p.software for p in plan.profiles} == {"core", "light"}
+    assert len(hardware) == round(HARDWARE_SHARE * len(users)) > 0
+    assert {p.software for p in plan.profiles} == {"core", "light", "hardware"}
     assert {p.software for p in all_core.profiles} == {"core"}
     assert [p.wallet for p in all_light.profiles if p.software == "light"] == users
+    # the light users do not depend on the hardware share
+    assert [p for p in no_hardware.profiles if p.software == "light"] == light
+    assert {p.software for p in no_hardware.profiles} == {"core", "light"}
     # the same actions, amounts and schedule, and the same profiles but for the software
-    for other in (all_core, all_light):
+    for other in (all_core, all_light, no_hardware):
         assert other.steps == plan.steps
         assert (other.seed, other.scale, other.initial_blocks) == (
             plan.seed, plan.scale, plan.initial_blocks)
         assert [dataclasses.replace(p, software="core") for p in other.profiles] == [
             dataclasses.replace(p, software="core") for p in plan.profiles]
-    assert len({plan.digest, all_core.digest, all_light.digest}) == 3
+    assert len({plan.digest, all_core.digest, all_light.digest, no_hardware.digest}) == 4
     # the sample depends on the seed
     other_seed = plan_scenario(SEED + 1, scale)
     assert {p.wallet for p in other_seed.profiles if p.software == "light"} != {
         p.wallet for p in light}
     with pytest.raises(ValueError):
         plan_scenario(SEED, scale, light_share=1.5)
+    with pytest.raises(ValueError):
+        plan_scenario(SEED, scale, hardware_share=-0.1)
 
 
-def light_payments(plan: Plan) -> dict[tuple[str, int], Pay]:
-    """(payer, step) -> the payment of every light user the plan makes."""
-    light = {p.wallet for p in plan.profiles if p.software == "light"}
+def light_payments(plan: Plan, software: str = "light") -> dict[tuple[str, int], Pay]:
+    """(payer, step) -> the payment of every user of `software` the plan makes."""
+    light = {p.wallet for p in plan.profiles if p.software == software}
     found = {}
     for step, actions in enumerate(plan.steps):
         for action in actions:
@@ -197,24 +215,31 @@ def test_the_seed_exercises_every_light_path() -> None:
 # -- the chain ---------------------------------------------------------------------------------
 
 
+def own_transactions(facts: ScenarioFacts, software: str) -> dict[str, str]:
+    """txid -> payer of the transactions the scenario built for `software`'s users."""
+    return {"light": facts.light_transactions, "hardware": facts.hardware_transactions}[software]
+
+
 def payer_step(world: World, txid: str) -> tuple[str, int]:
-    return world.facts.light_transactions[txid], (
-        world.facts.tx_heights[txid] - world.plan.initial_blocks - 1)
+    payer = world.facts.light_transactions.get(txid) or world.facts.hardware_transactions[txid]
+    return payer, world.facts.tx_heights[txid] - world.plan.initial_blocks - 1
 
 
-def test_every_light_payment_was_made_by_the_light_wallet_and_nothing_else(
-        world: World) -> None:
+@pytest.mark.parametrize("software", ["light", "hardware"])
+def test_every_payment_of_a_non_core_wallet_was_made_by_that_wallet_and_nothing_else(
+        world: World, software: str) -> None:
     facts, plan = world.facts, world.plan
+    made_by = own_transactions(facts, software)
     assert facts.software == {p.wallet: p.software for p in plan.profiles}
-    assert facts.light_wallets == sorted(p.wallet for p in plan.profiles
-                                         if p.software == "light")
-    planned = light_payments(plan)
-    made = {payer_step(world, t): t for t in facts.light_transactions}
-    assert len(made) == len(facts.light_transactions)
+    wallets = facts.light_wallets if software == "light" else facts.hardware_wallets
+    assert wallets == sorted(p.wallet for p in plan.profiles if p.software == software)
+    planned = light_payments(plan, software)
+    made = {payer_step(world, t): t for t in made_by}
+    assert len(made) == len(made_by)
     assert set(made) == set(planned)
-    # on the chain: a transaction spends a light wallet's coins exactly when the light wallet
-    # made it (the node's wallets never spend for a light user)
-    light = set(facts.light_wallets)
+    # on the chain: a transaction spends such a wallet's coins exactly when that wallet made it
+    # (the node's wallets never spend for it)
+    light = set(wallets)
     spent_by_light = set()
     for tx in world.txs:
         owners = {facts.owners.get(str(world.prevouts[(v["txid"], v["vout"])][2]))
@@ -222,8 +247,41 @@ def test_every_light_payment_was_made_by_the_light_wallet_and_nothing_else(
         if owners & light:
             assert len(owners) == 1, (tx["txid"], owners)
             spent_by_light.add(tx["txid"])
-            assert facts.light_transactions[tx["txid"]] in owners
-    assert spent_by_light == set(facts.light_transactions)
+            assert made_by[tx["txid"]] in owners
+    assert spent_by_light == set(made_by)
+
+
+def test_hardware_transactions_carry_core_settings_and_their_own_change_type(
+        world: World) -> None:
+    facts, node = world.facts, world.node
+    profiles = {p.wallet: p for p in world.plan.profiles}
+    planned = light_payments(world.plan, "hardware")
+    change_first = change_last = 0
+    for txid, payer in facts.hardware_transactions.items():
+        profile, pay = profiles[payer], planned[payer_step(world, txid)]
+        tx = node.rpc("getrawtransaction", txid, True)
+        height = facts.tx_heights[txid]
+        # Core's settings: version 2, nLockTime at the tip it was made on (the block before
+        # the one that took it, here), RBF as the profile says
+        assert tx["version"] == 2 and height - 3 <= tx["locktime"] < height, txid
+        want = 0xFFFFFFFD if profile.replaceable else 0xFFFFFFFE
+        assert {v["sequence"] for v in tx["vin"]} == {want}, txid
+        outpoints = [(str(v["txid"]), int(v["vout"])) for v in tx["vin"]]
+        addresses = [str(address_of(o["scriptPubKey"])) for o in tx["vout"]]
+        mine = [bool(i["ismine"]) for i in node.batch(
+            [("getaddressinfo", [a]) for a in addresses], wallet=payer)]
+        change = [o for o, m in zip(tx["vout"], mine, strict=True) if m]
+        paid = [o for o, m in zip(tx["vout"], mine, strict=True) if not m]
+        assert len(paid) == 1 and len(change) <= 1, txid
+        assert all(world.prevouts[o][2] in facts.addresses_of(payer) for o in outpoints), txid
+        for o in change:  # the wallet's own type, where Core's change is bech32
+            assert RECEIVE_TYPE[o["scriptPubKey"]["type"]] == profile.address_type, txid
+            change_first += o["n"] == 0
+            change_last += o["n"] == 1
+        if not pay.subtract_fee:
+            assert to_sat(paid[0]["value"]) == pay.amount, txid
+    assert len(facts.hardware_transactions) >= 10
+    assert change_first and change_last  # outputs in random order
 
 
 def test_light_transactions_carry_the_light_wallet_fingerprint(world: World) -> None:
@@ -289,16 +347,23 @@ def test_light_transactions_carry_the_light_wallet_fingerprint(world: World) -> 
     assert change_types == set(ADDRESS_TYPES), change_types
 
 
-def test_only_light_signatures_have_a_high_r(world: World) -> None:
+def test_only_the_scenario_signers_make_a_high_r(world: World) -> None:
     light_sigs: list[tuple[int, int]] = []
     core_sigs: list[tuple[int, int]] = []
+    hardware_sigs: list[tuple[int, int]] = []
     for tx in world.txs:
         found = [signatures(v) for v in tx["vin"]]
         if tx["txid"] in world.facts.light_transactions:
             assert [len(s) for s in found] == [1] * len(found), tx["txid"]  # one key each
             light_sigs += [s for sigs in found for s in sigs]
+        elif tx["txid"] in world.facts.hardware_transactions:
+            assert [len(s) for s in found] == [1] * len(found), tx["txid"]
+            hardware_sigs += [s for sigs in found for s in sigs]
         else:
             core_sigs += [s for sigs in found for s in sigs]
+    hardware_high = sum(r == 33 for r, _ in hardware_sigs)
+    assert len(hardware_sigs) >= 15
+    assert 0.2 <= hardware_high / len(hardware_sigs) <= 0.8, (hardware_high, len(hardware_sigs))
     high = sum(r == 33 for r, _ in light_sigs)
     share = high / len(light_sigs)
     report = (f"{high} of {len(light_sigs)} light-wallet signatures have a 33-byte r "
@@ -309,3 +374,36 @@ def test_only_light_signatures_have_a_high_r(world: World) -> None:
     assert 0.2 <= share <= 0.8, report  # without grinding, about half
     assert [r for r, _ in core_sigs if r > 32] == [], report  # Core grinds for a low r
     print(report)
+
+
+def test_the_store_reads_each_inputs_signature_style_as_the_node_decodes_it(
+        world: World, tmp_path: Path) -> None:
+    """Synced into a cointrail store, every input's `sig_flags` (high R, ECDSA, sighash) agree
+    with the signatures in the node's own decoding, and the wallet fingerprint sees the
+    hardware signers' and light wallets' transactions as non-grinding."""
+    node = world.node
+    url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
+    with open_chain(tmp_path / "store", "litecoin", "regtest") as store, RpcClient(url) as client:
+        sync_rpc(UtxoIngestor(store), client)
+        rows = store.query(
+            "SELECT t.txid, i.n, i.sig_flags FROM inputs i JOIN txs t USING (tx_id)")
+        flags = {(bytes(txid)[::-1].hex(), n): f for txid, n, f in rows}
+        styles = {}
+        for tx_id, txid in store.query(
+                "SELECT tx_id, txid FROM txs WHERE NOT is_coinbase ORDER BY tx_id"):
+            (view,) = iter_tx_views(store.con, tx_id, tx_id)
+            styles[bytes(txid)[::-1].hex()] = view.style
+    checked = 0
+    for tx in world.txs:
+        for n, vin in enumerate(tx["vin"]):
+            sigs = signatures(vin)
+            got = flags[(tx["txid"], n)]
+            assert got is not None
+            assert bool(got & SIG_ECDSA) == bool(sigs), (tx["txid"], n)
+            assert bool(got & SIG_HIGH_R) == any(r == 33 for r, _ in sigs), (tx["txid"], n)
+            assert not got & SIG_NOT_ALL
+            checked += 1
+    assert checked == len(flags) >= 500
+    own = set(world.facts.light_transactions) | set(world.facts.hardware_transactions)
+    assert any(styles[t].high_r for t in own)
+    assert not any(style.high_r for t, style in styles.items() if t not in own)

@@ -19,7 +19,12 @@ Every actor is a wallet of the node (``createwallet``), so ownership is the node
   the user's own receive type, inputs and outputs in BIP 69 order, and signatures made with
   embit without low-R grinding (about half have a 33-byte DER r) — where Core's payments are
   version 2 with anti-fee-sniping nLockTime, random change position, bech32 change and
-  low-R-ground signatures;
+  low-R-ground signatures. Another 15 % (`HARDWARE_SHARE`, drawn from the same stream after
+  the light users) sign with a *hardware signer* behind Core-like settings (``software ==
+  "hardware"``, think of a desktop wallet with a hardware device): the same transactions as
+  the light wallet's but with Core's version 2, anti-fee-sniping nLockTime, Core's nSequence
+  for the profile's RBF choice and outputs in random order, so only the signatures (no low-R
+  grinding) and the change type tell them from Core;
 * ``merchant-NN`` take every payment on a fresh invoice address and now and then cash everything
   out to their deposit address; ``employer-NN`` buy coins and pay monthly salaries (fixed fiat
   amounts at the month's price) with ``sendmany``;
@@ -41,11 +46,11 @@ inputs), ``combinepsbt``, ``finalizepsbt``, ``sendrawtransaction``.
 
 Determinism: `plan_scenario(seed, scale)` is a pure function — the same seed and scale give the
 same actions, amounts, schedule and wallet software (`Plan.digest`); the software is drawn apart
-from everything else, so ``plan_scenario(seed, scale, light_share=0)`` differs from the default
-plan only in the profiles' `software`. `build_scenario` then acts the plan out; the node adds its
-own randomness (keys, change positions, coin selection), so txids differ between runs while the
-actions do not. The planner keeps a conservative ledger (confirmed funds only, a generous fee
-allowance per transaction) so every action is affordable.
+from everything else, so ``plan_scenario(seed, scale, light_share=0, hardware_share=0)`` differs
+from the default plan only in the profiles' `software`. `build_scenario` then acts the plan out;
+the node adds its own randomness (keys, change positions, coin selection), so txids differ
+between runs while the actions do not. The planner keeps a conservative ledger (confirmed funds
+only, a generous fee allowance per transaction) so every action is affordable.
 
 The node should run with a small key pool (``-keypool=16``, `NODE_ARGS`): a legacy wallet with
 the default pool of 1000 keys takes over a second to create. Chains stay far below height 431
@@ -112,11 +117,16 @@ ADDRESS_TYPES = ("legacy", "p2sh-segwit", "bech32")
 FEE_RATES = (10, 11, 12, 15, 20, 25, 40)
 ROUND_AMOUNTS = tuple(COIN * c // 100 for c in (
     1, 2, 5, 10, 20, 25, 50, 75, 100, 150, 200, 250, 300, 500, 1000))
-#: Wallet software (`Profile.software`): Litecoin Core, or a light wallet whose transactions the
-#: scenario builds and signs itself (see the module docstring).
-SOFTWARE = ("core", "light")
+#: Wallet software (`Profile.software`): Litecoin Core, a light wallet, or a hardware signer
+#: behind Core-like settings; the scenario builds and signs the last two's transactions itself
+#: (see the module docstring).
+SOFTWARE = ("core", "light", "hardware")
 #: The share of ordinary users (Role.USER) who run the light wallet (`plan_scenario`).
 LIGHT_SHARE = 0.25
+#: The share of ordinary users who sign with a hardware signer (`plan_scenario`).
+HARDWARE_SHARE = 0.15
+SEQUENCE_LOCKTIME = 0xFFFFFFFE  # final for replacement, lets nLockTime count
+SEQUENCE_RBF = 0xFFFFFFFD
 #: A light wallet makes no change output below this (litoshi); the rest goes to the fee.
 LIGHT_MIN_CHANGE = 10_000
 SEQUENCE_FINAL = 0xFFFFFFFF
@@ -311,12 +321,14 @@ class _Coin:
 
 
 class _Planner:
-    def __init__(self, seed: int, scale: int, light_share: float = LIGHT_SHARE) -> None:
+    def __init__(self, seed: int, scale: int, light_share: float = LIGHT_SHARE,
+                 hardware_share: float = HARDWARE_SHARE) -> None:
         if scale < 1:
             raise ValueError(f"scale must be at least 1, not {scale}")
-        if not 0.0 <= light_share <= 1.0:
-            raise ValueError(f"light_share must be between 0 and 1, not {light_share}")
-        self.light_share = light_share
+        for name, share in (("light_share", light_share), ("hardware_share", hardware_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {share}")
+        self.light_share, self.hardware_share = light_share, hardware_share
         self.rng = random.Random(seed)
         self.seed, self.scale = seed, scale
         self.n_steps = 44 + 6 * scale
@@ -393,8 +405,15 @@ class _Planner:
         actors, actions, amounts, schedule — is the same whatever the share."""
         rng = random.Random(f"{self.seed}/software")
         count = round(len(self.users) * self.light_share)
-        for name in sorted(rng.sample(self.users, count)):
+        light = set(rng.sample(self.users, count))
+        for name in sorted(light):
             self.profiles[name] = dataclasses.replace(self.profiles[name], software="light")
+        # then the hardware signers among the others, from the same stream (so the light users
+        # are the same whatever `hardware_share` is)
+        rest = [u for u in self.users if u not in light]
+        count = min(len(rest), round(len(self.users) * self.hardware_share))
+        for name in sorted(rng.sample(rest, count)):
+            self.profiles[name] = dataclasses.replace(self.profiles[name], software="hardware")
 
     # -- ledger ---------------------------------------------------------------------------
 
@@ -789,11 +808,12 @@ def _decompose(amount: int, denominations: Sequence[int], out_cost: int) -> list
     return parts
 
 
-def plan_scenario(seed: int, scale: int = 1, *, light_share: float = LIGHT_SHARE) -> Plan:
+def plan_scenario(seed: int, scale: int = 1, *, light_share: float = LIGHT_SHARE,
+                  hardware_share: float = HARDWARE_SHARE) -> Plan:
     """The scenario's actions for `seed` and `scale` (a pure function of them). `light_share` of
-    the ordinary users run the light wallet; it changes the profiles' `software` and nothing
-    else of the plan."""
-    return _Planner(seed, scale, light_share).plan()
+    the ordinary users run the light wallet and `hardware_share` sign with a hardware signer;
+    they change the profiles' `software` and nothing else of the plan."""
+    return _Planner(seed, scale, light_share, hardware_share).plan()
 
 
 # -- facts -------------------------------------------------------------------------------------
@@ -837,8 +857,9 @@ class ScenarioFacts:
     consolidation_address: str = ""
     peel_txids: list[str] = field(default_factory=list)
     peel_deposit_addresses: list[str] = field(default_factory=list)
-    software: dict[str, str] = field(default_factory=dict)  # wallet -> "core" or "light"
+    software: dict[str, str] = field(default_factory=dict)  # wallet -> one of SOFTWARE
     light_transactions: dict[str, str] = field(default_factory=dict)  # txid -> light payer
+    hardware_transactions: dict[str, str] = field(default_factory=dict)  # txid -> its payer
     start_height: int = 0
     tip_height: int = 0
     transactions: int = 0
@@ -852,6 +873,11 @@ class ScenarioFacts:
     def light_wallets(self) -> list[str]:
         """The wallets that run the light wallet software."""
         return sorted(w for w, software in self.software.items() if software == "light")
+
+    @property
+    def hardware_wallets(self) -> list[str]:
+        """The wallets that sign with a hardware signer."""
+        return sorted(w for w, software in self.software.items() if software == "hardware")
 
 
 # -- acting the plan out -----------------------------------------------------------------------
@@ -1109,12 +1135,13 @@ class _Actor:
     def core(self, wallet: str) -> str:
         """`wallet`, checked to run Litecoin Core (its node wallet builds the transaction)."""
         if self.profiles[wallet].software != "core":
-            raise AssertionError(f"{wallet} runs the light wallet: the node cannot spend for it")
+            raise AssertionError(f"{wallet} runs {self.profiles[wallet].software} wallet "
+                                 "software: the node cannot spend for it")
         return wallet
 
     def send(self, wallet: str, address: str, amount: int, subtract_fee: bool) -> str:
         p = self.profiles[wallet]
-        if p.software == "light":
+        if p.software != "core":
             return self.light_send(wallet, address, amount, subtract_fee)
         return self.sent(str(self.w(self.core(wallet), "sendtoaddress", address, ltc(amount),
                                     "", "", subtract_fee, p.replaceable, None, "unset", None,
@@ -1126,7 +1153,13 @@ class _Actor:
         txid and vout; ``listunspent`` leaves locked coins out) until they cover the payment and
         the fee (profile fee rate × `light_vsize`), change of the wallet's receive type unless
         below `LIGHT_MIN_CHANGE`, inputs and outputs in BIP 69 order, signed with embit without
-        low-R grinding. The wallet sees its spend (its keys) once the node has it."""
+        low-R grinding. The wallet sees its spend (its keys) once the node has it.
+
+        A hardware signer's wallet (``software == "hardware"``) builds the same transaction
+        with Core's settings instead: version 2, nLockTime at the tip height (anti-fee-sniping),
+        nSequence 0xfffffffd with RBF and 0xfffffffe without, and the outputs in random order
+        (inputs oldest first); only its signatures (no low-R grinding) and its change type tell
+        it from Core."""
         p = self.profiles[wallet]
         payee = bytes.fromhex(str(self.node.rpc("validateaddress", address)["scriptPubKey"]))
         placeholder = bytes(_SCRIPT_LENGTH[p.address_type])  # the change script's length
@@ -1153,20 +1186,28 @@ class _Actor:
             change_address = str(self.w(wallet, "getrawchangeaddress", p.address_type))
             outputs.append((change, bytes.fromhex(str(
                 self.node.rpc("validateaddress", change_address)["scriptPubKey"]))))
-        chosen.sort(key=lambda c: (str(c["txid"]), int(c["vout"])))  # BIP 69
-        outputs.sort()  # BIP 69: by value, then scriptPubKey bytes
+        hardware = p.software == "hardware"
+        if hardware:
+            random.Random(f"{wallet}/{chosen[0]['txid']}").shuffle(outputs)
+            version, lock_time = 2, int(self.node.rpc("getblockcount"))
+            sequence = SEQUENCE_RBF if p.replaceable else SEQUENCE_LOCKTIME
+        else:
+            chosen.sort(key=lambda c: (str(c["txid"]), int(c["vout"])))  # BIP 69
+            outputs.sort()  # BIP 69: by value, then scriptPubKey bytes
+            version, lock_time, sequence = 1, 0, SEQUENCE_FINAL
         tx = Transaction(
-            version=1,
+            version=version,
             vin=[TransactionInput(bytes.fromhex(str(c["txid"])), int(c["vout"]),
-                                  sequence=SEQUENCE_FINAL) for c in chosen],
+                                  sequence=sequence) for c in chosen],
             vout=[TransactionOutput(value, Script(script)) for value, script in outputs],
-            locktime=0)
+            locktime=lock_time)
         wifs = self.node.batch([("dumpprivkey", [c["address"]]) for c in chosen], wallet=wallet)
         for index, (coin, wif) in enumerate(zip(chosen, wifs, strict=True)):
             _light_sign(tx, index, coin, PrivateKey.from_wif(str(wif)))
         txid = str(self.node.rpc("sendrawtransaction", tx.serialize().hex()))
         assert txid == tx.txid().hex(), (txid, tx.txid().hex())
-        self.facts.light_transactions[txid] = wallet
+        (self.facts.hardware_transactions if hardware else self.facts.light_transactions)[
+            txid] = wallet
         return self.sent(txid)
 
     def pay(self, action: Pay) -> None:
@@ -1355,11 +1396,13 @@ class _Actor:
 
 
 def build_scenario(node: LitecoindNode, seed: int, scale: int = 1, *,
-                   light_share: float = LIGHT_SHARE) -> ScenarioFacts:
-    """Act out `plan_scenario(seed, scale, light_share=light_share)` on `node` (a fresh regtest
-    node, ideally started with `NODE_ARGS`) and return what happened with the ground truth."""
+                   light_share: float = LIGHT_SHARE,
+                   hardware_share: float = HARDWARE_SHARE) -> ScenarioFacts:
+    """Act out `plan_scenario(seed, scale, light_share=..., hardware_share=...)` on `node` (a
+    fresh regtest node, ideally started with `NODE_ARGS`) and return what happened with the
+    ground truth."""
     started = time.perf_counter()
-    plan = plan_scenario(seed, scale, light_share=light_share)
+    plan = plan_scenario(seed, scale, light_share=light_share, hardware_share=hardware_share)
     actor = _Actor(node, plan)
     loaded = set(node.rpc("listwallets"))
     for p in plan.profiles:
@@ -1483,6 +1526,7 @@ def _find(parent: dict[int, int], a: int) -> int:
 
 
 __all__ = [
+    "HARDWARE_SHARE",
     "LIGHT_MIN_CHANGE",
     "LIGHT_SHARE",
     "NODE_ARGS",

@@ -48,8 +48,11 @@ from cointrail.analysis.clustering.engine import (
 from cointrail.analysis.clustering.heuristics import (
     ChangeLinker,
     MultiInput,
+    OneTimeChange,
+    RoundPaymentAmount,
     TxContext,
     WalletFingerprint,
+    default_change_heuristics,
 )
 from cointrail.analysis.txview import iter_tx_views
 from cointrail.chain.utxo.address import encode_address
@@ -1830,6 +1833,9 @@ def test_heuristic_parameters_are_typed_recorded_and_rebuild_the_clustering(
     (["deposit_address.link_hot=maybe"], "not true or false"),
     (["change.policy=sometimes"], "one of uncontested, unanimous, majority"),
     (["change.decisive=self_change,round"], "no change heuristic 'round' to make decisive"),
+    (["change.wallet_fingerprint.grind=no"], "no settable parameter 'wallet_fingerprint.grind'"),
+    (["change.wallet_fingerprint.min_low_r=0"], "min_low_r must be at least 1"),
+    (["change.fingerprint.min_low_r=2"], "wallet_fingerprint.min_low_r"),
 ])
 def test_bad_heuristic_parameters_say_what_is_wrong(texts: list[str], message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
@@ -1856,6 +1862,33 @@ def test_the_change_linkers_decisive_heuristics_are_a_list_of_names() -> None:
     (linker,) = [h for h in default.build()[0] if isinstance(h, ChangeLinker)]
     assert linker.decisive == ("self_change", "one_time_change", "optimal_change",
                                "wallet_fingerprint")
+
+
+def test_the_change_heuristics_take_parameters_through_the_linker() -> None:
+    """``--param change.wallet_fingerprint.signatures=true`` gives the linker a fingerprint
+    that compares signature styles (off by default); the run records it, is rebuilt from the
+    record, and differs from the default run."""
+    settings = parse_heuristic_params(["change.wallet_fingerprint.signatures=true",
+                                       "change.wallet_fingerprint.min_low_r=3",
+                                       "change.round_amount.precision_sats=1000000"])
+    assert settings == (("change", "wallet_fingerprint.signatures", True),
+                        ("change", "wallet_fingerprint.min_low_r", 3),
+                        ("change", "round_amount.precision_sats", 1_000_000))
+    config = ClusterConfig(heuristics=("multi_input", "change"), params=settings)
+    (linker,) = [h for h in config.build()[0] if isinstance(h, ChangeLinker)]
+    by_name = {h.name: h for h in linker.heuristics}
+    assert len(linker.heuristics) == len(default_change_heuristics())
+    assert by_name["wallet_fingerprint"] == WalletFingerprint(signatures=True, min_low_r=3)
+    assert by_name["round_amount"] == RoundPaymentAmount(precision_sats=1_000_000)
+    assert by_name["one_time_change"] == OneTimeChange()
+    again = ClusterConfig.from_description(json.loads(json.dumps(config.describe())))
+    assert again is not None and again.digest() == config.digest()
+    assert set(settings) <= set(again.params)
+    default = ClusterConfig(heuristics=("multi_input", "change"))
+    assert default.digest() != config.digest()
+    again_default = ClusterConfig.from_description(json.loads(json.dumps(default.describe())))
+    assert again_default is not None and again_default.digest() == default.digest()
+    assert not [p for p in again_default.params if "." in p[1]]  # defaults are not settings
 
 
 def test_parameters_must_fit_the_run_and_the_heuristic() -> None:

@@ -243,8 +243,10 @@ def signed_input(addr: int, value: int, flags: int | None) -> InputView:
 
 
 def test_wallet_fingerprint_tells_a_grinding_signer_from_one_that_does_not() -> None:
-    """Version 3: a high-R signature and several low-R inputs are two signers; too few
-    low-R inputs, or no signature data, say nothing (version 2's decision)."""
+    """Version 3 with `signatures`: a high-R signature and `min_low_r` or more low-R inputs
+    are two signers; too few low-R inputs, or no signature data, say nothing (version 2's
+    decision). Off by default (docs/accuracy.md measured it)."""
+    sig = WalletFingerprint(signatures=True, min_low_r=2)
     grinder_2 = replace(CORE, low_r=2)  # two inputs, both low R
     grinder_1 = replace(CORE, low_r=1)
     hardware = replace(CORE, high_r=True, low_r=1)  # same settings, a signer that does not grind
@@ -252,29 +254,37 @@ def test_wallet_fingerprint_tells_a_grinding_signer_from_one_that_does_not() -> 
     tx = make_tx([signed_input(PAYER, 5, SIG_ECDSA), signed_input(PAYER2, 5, SIG_ECDSA)],
                  [out(0, PAYEE, 6, spent_by=hardware), out(1, CHANGE, 3, spent_by=grinder_1)])
     assert tx.style == grinder_2
-    assert WalletFingerprint().change_index(tx) == 1
-    assert WalletFingerprint(signatures=False).change_index(tx) is None  # version 2: alike
+    assert sig.change_index(tx) == 1
+    assert WalletFingerprint().change_index(tx) is None  # the default: settings alike
+    assert WalletFingerprint(signatures=True).change_index(tx) is None  # min_low_r 4 by default
     # the other way round: the payer's signer does not grind, the payee's does (two inputs)
     tx2 = make_tx([signed_input(PAYER, 9, SIG_ECDSA | SIG_HIGH_R)],
                   [out(0, PAYEE, 6, spent_by=grinder_2), out(1, CHANGE, 2, spent_by=grinder_1)])
     assert tx2.style == replace(CORE, high_r=True)
-    assert WalletFingerprint().change_index(tx2) == 1
-    # one low-R input is no evidence at the default min_low_r = 2; at 1 it is
+    assert sig.change_index(tx2) == 1
+    # one low-R input is no evidence at min_low_r = 2; at 1 it is
     tx3 = make_tx([signed_input(PAYER, 9, SIG_ECDSA)],
                   [out(0, PAYEE, 6, spent_by=hardware), out(1, CHANGE, 2, spent_by=grinder_1)])
-    assert WalletFingerprint().change_index(tx3) is None
-    assert WalletFingerprint(min_low_r=1).change_index(tx3) == 1
+    assert sig.change_index(tx3) is None
+    assert replace(sig, min_low_r=1).change_index(tx3) == 1
+    # the known false positive: a non-grinding payer whose change is spent by two inputs that
+    # both came out low-R; the payee's spender (a non-grinder too) then "matches" alone
+    tx5 = make_tx([signed_input(PAYER, 9, SIG_ECDSA | SIG_HIGH_R)],
+                  [out(0, PAYEE, 6, spent_by=replace(CORE, high_r=True)),
+                   out(1, CHANGE, 2, spent_by=grinder_2)])
+    assert sig.change_index(tx5) == 0  # wrong: the payment
+    assert WalletFingerprint().change_index(tx5) is None
     # no signature data (a store ingested before schema 3): version 2's decision
     tx4 = make_tx([signed_input(PAYER, 5, None), signed_input(PAYER2, 5, None)],
                   [out(0, PAYEE, 6, spent_by=hardware), out(1, CHANGE, 3, spent_by=CORE)])
     assert tx4.style == CORE
-    assert WalletFingerprint().change_index(tx4) is None
+    assert sig.change_index(tx4) is None
     # both high R: the same kind of signer, no conflict
-    assert not WalletFingerprint().different_signers(hardware, replace(CORE, high_r=True))
+    assert not sig.different_signers(hardware, replace(CORE, high_r=True))
     with pytest.raises(InputError, match="min_low_r"):
         WalletFingerprint(min_low_r=0)
     assert WalletFingerprint().describe()["params"] == {
-        "require_all_spent": True, "script_type": False, "signatures": True, "min_low_r": 2}
+        "require_all_spent": True, "script_type": False, "signatures": False, "min_low_r": 4}
 
 
 @given(

@@ -35,7 +35,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -51,6 +51,7 @@ from cointrail.analysis.clustering import deposit as deposit_reuse
 from cointrail.analysis.clustering.batches import BatchChange, BatchEvidence
 from cointrail.analysis.clustering.deposits import DepositAddresses, DepositEvidence
 from cointrail.analysis.clustering.heuristics import (
+    CHANGE_HEURISTICS,
     ChangeLinker,
     ClusterLink,
     Heuristic,
@@ -108,13 +109,44 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 def settable_params(name: str) -> dict[str, Any]:
     """The parameters of the UTXO heuristic `name` that a run may set, with their defaults:
     its dataclass fields with a scalar default (numbers, flags, names, enums) or a tuple of
-    names (given as a comma-separated list)."""
+    names (given as a comma-separated list). The change linker also takes its change
+    heuristics' parameters as ``HEURISTIC.PARAMETER`` (``wallet_fingerprint.min_low_r``)."""
     kind = HEURISTICS.get(name)
     if not isinstance(kind, type) or not dataclasses.is_dataclass(kind):
         return {}
+    own = _scalar_fields(kind)
+    if kind is ChangeLinker:
+        for sub in CHANGE_HEURISTICS:
+            own |= {f"{sub.name}.{k}": v for k, v in _scalar_fields(sub).items()}
+    return own
+
+
+def _scalar_fields(kind: type) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(kind)
             if f.init and (isinstance(f.default, bool | int | float | str | Enum)
                            or _is_names(f.default))}
+
+
+def build_heuristic(name: str, params: Mapping[str, Any]) -> Heuristic:
+    """The UTXO heuristic `name` with `params` (`settable_params` names; the rest defaults)."""
+    own = {k: v for k, v in params.items() if "." not in k}
+    if HEURISTICS[name] is ChangeLinker:
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            if "." in key:
+                sub, _, param = key.partition(".")
+                nested.setdefault(sub, {})[param] = value
+        if nested:
+            own["heuristics"] = tuple(kind(**nested.get(kind.name, {}))
+                                      for kind in CHANGE_HEURISTICS)
+    return HEURISTICS[name](**own)
+
+
+def _jsonable_default(value: Any) -> Any:
+    """A default as a run record holds it (enums by value, tuples as lists)."""
+    if isinstance(value, Enum):
+        return value.value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _is_names(value: Any) -> bool:
@@ -128,7 +160,7 @@ def parse_heuristic_params(texts: Sequence[str]) -> tuple[Setting, ...]:
     settings: list[Setting] = []
     for text in texts:
         key, eq, raw = text.partition("=")
-        name, dot, param = key.strip().partition(".")
+        name, dot, param = key.strip().partition(".")  # param may be SUB.PARAMETER (change)
         if not eq or not dot or not name or not param:
             raise InputError(f"--param {text!r}: write HEURISTIC.PARAMETER=VALUE, e.g. "
                              "deposit_address.max_blocks=288")
@@ -253,7 +285,7 @@ class ClusterConfig:
         given: dict[str, dict[str, Any]] = {}
         for name, param, value in self.params:
             given.setdefault(name, {})[param] = value
-        return [HEURISTICS[h](**given.get(h, {})) for h in self.heuristics], (
+        return [build_heuristic(h, given.get(h, {})) for h in self.heuristics], (
             CoinJoinDetector() if self.coinjoin_detection else None
         )
 
@@ -296,7 +328,14 @@ class ClusterConfig:
             for h in doc["heuristics"]:
                 name = h["name"]
                 settable = settable_params(name)
-                for key, value in (h.get("params") or {}).items():
+                recorded = dict(h.get("params") or {})
+                for sub in recorded.pop("heuristics", None) or []:
+                    if isinstance(sub, dict):  # the change linker's change heuristics: those
+                        recorded |= {  # set otherwise than by default
+                            key: v for k, v in (sub.get("params") or {}).items()
+                            if (key := f"{sub['name']}.{k}") in settable
+                            and v != _jsonable_default(settable[key])}
+                for key, value in recorded.items():
                     if key in settable:
                         text = (str(value).lower() if isinstance(value, bool) else
                                 ",".join(value) if isinstance(value, list) else str(value))

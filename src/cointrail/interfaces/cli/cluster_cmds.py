@@ -43,8 +43,10 @@ def cluster_cmd(
     param: Annotated[list[str] | None, typer.Option(
         "--param", metavar="HEURISTIC.PARAMETER=VALUE",
         help="Set a UTXO heuristic's parameter, e.g. deposit_address.max_blocks=288 or "
-             "batch_change.min_outputs=5 (repeatable; recorded with the run, and a change "
-             "rebuilds the clustering). docs/clustering.md lists each one.")] = None,
+             "batch_change.min_outputs=5, or one of the change linker's change heuristics, "
+             "e.g. change.wallet_fingerprint.signatures=true (repeatable; recorded with the "
+             "run, and a change rebuilds the clustering). docs/clustering.md lists each one.")
+    ] = None,
     guard_size: Annotated[int, typer.Option(
         help="Supercluster guard: hold back weak links joining two clusters of at least this "
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
