@@ -283,8 +283,19 @@ def test_wallet_fingerprint_tells_a_grinding_signer_from_one_that_does_not() -> 
     assert not sig.different_signers(hardware, replace(CORE, high_r=True))
     with pytest.raises(InputError, match="min_low_r"):
         WalletFingerprint(min_low_r=0)
+    # ties_only: the signature style decides only between spenders that all match on
+    # settings, and never takes away a lone match
+    ties = replace(sig, ties_only=True)
+    assert ties.change_index(tx) == 1  # a tie of two settings matches, broken
+    assert ties.change_index(tx5) == 0  # the known false positive breaks ties too
+    lone = make_tx([signed_input(PAYER, 9, SIG_ECDSA | SIG_HIGH_R)],
+                   [out(0, PAYEE, 6, spent_by=OTHER_WALLET),
+                    out(1, CHANGE, 2, spent_by=grinder_2)])
+    assert sig.change_index(lone) is None  # the lone settings match taken away
+    assert ties.change_index(lone) == 1  # kept
     assert WalletFingerprint().describe()["params"] == {
-        "require_all_spent": True, "script_type": False, "signatures": False, "min_low_r": 4}
+        "require_all_spent": True, "script_type": False, "signatures": False, "min_low_r": 4,
+        "ties_only": False}
 
 
 @given(

@@ -328,7 +328,8 @@ class WalletFingerprint(ChangeHeuristic):
     instead of 1 over three seeds, recall 0.226 instead of 0.235) and no better at 3 or 4 (the
     same precision, recall within 0.001): one transaction's signatures are too little evidence
     of a signer. Hence off by default; `--param change.wallet_fingerprint.signatures=true`
-    turns it on.
+    turns it on. With `ties_only` the signature style only decides between spenders that all
+    have the transaction's settings, and never takes away a lone match.
 
     Known false positives: the payee spends with the same wallet software and settings (likeliest
     for the dominant wallets, e.g. Bitcoin Core's v2 / tip height / RBF) while the change is
@@ -343,6 +344,7 @@ class WalletFingerprint(ChangeHeuristic):
     script_type: bool = False
     signatures: bool = False
     min_low_r: int = 4
+    ties_only: bool = False
 
     def __post_init__(self) -> None:
         if self.min_low_r < 1:
@@ -357,17 +359,19 @@ class WalletFingerprint(ChangeHeuristic):
         if self.require_all_spent and any(s is None for _, s in spenders):
             return None
         style = tx.style
-        hits = [k for k, s in spenders if s is not None and self.same_wallet(s, style)]
-        return hits[0] if len(hits) == 1 else None
+        hits = [(k, s) for k, s in spenders if s is not None and self.same_settings(s, style)]
+        if self.signatures and (len(hits) > 1 or not self.ties_only):
+            hits = [(k, s) for k, s in hits if not self.different_signers(s, style)]
+        return hits[0][0] if len(hits) == 1 else None
 
-    def same_wallet(self, spender: TxStyle, style: TxStyle) -> bool:
-        """Whether a spender's fingerprint is the transaction's (its script type compared
-        only with `script_type`, its signature style only with `signatures`)."""
+    def same_settings(self, spender: TxStyle, style: TxStyle) -> bool:
+        """Whether a spender has the transaction's settings (its script type compared only
+        with `script_type`)."""
         fields = (spender.version, spender.lock_time, spender.sequence) == (
             style.version, style.lock_time, style.sequence)
         if self.script_type:
             fields = fields and spender.input_script_type == style.input_script_type
-        return fields and not (self.signatures and self.different_signers(spender, style))
+        return fields
 
     def different_signers(self, a: TxStyle, b: TxStyle) -> bool:
         """One has a high-R signature, the other `min_low_r` or more low-R inputs and none."""
