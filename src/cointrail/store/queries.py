@@ -12,6 +12,7 @@ from typing import Any
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import BlockHash, Txid
 from cointrail.chain.utxo.script import ScriptType
+from cointrail.chain.utxo.sigstyle import describe_flags
 from cointrail.errors import NotFoundError
 from cointrail.store.duck import ChainStore
 
@@ -107,6 +108,9 @@ def _eth_block(row: dict[str, Any], txids: list[str | None]) -> dict[str, Any]:
 def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
     """A transaction with inputs resolved (value, address) and outputs with their spender.
 
+    Each input's ``signature`` is its signature style (`sigstyle.describe_flags`: ECDSA, high
+    R, sighash not ALL, Schnorr, uncompressed key), null when the store does not know it.
+
     A coinbase has one input, as in Core's ``getrawtransaction``: ``{"coinbase": <scriptSig
     hex>}`` (its sequence is not stored)."""
     ident = ident.strip()
@@ -123,7 +127,7 @@ def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
     tx_id, height, version, lock_time, size, vsize, coinbase, in_value, out_value, fee = rows[-1]
     block = store.query("SELECT hash, time FROM blocks WHERE height = ?", [height])[0]
     inputs = store.query(
-        "SELECT i.n, p.txid, i.prev_n, i.value, a.text, i.sequence FROM inputs i"
+        "SELECT i.n, p.txid, i.prev_n, i.value, a.text, i.sequence, i.sig_flags FROM inputs i"
         " JOIN txs p ON p.tx_id = i.prev_tx_id LEFT JOIN addresses a ON a.addr_id = i.addr_id"
         " WHERE i.tx_id = ? ORDER BY i.n",
         [tx_id],
@@ -137,8 +141,9 @@ def show_tx(store: ChainStore, ident: str) -> dict[str, Any]:
         [tx_id],
     )
     vin: list[dict[str, Any]] = [
-        {"n": n, "txid": _hex(p), "vout": pn, "value_sat": v, "address": a, "sequence": s}
-        for n, p, pn, v, a, s in inputs
+        {"n": n, "txid": _hex(p), "vout": pn, "value_sat": v, "address": a, "sequence": s,
+         "signature": describe_flags(f)}
+        for n, p, pn, v, a, s, f in inputs
     ]
     if coinbase:
         vin = [{"coinbase": bytes(script).hex()} for (script,) in store.query(

@@ -28,6 +28,10 @@ TIP_438 = "0000000025c6b644f8add734be7e666fa4afa43ca0204d623a0c0b1fd2104c7a"
 FIRST_TRANSFER = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16"
 HAL = "1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3"
 SATOSHI = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"
+#: the signature style of the first transfer's input (block 170): one strict-DER ECDSA signature,
+#: r of 32 bytes, SIGHASH_ALL; a P2PK spend pushes no key
+SATOSHI_SIGNATURE = {"ecdsa": True, "high_r": False, "sighash_not_all": False, "schnorr": False,
+                     "uncompressed_key": False}
 DEFAULT_CONFIRMATIONS = 6  # docs/store.md
 HOLD_WRITER = """
 import sys
@@ -226,7 +230,8 @@ def test_show_tx_first_transfer(store_dir: Path, blocks: list[Block]) -> None:
     assert doc["size"] == tx.size
     assert doc["coinbase"] is False
     assert doc["vin"] == [{"n": 0, "txid": coinbase_9, "vout": 0, "value_sat": 50 * COIN,
-                           "address": SATOSHI, "sequence": tx.inputs[0].sequence}]
+                           "address": SATOSHI, "sequence": tx.inputs[0].sequence,
+                           "signature": SATOSHI_SIGNATURE}]
     assert [(o["n"], o["value_sat"], o["address"], o["type"]) for o in doc["vout"]] == [
         (0, 10 * COIN, HAL, "pubkey"), (1, 40 * COIN, SATOSHI, "pubkey")
     ]

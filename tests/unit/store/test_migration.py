@@ -15,6 +15,7 @@ from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import StoreError
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.queries import show_tx
 from cointrail.store.schema import SCHEMA_VERSION
 from cointrail.store.sync import ingest_blkfiles
 
@@ -101,6 +102,14 @@ def test_version_2_store_gains_signature_styles_for_new_blocks(tmp_path: Path) -
         flagged = store.query(
             "SELECT t.height, i.sig_flags FROM inputs i JOIN txs t USING (tx_id) "
             "ORDER BY t.height, i.tx_id, i.n")
+        # `show tx` says "not known" for the old input and names the new one's style
+        before_txid, after_txid = (bytes(t)[::-1].hex() for (t,) in store.query(
+            "SELECT txid FROM txs WHERE NOT is_coinbase AND height IN (170, 181) "
+            "ORDER BY height"))
+        assert show_tx(store, before_txid)["vin"][0]["signature"] is None
+        assert show_tx(store, after_txid)["vin"][0]["signature"] == {
+            "ecdsa": True, "high_r": False, "sighash_not_all": False, "schnorr": False,
+            "uncompressed_key": False}
     # block 170 (Satoshi pays Hal Finney) is before the upgrade; blocks 181, 182, 183, 187
     # spend its change afterwards, each with one ECDSA signature of a P2PK coin
     assert [f for h, f in flagged if h < 180] == [None]

@@ -277,6 +277,9 @@ def test_first_bitcoin_transfer(
     assert tx["vin"] == [{
         "n": 0, "txid": str(coinbase_9), "vout": 0, "value_sat": 50 * COIN, "address": SATOSHI,
         "sequence": blocks[170].transactions[1].inputs[0].sequence,
+        # one strict-DER signature with a 32-byte r, SIGHASH_ALL; a P2PK spend pushes no key
+        "signature": {"ecdsa": True, "high_r": False, "sighash_not_all": False,
+                      "schnorr": False, "uncompressed_key": False},
     }]
     assert [(o["n"], o["value_sat"], o["address"]) for o in tx["vout"]] == [
         (0, 10 * COIN, HAL), (1, 40 * COIN, SATOSHI)

@@ -95,6 +95,20 @@ def signature_flags(script_sig: bytes, witness: Sequence[bytes], spent_type: Scr
     return flags
 
 
+def describe_flags(flags: int | None) -> dict[str, bool] | None:
+    """The flags as named facts, for people and JSON (None: not known, e.g. an input ingested
+    before the store kept signature styles)."""
+    if flags is None:
+        return None
+    return {
+        "ecdsa": bool(flags & SIG_ECDSA),
+        "high_r": bool(flags & SIG_HIGH_R),
+        "sighash_not_all": bool(flags & SIG_NOT_ALL),
+        "schnorr": bool(flags & SIG_SCHNORR),
+        "uncompressed_key": bool(flags & SIG_UNCOMPRESSED),
+    }
+
+
 def _pushes(script: bytes) -> list[bytes]:
     """The data pushed by `script`, up to its first non-push opcode or a push that runs past
     its end."""

@@ -26,6 +26,7 @@ from cointrail.chain.utxo.sigstyle import (
     SIG_NOT_ALL,
     SIG_SCHNORR,
     SIG_UNCOMPRESSED,
+    describe_flags,
     is_der_signature,
     signature_flags,
 )
@@ -182,3 +183,15 @@ def test_real_blocks(name: str, low: float, high: float) -> None:
     share = single[True] / (single[True] + single[False])
     assert sum(single.values()) > 1000
     assert low < share < high, share
+
+
+def test_flags_are_named_for_people() -> None:
+    assert describe_flags(None) is None
+    assert describe_flags(0) == dict.fromkeys(
+        ("ecdsa", "high_r", "sighash_not_all", "schnorr", "uncompressed_key"), False)
+    assert describe_flags(SIG_ECDSA | SIG_HIGH_R | SIG_UNCOMPRESSED) == {
+        "ecdsa": True, "high_r": True, "sighash_not_all": False, "schnorr": False,
+        "uncompressed_key": True}
+    assert describe_flags(SIG_SCHNORR | SIG_NOT_ALL) == {
+        "ecdsa": False, "high_r": False, "sighash_not_all": True, "schnorr": True,
+        "uncompressed_key": False}
