@@ -13,6 +13,7 @@ balances) is decided here and documented in docs/adr/0002-address-attribution.md
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
 
 OP_0 = 0x00
@@ -72,37 +73,38 @@ _CODES: dict[ScriptType, int] = {t: i for i, t in enumerate(ScriptType)}
 _BY_CODE: dict[int, ScriptType] = {i: t for t, i in _CODES.items()}
 
 
-def iter_ops(script: bytes) -> list[tuple[int, bytes | None]] | None:
-    """Split a script into (opcode, push data) pairs; None if a push runs past the end."""
-    ops: list[tuple[int, bytes | None]] = []
+#: what `scan_ops` yields, in place of an opcode, for a push that runs past the script's end
+TRUNCATED = -1
+
+
+def scan_ops(script: bytes) -> Iterator[tuple[int, bytes | None]]:
+    """The script's (opcode, push data) pairs in order (data None for other opcodes); a push
+    that runs past the end yields ``(TRUNCATED, None)`` and ends the scan."""
     i, n = 0, len(script)
     while i < n:
         op = script[i]
         i += 1
-        if op <= OP_PUSHDATA4:
-            if op < OP_PUSHDATA1:
-                size = op
-            elif op == OP_PUSHDATA1:
-                if i + 1 > n:
-                    return None
-                size = script[i]
-                i += 1
-            elif op == OP_PUSHDATA2:
-                if i + 2 > n:
-                    return None
-                size = int.from_bytes(script[i : i + 2], "little")
-                i += 2
-            else:
-                if i + 4 > n:
-                    return None
-                size = int.from_bytes(script[i : i + 4], "little")
-                i += 4
-            if i + size > n:
-                return None
-            ops.append((op, script[i : i + size]))
-            i += size
-        else:
-            ops.append((op, None))
+        if op > OP_PUSHDATA4:
+            yield op, None
+            continue
+        width = 0 if op < OP_PUSHDATA1 else {OP_PUSHDATA1: 1, OP_PUSHDATA2: 2}.get(op, 4)
+        if i + width > n:
+            yield TRUNCATED, None
+            return
+        size = op if width == 0 else int.from_bytes(script[i : i + width], "little")
+        i += width
+        if i + size > n:
+            yield TRUNCATED, None
+            return
+        yield op, script[i : i + size]
+        i += size
+
+
+def iter_ops(script: bytes) -> list[tuple[int, bytes | None]] | None:
+    """Split a script into (opcode, push data) pairs; None if a push runs past the end."""
+    ops = list(scan_ops(script))
+    if ops and ops[-1][0] == TRUNCATED:
+        return None
     return ops
 
 

@@ -26,12 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cointrail.chain.utxo.script import (
-    OP_PUSHDATA1,
-    OP_PUSHDATA2,
-    OP_PUSHDATA4,
-    ScriptType,
-)
+from cointrail.chain.utxo.script import OP_PUSHDATA4, TRUNCATED, ScriptType, scan_ops
 
 SIG_ECDSA = 1
 SIG_HIGH_R = 2
@@ -113,22 +108,8 @@ def _pushes(script: bytes) -> list[bytes]:
     """The data pushed by `script`, up to its first non-push opcode or a push that runs past
     its end."""
     out: list[bytes] = []
-    i, n = 0, len(script)
-    while i < n:
-        op = script[i]
-        i += 1
-        if op > OP_PUSHDATA4:
+    for op, data in scan_ops(script):
+        if op == TRUNCATED or op > OP_PUSHDATA4 or data is None:
             break
-        if op < OP_PUSHDATA1:
-            size = op
-        else:
-            width = {OP_PUSHDATA1: 1, OP_PUSHDATA2: 2, OP_PUSHDATA4: 4}[op]
-            if i + width > n:
-                break
-            size = int.from_bytes(script[i : i + width], "little")
-            i += width
-        if i + size > n:
-            break
-        out.append(script[i : i + size])
-        i += size
+        out.append(data)
     return out
