@@ -299,9 +299,15 @@ class Plan:
 
     @property
     def digest(self) -> str:
-        """A fingerprint of every action: equal plans have equal digests."""
-        return hashlib.sha256(repr((self.seed, self.scale, self.initial_blocks, self.profiles,
-                                    self.steps)).encode()).hexdigest()
+        """A fingerprint of every action: equal plans have equal digests. A Litecoin Core
+        wallet's profile is written as before profiles named their software, so a plan whose
+        wallets all run Core keeps the digest it had then (the bundled demonstration chain's
+        `plan_digest`)."""
+        profiles = ", ".join(repr(p).removesuffix(", software='core')") + ")"
+                             if p.software == "core" else repr(p) for p in self.profiles)
+        text = (f"({self.seed!r}, {self.scale!r}, {self.initial_blocks!r}, ({profiles}), "
+                f"{self.steps!r})")  # as repr() of that tuple wrote it
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def actions(self) -> int:
