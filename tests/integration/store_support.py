@@ -583,7 +583,9 @@ class WalletChainBuilder:
         self.run(actions)
         c.mempool_txids = list(self.rpc("getrawmempool"))
 
-    def build(self) -> WalletChain:
+    def build_through_mweb(self) -> None:
+        """Wallets funded, `rounds_before` rounds, MWEB activated, `rounds_after` rounds (peg-ins
+        and MWEB spends among them), all mined."""
         self.setup()
         for _ in range(self.rounds_before):
             self.transact_round(allow_mweb=False)
@@ -591,6 +593,9 @@ class WalletChainBuilder:
         for _ in range(self.rounds_after):
             self.transact_round(allow_mweb=True)
         self.mine(1)
+
+    def build(self) -> WalletChain:
+        self.build_through_mweb()
         self.bulk()
         for _ in range(2):
             self.transact_round(allow_mweb=True)

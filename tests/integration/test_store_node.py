@@ -392,14 +392,9 @@ def test_reorgs_during_follow_leave_the_store_equal_to_a_fresh_ingest(tmp_path: 
     follower: Follower | None = None
     with node_in_use(a), node_in_use(b):
         try:
-            builder = WalletChainBuilder(a, SEED + 1, ("alice", "bob", "carol", "dave"))
-            builder.setup()
-            for _ in range(3):
-                builder.transact_round(allow_mweb=False)
-            builder.mweb_activation()
-            for _ in range(2):
-                builder.transact_round(allow_mweb=True)
-            builder.mine(1)
+            builder = WalletChainBuilder(a, SEED + 1, ("alice", "bob", "carol", "dave"),
+                                         rounds_before=3, rounds_after=2)
+            builder.build_through_mweb()
             b_address = builder.new_address("miner", "legacy")  # B's coinbases: other hashes
 
             follower = Follower(tmp_path / "follow", rpc_url(a), poll=0.2)

@@ -84,14 +84,8 @@ def p2p_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P2pChain]:
     node = new_node(listen=True)
     with node_in_use(node):
         started = time.monotonic()
-        builder = WalletChainBuilder(node, SEED, WALLETS)
-        builder.setup()
-        for _ in range(5):
-            builder.transact_round(allow_mweb=False)
-        builder.mweb_activation()
-        for _ in range(6):
-            builder.transact_round(allow_mweb=True)
-        builder.mine(1)
+        builder = WalletChainBuilder(node, SEED, WALLETS, rounds_before=5, rounds_after=6)
+        builder.build_through_mweb()
         builder.tip_reorg()
         chain = builder.chain
         tip_height = int(node.rpc("getblockcount"))

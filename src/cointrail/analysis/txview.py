@@ -230,10 +230,20 @@ _RANGE = "{col}tx_id BETWEEN ? AND ?"
 # parameter of thousands of ids costs DuckDB far more than a registered table)
 _WANT = "_txview_want"
 _LISTED = "{col}tx_id BETWEEN ? AND ? AND {col}tx_id IN (SELECT tx_id FROM " + _WANT + ")"
+# Each spending transaction's fingerprint parts, aggregated over its inputs (`_styles` reads
+# them): nSequence and script type ranges, inputs whose ECDSA signatures are all low-R, any
+# high-R signature
+_STYLE_AGG = f"""min(sequence) AS seq_min, max(sequence) AS seq_max,
+               min(script_type) AS type_min, max(script_type) AS type_max,
+               count(*) FILTER (WHERE sig_flags & {SIG_ECDSA | SIG_HIGH_R} = {SIG_ECDSA}) AS low_r,
+               coalesce(bool_or(sig_flags & {SIG_HIGH_R} = {SIG_HIGH_R}), false) AS high_r"""
+_STYLE_SELECT = """SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
+           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max, agg.low_r, agg.high_r
+    FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender"""
 # The wallet fingerprint of each spender of an output of the wanted transactions (`want`: each
 # with the last spending transaction it may see). Spenders come after the first wanted
 # transaction and not after the last bound, which lets DuckDB skip row groups on tx_id.
-_SPENDERS_SQL = """
+_SPENDERS_SQL = f"""
     WITH want AS (
         SELECT tx_id, bound FROM _txview_want
     ), sp AS (
@@ -242,33 +252,23 @@ _SPENDERS_SQL = """
         WHERE i.prev_tx_id BETWEEN ? AND ? AND i.tx_id > ? AND i.tx_id <= ?
           AND i.tx_id <= w.bound
     ), agg AS (
-        SELECT tx_id, min(sequence) AS seq_min, max(sequence) AS seq_max,
-               min(script_type) AS type_min, max(script_type) AS type_max,
-               count(*) FILTER (WHERE sig_flags & 3 = 1) AS low_r,
-               coalesce(bool_or(sig_flags & 2 = 2), false) AS high_r
+        SELECT tx_id, {_STYLE_AGG}
         FROM inputs WHERE tx_id IN (SELECT spender FROM sp) AND tx_id > ? AND tx_id <= ?
         GROUP BY tx_id
     )
-    SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
-           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max, agg.low_r, agg.high_r
-    FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender
+    {_STYLE_SELECT}
 """
 # The same for every output of a tx_id range, with no bound on the spenders.
-_RANGE_SPENDERS_SQL = """
+_RANGE_SPENDERS_SQL = f"""
     WITH sp AS (
         SELECT prev_tx_id, prev_n, tx_id AS spender FROM inputs
         WHERE prev_tx_id BETWEEN ? AND ? AND tx_id > ?
     ), agg AS (
-        SELECT tx_id, min(sequence) AS seq_min, max(sequence) AS seq_max,
-               min(script_type) AS type_min, max(script_type) AS type_max,
-               count(*) FILTER (WHERE sig_flags & 3 = 1) AS low_r,
-               coalesce(bool_or(sig_flags & 2 = 2), false) AS high_r
+        SELECT tx_id, {_STYLE_AGG}
         FROM inputs WHERE tx_id IN (SELECT spender FROM sp) AND tx_id > ?
         GROUP BY tx_id
     )
-    SELECT sp.prev_tx_id, sp.prev_n, t.version, t.lock_time, t.height,
-           agg.seq_min, agg.seq_max, agg.type_min, agg.type_max, agg.low_r, agg.high_r
-    FROM sp JOIN txs t ON t.tx_id = sp.spender JOIN agg ON agg.tx_id = sp.spender
+    {_STYLE_SELECT}
 """
 
 

@@ -1917,7 +1917,6 @@ static int add_block_rows(Core *c, Held *f, PyObject *addresses, int32_t height)
         tab_next(txs);
         c->next_tx_id++;
     }
-    (void)raw_len;
     (void)n_outs;
     return 0;
 }

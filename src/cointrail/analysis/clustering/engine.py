@@ -142,11 +142,9 @@ def build_heuristic(name: str, params: Mapping[str, Any]) -> Heuristic:
     return HEURISTICS[name](**own)
 
 
-def _jsonable_default(value: Any) -> Any:
-    """A default as a run record holds it (enums by value, tuples as lists)."""
-    if isinstance(value, Enum):
-        return value.value
-    return list(value) if isinstance(value, tuple) else value
+#: each change heuristic's parameters at their defaults, as a run record holds them
+_DEFAULT_CHANGE_PARAMS: dict[str, dict[str, Any]] = {
+    kind.name: kind().params() for kind in CHANGE_HEURISTICS}
 
 
 def _is_names(value: Any) -> bool:
@@ -331,10 +329,11 @@ class ClusterConfig:
                 recorded = dict(h.get("params") or {})
                 for sub in recorded.pop("heuristics", None) or []:
                     if isinstance(sub, dict):  # the change linker's change heuristics: those
+                        default = _DEFAULT_CHANGE_PARAMS.get(sub["name"], {})
                         recorded |= {  # set otherwise than by default
                             key: v for k, v in (sub.get("params") or {}).items()
                             if (key := f"{sub['name']}.{k}") in settable
-                            and v != _jsonable_default(settable[key])}
+                            and v != default.get(k)}
                 for key, value in recorded.items():
                     if key in settable:
                         text = (str(value).lower() if isinstance(value, bool) else

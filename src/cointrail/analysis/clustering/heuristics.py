@@ -324,8 +324,8 @@ class WalletFingerprint(ChangeHeuristic):
     all came out low-R by chance (probability 2^-n for n signatures) looks like a grinder, so
     its own change's spender "does not match". Measured against wallet ground truth with a
     quarter of the users on a light wallet and 15 % on hardware signers behind Core's settings
-    (docs/accuracy.md), it made the change linker worse at `min_low_r` 2 (wrong links 4
-    instead of 1 over three seeds, recall 0.226 instead of 0.235) and no better at 3 or 4 (the
+    (docs/accuracy.md), it made the change linker worse at `min_low_r` 2 (wrong links 2
+    instead of 1 over three seeds, recall 0.227 instead of 0.236) and no better at 3 or 4 (the
     same precision, recall within 0.001): one transaction's signatures are too little evidence
     of a signer. Hence off by default; `--param change.wallet_fingerprint.signatures=true`
     turns it on. With `ties_only` the signature style only decides between spenders that all
