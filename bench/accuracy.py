@@ -12,6 +12,10 @@ store (``sync_rpc``), clusters it with each heuristic set and evaluates the clus
 * pairwise precision, recall, F1, purity and inverse purity, clusters against wallets;
 * the stored links each heuristic made and how many join two owners; which change heuristics
   voted for the change output on right and on wrong change links;
+* change detection transaction by transaction (`ChangeDetection`): of the two-output
+  transactions paid by one wallet with one output back to it, how many the change linker
+  links to the right output (coverage), split by the payer's role and wallet software, and
+  why it left the others (each decided again on the final chain);
 * CoinJoin detection: generated rounds flagged with the right kind, per kind; Tx0s; ordinary
   batched payments (exchange withdrawals, payrolls) flagged; anything else flagged;
 * ceilings from the ground truth (`oracle_partitions`): common-input ownership with a perfect
@@ -52,8 +56,16 @@ from cointrail.analysis.clustering.engine import (  # noqa: E402
     cluster_view,
 )
 from cointrail.analysis.clustering.evaluate import Evaluation, evaluate  # noqa: E402
+from cointrail.analysis.clustering.heuristics import (  # noqa: E402
+    ChangeLinker,
+    TxContext,
+    WalletFingerprint,
+)
 from cointrail.analysis.clustering.unionfind import UnionFind  # noqa: E402
+from cointrail.analysis.patterns.coinjoin import CoinJoinDetector  # noqa: E402
+from cointrail.analysis.txview import iter_tx_views  # noqa: E402
 from cointrail.chain.rpc import RpcClient  # noqa: E402
+from cointrail.chain.utxo.script import ScriptType  # noqa: E402
 from cointrail.store.duck import open_chain  # noqa: E402
 from cointrail.store.ingest import UtxoIngestor  # noqa: E402
 from cointrail.store.sync import sync_rpc  # noqa: E402
@@ -131,6 +143,7 @@ class SeedRun:
     ceilings: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     looks: Looks | None = None
     by_role: dict[str, tuple[int, int]] = field(default_factory=dict)
+    missed: Counter[str] = field(default_factory=Counter)  # why change was not found
 
 
 @dataclass
@@ -176,6 +189,50 @@ def looks(store: Any, owners: dict[str, str]) -> Looks:
         else:
             out.own += 1
             out.own_wrong += wrong
+    return out
+
+
+def missed_change(store: Any, owners: dict[str, str]) -> Counter[str]:
+    """Why the change linker left the change of a single-owner two-output payment unlinked:
+    each such transaction decided again by the default linker on the final chain (every
+    spender known, where the run's second look saw the spenders up to the last spend)."""
+    linked = {int(t) for (t,) in store.query(
+        "SELECT tx_id FROM cluster_links WHERE heuristic = 'change'")}
+    text = {int(a): str(t) for a, t in store.query("SELECT addr_id, text FROM addresses")}
+    linker, detector = ChangeLinker(), CoinJoinDetector()
+    spend = WalletFingerprint.name
+    out: Counter[str] = Counter()
+    last = store.query("SELECT max(tx_id) FROM txs")[0][0]
+    for tx in iter_tx_views(store.con, 0, int(last), with_spenders=True):
+        outputs = [o for o in tx.outputs if o.script_type is not ScriptType.NULLDATA]
+        if tx.is_coinbase or len(outputs) != 2 or tx.tx_id in linked:
+            continue
+        payers = {owners.get(text.get(i.addr_id, "")) for i in tx.inputs}
+        if len(payers) != 1 or None in payers:
+            continue
+        own = [o for o in outputs if owners.get(text.get(o.addr_id or -1, "")) in payers]
+        ctx = TxContext.of(tx, detector)
+        if len(own) != 1 or ctx.coinjoin is not None:
+            continue
+        decision = linker.decide(tx, ctx)
+        change = tx.outputs.index(own[0])
+        cast = {k: v for k, v in decision.votes.items() if v is not None}
+        if decision.index is not None:
+            out["linked when decided on the final chain (its spends came after the run's "
+                "second-look window)"] += 1
+        elif not cast:
+            out["no change heuristic votes (both outputs fresh, of the inputs' type or "
+                "neither, neither round, neither below every input, spenders of the same "
+                "fingerprint or one unspent)"] += 1
+        elif len(cast) == 1:
+            (name, vote), = cast.items()
+            out[f"one vote only, {name}, for the "
+                f"{'change' if vote == change else 'payment'} (not decisive alone)"] += 1
+        elif len(set(cast.values())) > 1:
+            out["votes disagree" + (" (the wallet fingerprint among them)" if spend in cast
+                                    else "")] += 1
+        else:
+            out[decision.reason] += 1
     return out
 
 
@@ -231,6 +288,7 @@ def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
             run.detection[label] = detection(store, facts)
             if label == "multi-input + change":
                 run.looks = looks(store, facts.owners)
+                run.missed = missed_change(store, facts.owners)
             if label == BEST:
                 run.by_role = pairs_by_role(store, facts)
                 ours = partition_of(store)
@@ -394,6 +452,48 @@ def looks_table(runs: list[SeedRun]) -> list[str]:
     return lines
 
 
+def change_table(runs: list[SeedRun]) -> list[str]:
+    """Change detection transaction by transaction, per heuristic set with the change linker;
+    then by the payer's kind and why the rest was missed (multi-input + change)."""
+    lines = ["| heuristic set | two-output payments with change | change found | coverage | "
+             "change links judged | naming another owner's output | precision |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, heuristics in SETS.items():
+        if "change" not in heuristics:
+            continue
+        cds = [r.evaluations[label].change_detection for r in runs]
+        with_change = sum(c.with_change for c in cds if c)
+        found = sum(c.found for c in cds if c)
+        linked = sum(c.linked for c in cds if c)
+        wrong = sum(c.wrong for c in cds if c)
+        lines.append(f"| {label} | {with_change:,} | {found:,} | "
+                     f"{found / max(with_change, 1):.3f} | {linked:,} | {wrong} | "
+                     f"{(linked - wrong) / max(linked, 1):.4f} |")
+    lines += ["", "By the payer (multi-input + change):", "",
+              "| payer | payments with change | change found | coverage | wrong links |",
+              "|---|---:|---:|---:|---:|"]
+    kinds: dict[str, list[int]] = {}
+    for r in runs:
+        cd = r.evaluations["multi-input + change"].change_detection
+        for owner, counts in (cd.by_owner if cd else {}).items():
+            software = r.facts.software.get(owner, "core")
+            kind = r.facts.actors[owner] + ("" if software == "core" else f" ({software})")
+            row = kinds.setdefault(kind, [0, 0, 0])
+            for k, value in enumerate(counts):
+                row[k] += value
+    for kind, (with_change, found, wrong) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"| {kind} | {with_change:,} | {found:,} | "
+                     f"{found / max(with_change, 1):.3f} | {wrong} |")
+    missed: Counter[str] = Counter()
+    for r in runs:
+        missed.update(r.missed)
+    lines += ["", "Why the change of the others was not found (multi-input + change; each "
+              "decided again on the final chain):", "", "| reason | payments |", "|---|---:|"]
+    for reason, n in missed.most_common():
+        lines.append(f"| {reason} | {n:,} |")
+    return lines
+
+
 def missing_table(runs: list[SeedRun]) -> list[str]:
     """The same-owner pairs the best set leaves apart, by the owner's role, over all seeds."""
     lines = ["| role | same-owner pairs | joined | missing | share of all missing |",
@@ -551,6 +651,10 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         "### Links and votes",
         "",
         *links_table(runs),
+        "",
+        "### Change detection, transaction by transaction",
+        "",
+        *change_table(runs),
         "",
         "### The change linker's second look (wallet fingerprint)",
         "",

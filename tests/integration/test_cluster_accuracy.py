@@ -45,6 +45,7 @@ from cointrail.analysis.clustering.evaluate import (
     write_ground_truth,
 )
 from cointrail.analysis.clustering.heuristics import ChangeLinker
+from cointrail.analysis.txview import iter_tx_views
 from cointrail.chain.rpc import RpcClient
 from cointrail.chain.utxo.address import encode_address
 from cointrail.errors import InputError, ValidationError
@@ -218,6 +219,42 @@ def test_change_heuristics_keep_precision_and_add_recall(world: World) -> None:
     assert sum(lone.values()) == ones["1"], (lone, ones)
     assert lone, report  # the scenario has payments that only one heuristic can read
     assert set(lone) <= set(ChangeLinker().decisive), lone  # never address_type, round_amount
+
+
+def test_change_detection_is_judged_payment_by_payment(world: World) -> None:
+    """`Evaluation.change_detection` agrees with a count from the wallets' ground truth over
+    the chain's own transactions: the two-output payments (no coinbase, no CoinJoin) whose
+    inputs are all one wallet's and one of whose outputs goes back to it, and which of them
+    carry a change link to that output; the linker names the change far more often than
+    not, and almost never the payment."""
+    owners = world.facts.owners
+    cj = {f.txid for f in world.facts.coinjoins} | set(world.facts.tx0s)
+    with opened(world.store("change")) as store:
+        result = evaluate(store, owners)
+        text = {int(a): str(t) for a, t in store.query("SELECT addr_id, text FROM addresses")}
+        txid = {int(t): bytes(h)[::-1].hex() for t, h in store.query("SELECT tx_id, txid FROM txs")}
+        named = {(int(t), text[int(b)]) for t, b in store.query(
+            "SELECT tx_id, addr_b FROM cluster_links WHERE heuristic = 'change'")}
+        last = int(store.query("SELECT max(tx_id) FROM txs")[0][0])
+        with_change = found = 0
+        for tx in iter_tx_views(store.con, 0, last):
+            if tx.is_coinbase or len(tx.outputs) != 2 or txid[tx.tx_id] in cj:
+                continue
+            payers = {owners.get(text.get(i.addr_id or -1, "")) for i in tx.inputs}
+            outs = [text.get(o.addr_id or -1, "") for o in tx.outputs]
+            if len(payers) != 1 or None in payers or not all(o in owners for o in outs):
+                continue
+            own = [o for o in outs if owners[o] in payers]
+            if len(own) == 1:
+                with_change += 1
+                found += (tx.tx_id, own[0]) in named
+    change = result.change_detection
+    assert change is not None
+    assert (change.with_change, change.found) == (with_change, found), change
+    assert with_change >= 100, change
+    assert change.coverage is not None and change.coverage >= 0.5, change
+    assert change.precision is not None and change.precision >= 0.98, change
+    assert sum(v[0] for v in change.by_owner.values()) == with_change
 
 
 def test_deposit_addresses_add_recall_and_join_what_the_exchange_owns(world: World) -> None:

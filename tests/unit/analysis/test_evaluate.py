@@ -215,3 +215,124 @@ def test_measures_are_the_pair_counts(
     assert shown.exit_code == 0, shown.output
     assert f"{result.recall:.4f}" in shown.stdout
     assert "n/a" not in shown.stdout
+
+
+# -- change detection, transaction by transaction -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def change_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scenario chain clustered with multi-input and the change linker."""
+    root = tmp_path_factory.mktemp("evaluate-change")
+    with open_chain(root, CHAIN, NETWORK) as store:
+        ingest_blkfiles(UtxoIngestor(store), str(bundled_path(SCENARIO_BLOCKS)))
+        Clusterer(store, ClusterConfig(heuristics=("multi_input", "change"))).run()
+    return root
+
+
+def peel_hops(store: ChainStore) -> tuple[dict[str, str], list[tuple[int, list[str], list[str]]]]:
+    """The operator's peel hops as ground truth: their input addresses and every output not
+    paid to an exchange deposit address are the operator's, the deposit addresses the
+    exchange's. Also each two-output hop as (tx_id, input addresses, output addresses)."""
+    facts: dict[str, Any] = json.loads(bundled_path(SCENARIO_FACTS).read_text("utf-8"))
+    exchange = facts["exchange"]
+    deposits = set(exchange["deposit_addresses_reached"]) | set(
+        exchange["deposit_addresses_tagged"])
+    owners: dict[str, str] = {}
+    hops: list[tuple[int, list[str], list[str]]] = []
+    for txid in facts["operator"]["peel_txids"]:
+        ((tx_id,),) = store.query("SELECT tx_id FROM txs WHERE txid = ?",
+                                  [bytes.fromhex(txid)[::-1]])
+        inputs = [str(t) for (t,) in store.query(
+            "SELECT a.text FROM inputs i JOIN addresses a USING (addr_id) WHERE i.tx_id = ?",
+            [tx_id])]
+        outputs = [str(t) for (t,) in store.query(
+            "SELECT a.text FROM outputs o JOIN addresses a USING (addr_id) WHERE o.tx_id = ?"
+            " ORDER BY o.n", [tx_id])]
+        for text in inputs:
+            owners[text] = "ransomware"
+        for text in outputs:
+            owners[text] = "exchange" if text in deposits else "ransomware"
+        if len(outputs) == 2:
+            hops.append((tx_id, inputs, outputs))
+    return owners, hops
+
+
+def judge_hops(store: ChainStore, owners: dict[str, str],
+               hops: list[tuple[int, list[str], list[str]]]) -> dict[str, int]:
+    """The change detection counts of the hops, from the change links' joined addresses."""
+    out = dict.fromkeys(("with_change", "without_change", "linked", "found", "wrong"), 0)
+    for tx_id, inputs, outputs in hops:
+        (payer,) = {owners[a] for a in inputs}
+        own = [a for a in outputs if owners[a] == payer]
+        out["with_change" if len(own) == 1 else "without_change"] += 1
+        named = [str(t) for (t,) in store.query(
+            "SELECT a.text FROM cluster_links l JOIN addresses a ON a.addr_id = l.addr_b"
+            " WHERE l.heuristic = 'change' AND l.tx_id = ?", [tx_id])]
+        for address in named:
+            out["linked"] += 1
+            if owners[address] != payer:
+                out["wrong"] += 1
+            elif len(own) == 1:
+                out["found"] += 1
+    return out
+
+
+def test_change_detection_counts_the_peel_hops(change_store_dir: Path) -> None:
+    with open_chain(change_store_dir, CHAIN, NETWORK, read_only=True) as store:
+        owners, hops = peel_hops(store)
+        expected = judge_hops(store, owners, hops)
+        result = evaluate(store, owners)
+    change = result.change_detection
+    assert change is not None
+    found = expected["found"]
+    assert len(hops) >= 4 and found >= 1
+    assert expected["with_change"] == len(hops)
+    assert (change.transactions, change.with_change, change.without_change, change.to_self) == (
+        len(hops), len(hops), 0, 0)
+    assert (change.found, change.linked, change.wrong) == (found, found, 0)
+    assert change.coverage == found / len(hops)
+    assert change.precision == 1.0
+    assert change.by_owner == {"ransomware": (len(hops), found, 0)}
+    shown = cli(change_store_dir, owners)
+    assert shown.exit_code == 0, shown.output
+    assert (f"{len(hops)} with change, its change found in {found}"
+            in " ".join(shown.stdout.split()))
+    as_json = json.loads(cli(change_store_dir, owners, "--json").stdout)
+    assert as_json["change_detection"]["found"] == found
+
+
+def test_a_change_link_to_another_owner_is_wrong(change_store_dir: Path) -> None:
+    """Give a linked hop's change address to someone else: that hop pays no change back, so
+    its change link names another owner's output; the next hop, which spends that address,
+    now has another payer."""
+    with open_chain(change_store_dir, CHAIN, NETWORK, read_only=True) as store:
+        owners, hops = peel_hops(store)
+        before = judge_hops(store, owners, hops)
+        linked = [outputs for tx_id, _, outputs in hops if store.query(
+            "SELECT 1 FROM cluster_links WHERE heuristic = 'change' AND tx_id = ?", [tx_id])]
+        assert linked
+        (change_address,) = [a for a in linked[0] if owners[a] == "ransomware"]
+        owners[change_address] = "someone else"
+        expected = judge_hops(store, owners, hops)
+        result = evaluate(store, owners)
+    change = result.change_detection
+    assert change is not None
+    assert expected["wrong"] >= 1 and expected["found"] < before["found"]
+    assert (change.with_change, change.without_change) == (
+        expected["with_change"], expected["without_change"])
+    assert (change.found, change.linked, change.wrong) == (
+        expected["found"], expected["linked"], expected["wrong"])
+    assert change.precision == (expected["linked"] - expected["wrong"]) / expected["linked"]
+
+
+def test_no_single_owner_transaction_leaves_change_detection_undefined(
+        store: ChainStore, truth: dict[str, str]) -> None:
+    """The multi-input clustering and a ground truth of the exchange alone (its sweeps have one
+    output, its withdrawals pay addresses of unknown owners): nothing to judge, so coverage and
+    precision are undefined rather than 0 or 1."""
+    exchange = {a: o for a, o in truth.items() if o == "exchange"}
+    change = evaluate(store, exchange).change_detection
+    assert change is not None
+    assert (change.transactions, change.with_change, change.linked) == (0, 0, 0)
+    assert change.coverage is None and change.precision is None

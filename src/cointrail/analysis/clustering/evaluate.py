@@ -16,6 +16,13 @@ on one vote, by its heuristic: ``["right_alone"]`` / ``["wrong_alone"]``), and l
 largest impure clusters and a few wrong links with their txids, so an error can be traced to
 the heuristic that made it.
 
+`change_detection` judges the change linker transaction by transaction, the way change
+detection is reported in the literature (Möser & Narayanan 2022; Kappos et al. 2022): of the
+two-output transactions (OP_RETURN aside; no coinbase, no detected CoinJoin) whose inputs all
+belong to one owner and whose outputs' owners are known, how many pay exactly one output back to
+that owner (*with change*), how many of those the stored change links name correctly
+(*coverage*), and how many change links name an output of someone else (*wrong*).
+
 Conventions: a measure whose denominator is 0 is undefined (None, ``null`` in JSON): precision
 when no pair is predicted, recall when no pair is true (one address, or one address per owner),
 F1 when either is; likewise an owner's recall when it has one address. Ground-truth addresses
@@ -39,6 +46,7 @@ import pyarrow as pa
 from cointrail.analysis.clustering.engine import cluster_view
 from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.address import parse_address
+from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import AddressError, InputError, Problem, ValidationError
 from cointrail.store.duck import ChainStore
 
@@ -89,6 +97,25 @@ class WrongLink:
     detail: dict[str, Any] | None  # the link's evidence (change votes), when stored
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeDetection:
+    """The change linker judged on single-owner two-output transactions (module docstring).
+
+    `by_owner` gives, for each owner that paid such transactions, (with change, change found,
+    wrong links), so a report can split the figures by kind of owner."""
+
+    transactions: int  # judged: two outputs, one owner behind the inputs, both outputs' known
+    with_change: int  # exactly one output to the inputs' owner
+    without_change: int  # no output to the inputs' owner (two payments)
+    to_self: int  # both outputs to the inputs' owner
+    linked: int  # judged transactions with a change link in effect
+    found: int  # with change, and the link names that change output
+    wrong: int  # links naming an output of another owner
+    coverage: float | None  # found / with_change; None without such transactions
+    precision: float | None  # links naming the inputs' owner / linked; None without links
+    by_owner: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Pairwise precision / recall / F1 and purity of a clustering against ground truth."""
@@ -114,6 +141,7 @@ class Evaluation:
     largest_owners: tuple[OwnerStats, ...] = ()
     impure_clusters: tuple[ImpureCluster, ...] = ()
     wrong_links: tuple[WrongLink, ...] = ()
+    change_detection: ChangeDetection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -356,7 +384,8 @@ def evaluate(
         impure_clusters.append(ImpureCluster(
             cluster_id=int(cluster_ids[c]), size=int(cluster_sizes[c]),
             owners={str(owner_names[o]): int(k) for k, o in by_owner}))
-    links, votes, wrong = _judge_links(store, addr_ids, owners, owner_names, view.height, detail)
+    links, votes, wrong, change = _judge_links(store, addr_ids, owners, owner_names,
+                                               view.height, detail)
     return Evaluation(
         as_of_height=view.height,
         addresses=n,
@@ -379,6 +408,7 @@ def evaluate(
         largest_owners=owner_stats,
         impure_clusters=tuple(impure_clusters),
         wrong_links=wrong,
+        change_detection=change,
     )
 
 
@@ -413,7 +443,8 @@ def _judge_links(
     owner_names: np.ndarray,
     height: int,
     detail: int,
-) -> tuple[tuple[LinkStats, ...], dict[str, dict[str, int]], tuple[WrongLink, ...]]:
+) -> tuple[tuple[LinkStats, ...], dict[str, dict[str, int]], tuple[WrongLink, ...],
+           ChangeDetection]:
     truth = pa.table({"addr_id": pa.array(addr_ids, type=pa.int64()),
                       "owner": pa.array(owners, type=pa.int64())})
     store.con.register("_truth", truth)
@@ -454,6 +485,8 @@ def _judge_links(
             """,
             [height, detail],
         ).fetchall()
+        per_owner = store.con.execute(
+            _CHANGE_DETECTION_SQL, [height, ScriptType.NULLDATA.code]).fetchall()
     finally:
         store.con.unregister("_truth")
     links = tuple(LinkStats(str(h), int(n), int(j), int(w)) for h, n, j, w in per_heuristic)
@@ -476,11 +509,82 @@ def _judge_links(
                   str(owner_names[b]), json.loads(d) if d else None)
         for h, t, heur, a, b, d in wrong_rows
     )
-    return links, {k: dict(sorted(v.items())) for k, v in votes.items()}, wrong
+    return (links, {k: dict(sorted(v.items())) for k, v in votes.items()}, wrong,
+            _change_detection(per_owner, owner_names))
+
+
+# The change linker judged on single-owner two-output transactions, per owner of the inputs
+# (`_truth`: addr_id -> owner index; $1 the clustering's height, $2 OP_RETURN's script type
+# code). `payer`: transactions whose every input address has the one same owner; `outs`: their
+# outputs other than OP_RETURN with the owner of each; `link`: the change output each change
+# link in effect names (its evidence's `change_output`, a vout).
+_CHANGE_DETECTION_SQL = """
+    WITH payer AS (
+        SELECT i.tx_id, min(tr.owner) AS owner FROM inputs i
+        JOIN txs t ON t.tx_id = i.tx_id
+        LEFT JOIN _truth tr ON tr.addr_id = i.addr_id
+        WHERE i.tx_id IN (SELECT i2.tx_id FROM inputs i2 JOIN _truth t2 ON t2.addr_id = i2.addr_id)
+          AND t.height <= $1
+          AND i.tx_id NOT IN (SELECT tx_id FROM tx_labels
+                              WHERE label = 'coinjoin' AND height <= $1)
+        GROUP BY i.tx_id
+        HAVING count(tr.owner) = count(*) AND min(tr.owner) = max(tr.owner)
+    ), outs AS (
+        SELECT o.tx_id, o.n, tr.owner FROM outputs o
+        LEFT JOIN _truth tr ON tr.addr_id = o.addr_id
+        WHERE o.tx_id IN (SELECT tx_id FROM payer) AND o.script_type <> $2
+    ), link AS (
+        SELECT l.tx_id,
+               min(CAST(json_extract(e.detail, '$.change_output') AS INTEGER)) AS n
+        FROM cluster_links l
+        JOIN link_evidence e ON e.tx_id = l.tx_id AND e.heuristic = l.heuristic
+        WHERE l.heuristic = 'change' AND l.height <= $1
+          AND l.tx_id IN (SELECT tx_id FROM payer)
+        GROUP BY l.tx_id
+    ), judged AS (
+        SELECT p.tx_id, p.owner,
+               count(*) FILTER (WHERE o.owner = p.owner) AS own,
+               any_value(k.n) AS chosen,
+               coalesce(bool_or(o.n = k.n AND o.owner = p.owner), false) AS chose_own
+        FROM payer p JOIN outs o USING (tx_id) LEFT JOIN link k USING (tx_id)
+        GROUP BY p.tx_id, p.owner
+        HAVING count(*) = 2 AND count(o.owner) = 2
+    )
+    SELECT owner,
+           count(*) FILTER (WHERE own = 1),
+           count(*) FILTER (WHERE own = 0),
+           count(*) FILTER (WHERE own = 2),
+           count(chosen),
+           count(*) FILTER (WHERE own = 1 AND chose_own),
+           count(*) FILTER (WHERE chosen IS NOT NULL AND NOT chose_own),
+           count(*)
+    FROM judged GROUP BY owner ORDER BY owner
+"""
+
+
+def _change_detection(rows: list[tuple[Any, ...]], owner_names: np.ndarray) -> ChangeDetection:
+    """Sum `_CHANGE_DETECTION_SQL`'s rows per owner into the totals."""
+    totals = [0] * 7
+    by_owner: dict[str, tuple[int, int, int]] = {}
+    for owner, *counts in rows:
+        with_change, without, to_self, linked, found, wrong, judged = map(int, counts)
+        for k, value in enumerate((judged, with_change, without, to_self, linked, found,
+                                   wrong)):
+            totals[k] += value
+        by_owner[str(owner_names[owner])] = (with_change, found, wrong)
+    judged, with_change, without, to_self, linked, found, wrong = totals
+    return ChangeDetection(
+        transactions=judged, with_change=with_change, without_change=without, to_self=to_self,
+        linked=linked, found=found, wrong=wrong,
+        coverage=found / with_change if with_change else None,
+        precision=(linked - wrong) / linked if linked else None,
+        by_owner=by_owner,
+    )
 
 
 __all__ = [
     "GROUND_TRUTH_HEADER",
+    "ChangeDetection",
     "Evaluation",
     "ImpureCluster",
     "LinkStats",

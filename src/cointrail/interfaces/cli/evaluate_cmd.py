@@ -73,6 +73,14 @@ def _print(result: Evaluation) -> None:
         for stat in result.links:
             links.add_row(stat.heuristic, str(stat.links), str(stat.judged), str(stat.wrong))
         console.print(links)
+    change = result.change_detection
+    if change is not None and change.transactions:
+        console.print(
+            f"change detection on {change.transactions} two-output transaction(s) paid by one "
+            f"owner: {change.with_change} with change, its change found in {change.found} "
+            f"(coverage {_measure(change.coverage, 'none with change')}); {change.linked} "
+            f"change link(s), {change.wrong} naming another owner's output (precision "
+            f"{_measure(change.precision, 'no change links')})")
     for verdict in ("right", "wrong"):
         votes = result.change_votes.get(verdict, {})
         agreeing = result.change_votes.get(f"{verdict}_by_votes", {})
