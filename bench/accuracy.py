@@ -221,9 +221,7 @@ def missed_change(store: Any, owners: dict[str, str]) -> Counter[str]:
             out["linked when decided on the final chain (its spends came after the run's "
                 "second-look window)"] += 1
         elif not cast:
-            out["no change heuristic votes (both outputs fresh, of the inputs' type or "
-                "neither, neither round, neither below every input, spenders of the same "
-                "fingerprint or one unspent)"] += 1
+            out["no change heuristic votes (every one abstains)"] += 1
         elif len(cast) == 1:
             (name, vote), = cast.items()
             out[f"one vote only, {name}, for the "
