@@ -42,6 +42,7 @@ from cointrail.analysis.clustering.engine import (
     Clusterer,
     cluster_view,
     explain,
+    measured_methods,
     parse_heuristic_params,
     show_cluster,
 )
@@ -72,6 +73,7 @@ from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
 from cointrail.errors import InputError, NotFoundError
 from cointrail.interfaces.cli.cluster_cmds import cluster_text, explain_text
 from cointrail.interfaces.cli.main import app
+from cointrail.reporting.methodology import load_methodology
 from cointrail.store.duck import ChainStore, Store
 from cointrail.store.ingest import UtxoIngestor
 from cointrail.store.sync import ingest_blkfiles
@@ -1132,6 +1134,21 @@ def test_explain_gives_a_path_of_stored_transactions(store: ChainStore, main: Ch
             assert hop["height"] == heights[txid]
             assert {hop["from"], hop["to"]} <= inputs_of[txid]
             assert (hop["heuristic"], hop["heuristic_version"]) == ("multi_input", "1")
+        # the register's word on the heuristic behind the links, at the link's version
+        register = load_methodology()
+        (listed,) = [m for m in register.section("clustering").methods
+                     if m.name == "multi_input"]
+        assert doc["methods"]["register"] == {"version": register.version,
+                                              "sha256": register.sha256}
+        assert list(doc["methods"]["heuristics"]) == ["multi_input"]
+        method = doc["methods"]["heuristics"]["multi_input"]
+        assert (method["registered"], method["version"], method["measured_version"]) == (
+            True, "1", listed.version)
+        assert method["known_errors"] == listed.known_errors
+        assert method["accuracy"] == [
+            {"measure": m.measure, "value": m.value, "source": m.source}
+            for m in listed.accuracy]
+        assert "note" not in method
     # a3 -> a5 (height 1) -> a7 (height 3) -> a1 (height 2): three links
     three = explain(store, A[3].text, A[1].text)
     assert len(three["path"]) == 3
@@ -1139,6 +1156,10 @@ def test_explain_gives_a_path_of_stored_transactions(store: ChainStore, main: Ch
     assert text.count("both spent inputs of this transaction (common-input ownership)") == 3
     assert f"1. {A[3].text} -> {three['path'][0]['to']}\n   multi_input v1, height 1, tx " \
         in text
+    assert (f"what these heuristics are measured to get wrong (methodology register "
+            f"{load_methodology().version}):\n- multi_input v1 (Common-input ownership):\n"
+            f"  pairwise precision: ") in text
+    assert text.count("  known errors: ") == 1
     same = explain(store, A[3].text, A[3].text)
     assert (same["linked"], same["path"]) == (True, [])
     apart = explain(store, A[0].text, A[1].text)
@@ -1150,6 +1171,35 @@ def test_explain_gives_a_path_of_stored_transactions(store: ChainStore, main: Ch
     assert explain(store, A[3].text, A[1].text, as_of=2)["linked"] is False
     with pytest.raises(NotFoundError):
         explain(store, pkh("never-paid").text, A[1].text)
+
+
+def test_explain_names_the_change_heuristics_and_flags_other_versions() -> None:
+    """A change hop brings the change heuristics that named its output, at the versions the
+    run recorded; a link made by another version than the register measured carries a note,
+    and a heuristic the register does not list says it has no measured accuracy."""
+    config = {"heuristics": [MultiInput().describe(), ChangeLinker().describe()]}
+    path = [
+        {"heuristic": "multi_input", "heuristic_version": "0"},
+        {"heuristic": "change", "heuristic_version": "4",
+         "change": {"output": 1, "named_by": ["one_time_change", "wallet_fingerprint"]}},
+        {"heuristic": "deposit_reuse", "heuristic_version": "1"},
+    ]
+    doc = measured_methods(path, config)["heuristics"]
+    assert list(doc) == ["multi_input", "change", "one_time_change", "wallet_fingerprint",
+                         "deposit_reuse"]
+    assert doc["multi_input"]["note"] == ("measured for version 1; these links were made by "
+                                          "version 0")
+    assert "note" not in doc["change"] and doc["change"]["measured_version"] == "4"
+    assert doc["wallet_fingerprint"]["version"] == WalletFingerprint.version
+    assert doc["one_time_change"]["registered"] is True
+    assert any("votes" in a["measure"] for a in doc["one_time_change"]["accuracy"])
+    assert doc["deposit_reuse"] == {
+        "version": "1", "registered": False,
+        "note": "not in the methodology register: no measured accuracy"}
+    # without the run's record the change heuristics' versions are unknown, not guessed
+    bare = measured_methods(path[1:2], None)["heuristics"]
+    assert bare["one_time_change"]["version"] is None
+    assert "note" not in bare["one_time_change"]
 
 
 # --- the supercluster guard -------------------------------------------------------------------
@@ -1985,6 +2035,8 @@ def test_explain_reads_as_text_with_each_link_and_its_evidence(tmp_path: Path) -
            f"tx {batch3}" in text
     assert text.endswith("clustering as of height 5: multi_input v1, batch_change v1 (--json "
                          "for every parameter)")
+    assert "- batch_change v1 (The change of a batch, where the next batch spends it" in text
+    assert "wrong links: 0 of" in text
     apart = CliRunner().invoke(app, [*base, SERVICE.text, BATCH_PAYEE[0].text])
     assert "are not in the same cluster as of height 5." in " ".join(apart.output.split())
 

@@ -1285,7 +1285,49 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         "linked": True,
         "answer": f"{text_a} and {text_b} are linked by {len(hops)} link(s)",
         "path": path,
+        "methods": measured_methods(path, config),
     }
+
+
+def measured_methods(path: list[dict[str, Any]],
+                     config: dict[str, Any] | None) -> dict[str, Any]:
+    """What the methodology register says of each heuristic behind the links of `path` (and of
+    each change heuristic that named a linked change output, at its version in the run's
+    `config`): its known errors and its measured accuracy, with the register's version and
+    digest, so an explanation carries the error rates its links rest on. A heuristic the
+    register does not list, or lists at another version than the link's, says so."""
+    from cointrail.reporting.methodology import load_methodology
+
+    register = load_methodology()
+    listed = {m.name: m for section in register.sections for m in section.methods}
+    wanted: dict[str, str | None] = {}
+    for hop in path:
+        wanted.setdefault(hop["heuristic"], hop.get("heuristic_version"))
+        for name in (hop.get("change") or {}).get("named_by", []):
+            wanted.setdefault(name, None)
+    linker: dict[str, Any] = next((h for h in (config or {}).get("heuristics", [])
+                                   if h.get("name") == ChangeLinker.name), {})
+    change_versions = {h["name"]: h.get("version")
+                       for h in (linker.get("params") or {}).get("heuristics", [])}
+    methods: dict[str, Any] = {}
+    for name, link_version in wanted.items():
+        version = link_version or change_versions.get(name)
+        method = listed.get(name)
+        if method is None:
+            methods[name] = {"version": version, "registered": False,
+                             "note": "not in the methodology register: no measured accuracy"}
+            continue
+        entry: dict[str, Any] = {
+            "version": version, "registered": True, "title": method.title,
+            "measured_version": method.version, "known_errors": method.known_errors,
+            "accuracy": [{"measure": m.measure, "value": m.value, "source": m.source}
+                         for m in method.accuracy]}
+        if version is not None and method.version is not None and version != method.version:
+            entry["note"] = (f"measured for version {method.version}; these links were made "
+                             f"by version {version}")
+        methods[name] = entry
+    return {"register": {"version": register.version, "sha256": register.sha256},
+            "heuristics": methods}
 
 
 def _add_utxo_evidence(store: ChainStore, path: list[dict[str, Any]],

@@ -406,6 +406,7 @@ def explain_text(doc: dict[str, Any]) -> str:
         lines.append(f"   {hop['heuristic']}{version}, height {hop['height']}, "
                      f"tx {hop['txid']}")
         lines += [f"   {line}" for line in _evidence_lines(hop)]
+    lines += _method_lines(doc.get("methods"))
     for held in doc.get("held_back_links", []):
         (a, b), (ca, cb) = held.get("addresses") or ("?", "?"), held.get("clusters") or ("?", "?")
         lines.append(f"held back by the supercluster guard: {held['heuristic']} link in tx "
@@ -417,6 +418,27 @@ def explain_text(doc: dict[str, Any]) -> str:
         lines.append(f"clustering as of height {doc['as_of_height']}: {names} "
                      "(--json for every parameter)")
     return "\n".join(lines)
+
+
+def _method_lines(methods: dict[str, Any] | None) -> list[str]:
+    """The measured accuracy and known errors of the heuristics behind the links, from the
+    methodology register."""
+    if not methods or not methods.get("heuristics"):
+        return []
+    register = methods.get("register") or {}
+    lines = [f"what these heuristics are measured to get wrong (methodology register "
+             f"{register.get('version', '?')}):"]
+    for name, m in methods["heuristics"].items():
+        version = f" v{m['version']}" if m.get("version") else ""
+        if not m.get("registered"):
+            lines.append(f"- {name}{version}: {m.get('note', 'not in the register')}")
+            continue
+        lines.append(f"- {name}{version} ({m['title']}):")
+        lines += [f"  {a['measure']}: {a['value']} [{a['source']}]" for a in m["accuracy"]]
+        lines.append(f"  known errors: {m['known_errors']}")
+        if m.get("note"):
+            lines.append(f"  note: {m['note']}")
+    return lines
 
 
 def _evidence_lines(hop: dict[str, Any]) -> list[str]:
