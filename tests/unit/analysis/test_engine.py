@@ -598,6 +598,15 @@ def test_a_younger_id_redirects_to_the_cluster_it_joined(
     assert (doc["received_sat"], doc["sent_sat"]) == (received, sent)
     assert doc["balance_sat"] == received - sent
     assert (doc["first_seen_height"], doc["last_seen_height"]) == (0, 3)
+    # what joins it: one multi-input link per stored link between its addresses, and the
+    # register's word on that heuristic
+    joining = [link for link in expected.links if link[2] in members and link[3] in members]
+    assert doc["links"] == [{"heuristic": "multi_input", "version": "1",
+                             "links": len(joining)}]
+    assert len(joining) == 3  # four addresses, three links
+    assert list(doc["methods"]["heuristics"]) == ["multi_input"]
+    assert doc["methods"]["heuristics"]["multi_input"]["registered"] is True
+    assert show_cluster(store, a3, as_of=0)["links"] == []  # a3 alone at height 0
     current = show_cluster(store, a1)
     assert (current["cluster_id"], current["merged_into"]) == (a1, None)
     page = show_cluster(store, a1, offset=1, limit=2)
@@ -995,7 +1004,14 @@ def test_second_look_links_the_change_at_its_last_spend(
         payer = ids[FP_PAYER.text]
         assert show_cluster(store, payer, as_of=2)["size"] == 1
         assert show_cluster(store, payer, as_of=3)["size"] == 3  # payer, change, fp-other
-        assert show_cluster(store, payer)["size"] == 3
+        joined = show_cluster(store, payer)
+        assert joined["size"] == 3
+        assert [(link["heuristic"], link["version"], link["links"])
+                for link in joined["links"]] == [("change", "4", 1), ("multi_input", "1", 1)]
+        assert list(joined["methods"]["heuristics"]) == ["change", "multi_input"]
+        shown = cluster_text(joined)
+        assert "joined by 1 change v4 link(s), 1 multi_input v1 link(s)" in shown
+        assert "- change v4 (Change linker (change heuristics combined)):" in shown
     finally:
         store.close()
 
@@ -1460,8 +1476,14 @@ def test_cli_show_cluster_explain_and_address(
     assert lines[1] == f"(cluster {a3} was merged into {a1})"
     assert lines[2] == (f"balance {shown['balance_sat']:,} sat; received "
                         f"{shown['received_sat']:,}, sent {shown['sent_sat']:,}")
-    assert lines[3] == "addresses 1-2 of 4:"
-    assert lines[4:6] == [f"  {i['address']}" for i in shown["addresses"]["items"][:2]]
+    assert lines[3] == "joined by 3 multi_input v1 link(s)"
+    flowing = " ".join(human.output.split())  # the console wraps long lines
+    assert ("what these heuristics are measured to get wrong (methodology register "
+            f"{load_methodology().version}): - multi_input v1 (Common-input ownership):"
+            ) in flowing
+    start = lines.index("addresses 1-2 of 4:")
+    assert lines[start + 1:start + 3] == [
+        f"  {i['address']}" for i in shown["addresses"]["items"][:2]]
     why = ok_json(cli(cli_store, "explain", A[3].text, A[1].text, "--json"))
     assert why["linked"] is True
     assert [(h["from"], h["to"]) for h in why["path"]] == [

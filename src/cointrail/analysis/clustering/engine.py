@@ -1058,8 +1058,17 @@ def show_cluster(
             """,
             [view.height, view.height, view.height],
         ).fetchone() or (0, 0, None, None)
+        by_heuristic = store.con.execute(
+            "SELECT heuristic, count(*) FROM cluster_links WHERE height <= ?"
+            " AND addr_a IN (SELECT addr_id FROM _members) GROUP BY heuristic"
+            " ORDER BY heuristic", [view.height]).fetchall()
     finally:
         store.con.unregister("_members")
+    config = latest_run_config(store)
+    versions = {h["name"]: h.get("version") for h in (config or {}).get("heuristics", [])}
+    links: list[dict[str, Any]] = [
+        {"heuristic": str(h), "version": versions.get(str(h)), "links": int(n)}
+        for h, n in by_heuristic]
     page = [int(a) for a in members[offset : offset + limit]]
     texts = _text(store, page)
     return {
@@ -1076,9 +1085,18 @@ def show_cluster(
         "first_seen_height": first,
         "last_seen_height": last,
         "hot_wallets": _hot_wallets(store, view, cluster_id),
+        "links": links,
+        "methods": _register_entries(
+            {link["heuristic"]: link["version"] for link in links}, config),
         "addresses": {"offset": offset, "limit": limit,
                       "items": [{"addr_id": a, "address": texts.get(a)} for a in page]},
     }
+
+
+def latest_run_config(store: ChainStore) -> dict[str, Any] | None:
+    """The configuration the latest clustering run recorded (None before any run)."""
+    runs = store.query("SELECT config FROM cluster_runs ORDER BY run_id DESC LIMIT 1")
+    return json.loads(runs[0][0]) if runs else None
 
 
 def _hot_wallets(store: ChainStore, view: ClusterView, cluster_id: int) -> list[dict[str, Any]]:
@@ -1174,10 +1192,7 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
     id_b, text_b = _addr_id(store, b)
     view = cluster_view(store, as_of)
     ca, cb = view.of(id_a), view.of(id_b)
-    runs = store.query(
-        "SELECT run_id, config, block_hash FROM cluster_runs ORDER BY run_id DESC LIMIT 1"
-    )
-    config = json.loads(runs[0][1]) if runs else None
+    config = latest_run_config(store)
     base: dict[str, Any] = {
         "a": text_a, "b": text_b, "cluster_a": ca, "cluster_b": cb,
         "as_of_height": view.height, "config": config,
@@ -1296,15 +1311,22 @@ def measured_methods(path: list[dict[str, Any]],
     `config`): its known errors and its measured accuracy, with the register's version and
     digest, so an explanation carries the error rates its links rest on. A heuristic the
     register does not list, or lists at another version than the link's, says so."""
-    from cointrail.reporting.methodology import load_methodology
-
-    register = load_methodology()
-    listed = {m.name: m for section in register.sections for m in section.methods}
     wanted: dict[str, str | None] = {}
     for hop in path:
         wanted.setdefault(hop["heuristic"], hop.get("heuristic_version"))
         for name in (hop.get("change") or {}).get("named_by", []):
             wanted.setdefault(name, None)
+    return _register_entries(wanted, config)
+
+
+def _register_entries(wanted: dict[str, str | None],
+                      config: dict[str, Any] | None) -> dict[str, Any]:
+    """The register's entries for the heuristics `wanted` (name -> the version the links were
+    made by; None for a change heuristic, read from the run's `config`)."""
+    from cointrail.reporting.methodology import load_methodology
+
+    register = load_methodology()
+    listed = {m.name: m for section in register.sections for m in section.methods}
     linker: dict[str, Any] = next((h for h in (config or {}).get("heuristics", [])
                                    if h.get("name") == ChangeLinker.name), {})
     change_versions = {h["name"]: h.get("version")

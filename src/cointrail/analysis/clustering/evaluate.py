@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from cointrail.analysis.clustering.engine import cluster_view
+from cointrail.analysis.clustering.engine import cluster_view, latest_run_config
 from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.script import ScriptType
@@ -402,7 +402,7 @@ def evaluate(
         ground_truth_addresses=len(texts),
         not_in_store=not_in_store,
         above_height=above,
-        config=_last_config(store),
+        config=latest_run_config(store),
         links=links,
         change_votes=votes,
         largest_owners=owner_stats,
@@ -429,11 +429,6 @@ def _nothing_to_evaluate(
         f"none of the {given} ground-truth address(es) can be evaluated: {not_in_store} not in "
         f"the {store.spec.key} store, {above} first seen above the clustering's height "
         f"{height}; {'; or '.join(advice)}")
-
-
-def _last_config(store: ChainStore) -> dict[str, Any] | None:
-    rows = store.query("SELECT config FROM cluster_runs ORDER BY run_id DESC LIMIT 1")
-    return json.loads(rows[0][0]) if rows else None
 
 
 def _judge_links(

@@ -172,7 +172,8 @@ async def cluster_route(request: Request, spec: Spec,
                   cluster_id: Annotated[int, Path(ge=0, le=2**40)],
                   offset: Annotated[int, Query(ge=0, le=2**40)] = 0,
                   limit: Limit = 100, as_of: AsOf = None) -> Response:
-    """A cluster: size, a page of its addresses, balance, first/last seen, its tags."""
+    """A cluster: size, a page of its addresses, balance, first/last seen, its tags, the links
+    joining it by heuristic and what each heuristic is measured to get wrong."""
     from cointrail.analysis.clustering.engine import show_cluster
     from cointrail.attribution.clusters import cluster_tags
     from cointrail.attribution.db import ATTRIBUTION_DB

@@ -357,6 +357,13 @@ def cluster_text(doc: dict[str, Any]) -> str:
     for conflict in attribution.get("actor_conflict") or []:
         lines.append(f"conflicting actor {conflict['actor']}: tagged on "
                      f"{len(conflict['addresses'])} address(es) of this cluster")
+    links = doc.get("links") or []
+    if links:
+        lines.append("joined by " + ", ".join(
+            f"{link['links']:,} {link['heuristic']}"
+            + (f" v{link['version']}" if link.get("version") else "") + " link(s)"
+            for link in links))
+        lines += _method_lines(doc.get("methods"))
     page = doc["addresses"]
     items = page["items"]
     if items:
