@@ -124,6 +124,7 @@ def _section(s: dict[str, Any], source: str, problems: list[Problem]) -> Section
 
 def code_methods() -> dict[str, dict[str, str | None]]:
     """The methods the analysis code defines, by section key: ``{name: version}``."""
+    from cointrail.analysis.clustering import deposit as deposit_reuse
     from cointrail.analysis.clustering.engine import HEURISTICS
     from cointrail.analysis.clustering.heuristics import default_change_heuristics
     from cointrail.analysis.patterns.coinjoin import CoinJoinDetector, default_patterns
@@ -134,7 +135,8 @@ def code_methods() -> dict[str, dict[str, str | None]]:
         return {str(name): None if v is None else str(v) for name, v in pairs}
 
     return {
-        "clustering": versions((name, h().version) for name, h in HEURISTICS.items()),
+        "clustering": versions([(name, h().version) for name, h in HEURISTICS.items()]
+                               + [(deposit_reuse.HEURISTIC, deposit_reuse.VERSION)]),
         "change": versions((h.name, h.version) for h in default_change_heuristics()),
         "coinjoin": versions([(CoinJoinDetector.name, CoinJoinDetector.version)]
                              + [(p.name, p.version) for p in default_patterns()]),

@@ -1198,18 +1198,21 @@ def test_explain_names_the_change_heuristics_and_flags_other_versions() -> None:
         {"heuristic": "multi_input", "heuristic_version": "0"},
         {"heuristic": "change", "heuristic_version": "4",
          "change": {"output": 1, "named_by": ["one_time_change", "wallet_fingerprint"]}},
-        {"heuristic": "deposit_reuse", "heuristic_version": "1"},
+        {"heuristic": "deposit_reuse", "heuristic_version": 1},  # account runs record an int
+        {"heuristic": "retired_rule", "heuristic_version": "1"},
     ]
     doc = measured_methods(path, config)["heuristics"]
     assert list(doc) == ["multi_input", "change", "one_time_change", "wallet_fingerprint",
-                         "deposit_reuse"]
+                         "deposit_reuse", "retired_rule"]
     assert doc["multi_input"]["note"] == ("measured for version 1; these links were made by "
                                           "version 0")
     assert "note" not in doc["change"] and doc["change"]["measured_version"] == "4"
     assert doc["wallet_fingerprint"]["version"] == WalletFingerprint.version
     assert doc["one_time_change"]["registered"] is True
     assert any("votes" in a["measure"] for a in doc["one_time_change"]["accuracy"])
-    assert doc["deposit_reuse"] == {
+    assert doc["deposit_reuse"]["registered"] is True and "note" not in doc["deposit_reuse"]
+    assert doc["deposit_reuse"]["version"] == "1"
+    assert doc["retired_rule"] == {
         "version": "1", "registered": False,
         "note": "not in the methodology register: no measured accuracy"}
     # without the run's record the change heuristics' versions are unknown, not guessed

@@ -1333,7 +1333,8 @@ def _register_entries(wanted: dict[str, str | None],
                        for h in (linker.get("params") or {}).get("heuristics", [])}
     methods: dict[str, Any] = {}
     for name, link_version in wanted.items():
-        version = link_version or change_versions.get(name)
+        given = link_version if link_version is not None else change_versions.get(name)
+        version = None if given is None else str(given)  # account runs record an int
         method = listed.get(name)
         if method is None:
             methods[name] = {"version": version, "registered": False,
