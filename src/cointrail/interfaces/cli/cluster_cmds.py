@@ -331,7 +331,8 @@ def show_cluster_cmd(
 
 def cluster_text(doc: dict[str, Any]) -> str:
     """A cluster for people: size and span, amounts, hot wallets recognised, who its tags
-    name, then the page of addresses."""
+    name, the links joining it by heuristic with what each is measured to get wrong, then the
+    page of addresses."""
     lines = [f"cluster {doc['cluster_id']} ({doc['chain']} {doc['network']}, as of height "
              f"{doc['as_of_height']}): {doc['size']:,} address(es), seen at heights "
              f"{doc['first_seen_height']}-{doc['last_seen_height']}"]
@@ -405,7 +406,8 @@ def explain_cmd(
 
 def explain_text(doc: dict[str, Any]) -> str:
     """An explanation for people: the answer, then each link with its height, transaction,
-    heuristic and what the heuristic's evidence shows; the run's heuristics last."""
+    heuristic and what the heuristic's evidence shows, what those heuristics are measured to
+    get wrong; the run's heuristics last."""
     lines = [doc["answer"] + "."]
     for k, hop in enumerate(doc.get("path", []), 1):
         version = f" v{hop['heuristic_version']}" if hop.get("heuristic_version") else ""
