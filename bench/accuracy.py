@@ -62,7 +62,6 @@ from cointrail.analysis.clustering.heuristics import (  # noqa: E402
     WalletFingerprint,
 )
 from cointrail.analysis.clustering.unionfind import UnionFind  # noqa: E402
-from cointrail.analysis.patterns.coinjoin import CoinJoinDetector  # noqa: E402
 from cointrail.analysis.txview import iter_tx_views  # noqa: E402
 from cointrail.chain.rpc import RpcClient  # noqa: E402
 from cointrail.chain.utxo.script import ScriptType  # noqa: E402
@@ -198,23 +197,25 @@ def missed_change(store: Any, owners: dict[str, str]) -> Counter[str]:
     spender known, where the run's second look saw the spenders up to the last spend)."""
     linked = {int(t) for (t,) in store.query(
         "SELECT tx_id FROM cluster_links WHERE heuristic = 'change'")}
+    coinjoins = {int(t) for (t,) in store.query(  # the run's own verdicts, as evaluate reads
+        "SELECT tx_id FROM tx_labels WHERE label = 'coinjoin'")}
     text = {int(a): str(t) for a, t in store.query("SELECT addr_id, text FROM addresses")}
-    linker, detector = ChangeLinker(), CoinJoinDetector()
+    linker = ChangeLinker()
     spend = WalletFingerprint.name
     out: Counter[str] = Counter()
     last = store.query("SELECT max(tx_id) FROM txs")[0][0]
     for tx in iter_tx_views(store.con, 0, int(last), with_spenders=True):
         outputs = [o for o in tx.outputs if o.script_type is not ScriptType.NULLDATA]
-        if tx.is_coinbase or len(outputs) != 2 or tx.tx_id in linked:
+        if (tx.is_coinbase or len(outputs) != 2 or tx.tx_id in linked
+                or tx.tx_id in coinjoins):
             continue
         payers = {owners.get(text.get(i.addr_id, "")) for i in tx.inputs}
         if len(payers) != 1 or None in payers:
             continue
         own = [o for o in outputs if owners.get(text.get(o.addr_id or -1, "")) in payers]
-        ctx = TxContext.of(tx, detector)
-        if len(own) != 1 or ctx.coinjoin is not None:
+        if len(own) != 1:
             continue
-        decision = linker.decide(tx, ctx)
+        decision = linker.decide(tx, TxContext())
         change = tx.outputs.index(own[0])
         cast = {k: v for k, v in decision.votes.items() if v is not None}
         if decision.index is not None:

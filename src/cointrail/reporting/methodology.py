@@ -9,6 +9,7 @@ Invariant: the register names the same methods, at the same versions, as the ana
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -61,15 +62,22 @@ class Methodology:
 
 
 def load_methodology(path: Path | str | None = None) -> Methodology:
-    """The register from `path` (default: the packaged file); ValidationError on any problem."""
+    """The register from `path` (default: the packaged file, read and checked once per process:
+    `explain` and `show cluster` quote it on every answer); ValidationError on any problem."""
+    if path is None:
+        return _packaged()
+    return _parse(Path(path).read_bytes(), str(path))
+
+
+@cache
+def _packaged() -> Methodology:
+    data = files("cointrail.reporting").joinpath(METHODOLOGY_FILE).read_bytes()
+    return _parse(data, METHODOLOGY_FILE)
+
+
+def _parse(data: bytes, source: str) -> Methodology:
     import hashlib
 
-    if path is None:
-        source = METHODOLOGY_FILE
-        data = files("cointrail.reporting").joinpath(METHODOLOGY_FILE).read_bytes()
-    else:
-        source = str(path)
-        data = Path(path).read_bytes()
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
