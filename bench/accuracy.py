@@ -1,7 +1,7 @@
 """Clustering accuracy against ground truth: the synthetic economy at a larger scale.
 
     python bench/accuracy.py [--scale 4] [--seeds 20240607,20240608,20240609] [--no-write]
-                             [--output bench/results/accuracy.md]
+                             [--output bench/results/accuracy.md] [--payjoin-share SHARE]
 
 For each seed: starts ``litecoind -regtest``, acts out `tests.support.scenario` (users,
 merchants, employers, an exchange, Whirlpool-like and WabiSabi-like CoinJoins, a ransomware
@@ -18,6 +18,9 @@ store (``sync_rpc``), clusters it with each heuristic set and evaluates the clus
   why it left the others (each decided again on the final chain);
 * CoinJoin detection: generated rounds flagged with the right kind, per kind; Tx0s; ordinary
   batched payments (exchange withdrawals, payrolls) flagged; anything else flagged;
+* with ``--payjoin-share``: BIP 78 PayJoins in the economy (`tests.support.scenario.PayJoin`),
+  what they do to multi-input clustering, and the first and best sets again with the PayJoins
+  declared multi-owner (``cointrail cluster --multi-owner``);
 * ceilings from the ground truth (`oracle_partitions`): common-input ownership with a perfect
   CoinJoin detector, plus perfect change detection on two-output transactions, plus every
   output paid back to the inputs' owner — what no heuristic over single transactions can beat.
@@ -116,6 +119,12 @@ JOINED_CEILINGS = {
     "best+inputs+self": "all five heuristics + every output paid back to the inputs' owner",
 }
 TARGET_PRECISION_CHANGE, TARGET_RECALL_CHANGE = 0.98, 0.9
+#: with --payjoin-share: the first and the best set again, the scenario's PayJoins declared
+#: multi-owner (``cointrail cluster --multi-owner``), as an analyst who learnt of them would
+DECLARED = {
+    "multi-input, PayJoins declared": "multi-input",
+    "all five, PayJoins declared": BEST,
+}
 
 
 @dataclass
@@ -143,6 +152,8 @@ class SeedRun:
     looks: Looks | None = None
     by_role: dict[str, tuple[int, int]] = field(default_factory=dict)
     missed: Counter[str] = field(default_factory=Counter)  # why change was not found
+    payjoin: PayJoinEffect | None = None
+    payjoin_share: float = 0.0
 
 
 @dataclass
@@ -253,12 +264,38 @@ def detection(store: Any, facts: ScenarioFacts) -> Detection:
     )
 
 
-def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
+@dataclass
+class PayJoinEffect:
+    """What the scenario's PayJoins did to multi-input clustering on one seed."""
+
+    payjoins: int
+    fallbacks: int  # planned, sent without the merchant's input (no coin of the payer's type)
+    links: int  # multi-input links made at PayJoins
+    links_two_owners: int  # of which join the payer's and the merchant's addresses
+    wrong_pairs: int  # multi-input: predicted pairs that are not one owner's
+    wrong_pairs_declared: int  # the same with the PayJoins declared multi-owner
+
+
+def payjoin_effect(store: Any, facts: ScenarioFacts) -> tuple[int, int]:
+    """(multi-input links made at the scenario's PayJoins, of which join two owners)."""
+    rows = store.query(
+        "SELECT t.txid, a.text, b.text FROM cluster_links l JOIN txs t USING (tx_id)"
+        " JOIN addresses a ON a.addr_id = l.addr_a JOIN addresses b ON b.addr_id = l.addr_b"
+        " WHERE l.heuristic = 'multi_input'")
+    links = two = 0
+    for txid, a, b in rows:
+        if bytes(txid)[::-1].hex() in facts.payjoins:
+            links += 1
+            two += facts.owners.get(str(a)) != facts.owners.get(str(b))
+    return links, two
+
+
+def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0) -> SeedRun:
     print(f"seed {seed}, scale {scale}: building the scenario", flush=True)
     started = time.perf_counter()
     pristine = work / f"store-{seed}"
     with LitecoindNode(extra_args=NODE_ARGS) as node:
-        facts = build_scenario(node, seed, scale)
+        facts = build_scenario(node, seed, scale, payjoin_share=payjoin_share)
         build = time.perf_counter() - started
         version = str(node.rpc("getnetworkinfo")["subversion"]).strip("/")
         url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
@@ -268,23 +305,38 @@ def run_seed(seed: int, scale: int, work: Path) -> SeedRun:
         sync = time.perf_counter() - started
     print(f"  built in {build:.0f} s ({facts.transactions} transactions), synced in "
           f"{sync:.1f} s", flush=True)
-    run = SeedRun(seed, facts, build, sync, result.blocks, result.txs, version)
+    run = SeedRun(seed, facts, build, sync, result.blocks, result.txs, version,
+                  payjoin_share=payjoin_share)
     with open_chain(pristine, CHAIN, NETWORK, read_only=True) as store:
         oracles = oracle_partitions(store.con, facts)
         for name, partition in oracles.items():
             scores = pair_scores(partition, facts.owners)
             run.ceilings[name] = (scores.precision, scores.recall, scores.clusters)
-    for k, (label, heuristics) in enumerate(SETS.items()):
+    sets = dict(SETS)
+    if payjoin_share > 0:
+        sets |= {label: SETS[base] for label, base in DECLARED.items()}
+    for k, (label, heuristics) in enumerate(sets.items()):
         target = work / f"store-{seed}-{k}-{'-'.join(heuristics)}"
         target.mkdir()
         shutil.copy(pristine / DB, target / DB)
+        declared = tuple(facts.payjoins) if label in DECLARED else ()
         with open_chain(target, CHAIN, NETWORK) as store:
             started = time.perf_counter()
-            Clusterer(store, ClusterConfig(heuristics=heuristics,
-                                           params=PARAMS.get(label, ()))).run()
+            Clusterer(store, ClusterConfig(
+                heuristics=heuristics, params=PARAMS.get(label, ()), multi_owner=declared,
+                multi_owner_from="the scenario's PayJoins" if declared else "")).run()
             run.cluster_seconds[label] = time.perf_counter() - started
             run.evaluations[label] = evaluate(store, facts.owners, detail=20)
             run.detection[label] = detection(store, facts)
+            if label == "multi-input" and payjoin_share > 0:
+                e = run.evaluations[label]
+                pj_links, pj_two = payjoin_effect(store, facts)
+                run.payjoin = PayJoinEffect(len(facts.payjoins), len(facts.payjoin_fallbacks),
+                                            pj_links, pj_two,
+                                            e.predicted_pairs - e.correct_pairs, 0)
+            if label == "multi-input, PayJoins declared" and run.payjoin is not None:
+                e = run.evaluations[label]
+                run.payjoin.wrong_pairs_declared = e.predicted_pairs - e.correct_pairs
             if label == "multi-input + change":
                 run.looks = looks(store, facts.owners)
                 run.missed = missed_change(store, facts.owners)
@@ -348,7 +400,7 @@ def accuracy_table(runs: list[SeedRun]) -> list[str]:
         "inverse purity | clusters / wallets |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label in SETS:
+    for label in runs[0].evaluations:
         es = [r.evaluations[label] for r in runs]
         clusters = (f"{statistics.mean(e.clusters for e in es):.0f} / "
                     f"{statistics.mean(e.owners for e in es):.0f}")
@@ -533,6 +585,18 @@ def pairs_by_role(store: Any, facts: ScenarioFacts) -> dict[str, tuple[int, int]
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def payjoin_table(runs: list[SeedRun]) -> list[str]:
+    lines = ["| seed | PayJoins | sent without the merchant's input | multi-input links at "
+             "PayJoins | joining payer and merchant | multi-input wrong pairs | the same, "
+             "PayJoins declared |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        p = r.payjoin
+        assert p is not None
+        lines.append(f"| {r.seed} | {p.payjoins} | {p.fallbacks} | {p.links} | "
+                     f"{p.links_two_owners} | {p.wrong_pairs:,} | {p.wrong_pairs_declared:,} |")
+    return lines
+
+
 def per_seed(runs: list[SeedRun]) -> list[str]:
     lines = ["| seed | multi-input P / R | + change P / R | + deposit addresses P / R | "
              "+ batch change P / R | + Tx0 outputs P / R | wrong change links | wrong deposit "
@@ -639,6 +703,8 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         f"{'met' if rounds_hit >= 0.99 * rounds else 'NOT met'}** ({pct(rounds_hit, rounds)}); "
         f"0 false positives on ordinary batched payments: **{'met' if fp == 0 else 'NOT met'}**.",
         "",
+        *([f"### PayJoins ({runs[0].payjoin_share:.0%} of Litecoin Core wallets' payments to "
+           "merchants)", "", *payjoin_table(runs), ""] if runs[0].payjoin else []),
         "### Per seed",
         "",
         *per_seed(runs),
@@ -700,13 +766,16 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--seeds", default="20240607,20240608,20240609")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--payjoin-share", type=float, default=0.0, metavar="SHARE",
+                        help="make this share of Core wallets' merchant payments PayJoins "
+                             "(default none); adds rows with the PayJoins declared")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="where the report goes (default bench/results/accuracy.md)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="cointrail-accuracy-"))
     try:
-        runs = [run_seed(seed, args.scale, work) for seed in seeds]
+        runs = [run_seed(seed, args.scale, work, args.payjoin_share) for seed in seeds]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = report(runs, args.scale, sys.argv[1:])

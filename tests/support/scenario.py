@@ -197,6 +197,18 @@ class Pay:
 
 
 @dataclass(frozen=True)
+class PayJoin:
+    """A BIP 78 PayJoin: `payer` (a Litecoin Core wallet) pays `amount` to merchant `payee`'s
+    invoice address, and the merchant adds one coin of its own to the payment as an input, paid
+    back to it in the invoice output. Both sign; the transaction has two owners' inputs."""
+
+    payer: str
+    payee: str
+    amount: int
+    subtract_fee: bool = False
+
+
+@dataclass(frozen=True)
 class Withdrawal:
     """One line of an exchange batch; `coin` names the output when the plan tracks it."""
 
@@ -285,8 +297,8 @@ class Release:
     """Mixing is over: the mixers' tracked coins become ordinary funds (unlocked)."""
 
 
-Action = (Pay | WithdrawalBatch | Payroll | Sweep | CashOut | Tx0 | CoinJoinRound | Consolidate
-          | Peel | Release)
+Action = (Pay | PayJoin | WithdrawalBatch | Payroll | Sweep | CashOut | Tx0 | CoinJoinRound
+          | Consolidate | Peel | Release)
 
 
 @dataclass(frozen=True)
@@ -328,14 +340,20 @@ class _Coin:
 
 class _Planner:
     def __init__(self, seed: int, scale: int, light_share: float = LIGHT_SHARE,
-                 hardware_share: float = HARDWARE_SHARE) -> None:
+                 hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0) -> None:
         if scale < 1:
             raise ValueError(f"scale must be at least 1, not {scale}")
-        for name, share in (("light_share", light_share), ("hardware_share", hardware_share)):
+        for name, share in (("light_share", light_share), ("hardware_share", hardware_share),
+                            ("payjoin_share", payjoin_share)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {share}")
         self.light_share, self.hardware_share = light_share, hardware_share
+        self.payjoin_share = payjoin_share
         self.rng = random.Random(seed)
+        # which merchant payments are PayJoins: a stream of its own, drawn for every payment a
+        # Core wallet makes to a merchant, so the rest of the plan does not depend on the share
+        # and a smaller share's PayJoins are among a larger share's
+        self.payjoin_rng = random.Random(f"{seed}/payjoin")
         self.seed, self.scale = seed, scale
         self.n_steps = 44 + 6 * scale
         self.initial_blocks = 101 + 20 * scale
@@ -470,7 +488,12 @@ class _Planner:
         subtract = profile.subtract_fee if subtract_fee is None else subtract_fee
         self._debit(payer, amount + FEE_ALLOWANCE)
         self.busy.add(payer)
-        self._do(Pay(payer, payee, amount, purpose, subtract))
+        if (purpose == "payment" and self.profiles[payee].role is Role.MERCHANT
+                and profile.software == "core"
+                and self.payjoin_rng.random() < self.payjoin_share):
+            self._do(PayJoin(payer, payee, amount, subtract))
+        else:
+            self._do(Pay(payer, payee, amount, purpose, subtract))
         received = amount - FEE_ALLOWANCE if subtract else amount
         if purpose == "deposit":
             self.unswept.append((self.step, received))
@@ -815,11 +838,13 @@ def _decompose(amount: int, denominations: Sequence[int], out_cost: int) -> list
 
 
 def plan_scenario(seed: int, scale: int = 1, *, light_share: float = LIGHT_SHARE,
-                  hardware_share: float = HARDWARE_SHARE) -> Plan:
+                  hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0) -> Plan:
     """The scenario's actions for `seed` and `scale` (a pure function of them). `light_share` of
     the ordinary users run the light wallet and `hardware_share` sign with a hardware signer;
-    they change the profiles' `software` and nothing else of the plan."""
-    return _Planner(seed, scale, light_share, hardware_share).plan()
+    they change the profiles' `software` and nothing else of the plan. `payjoin_share` of the
+    payments Litecoin Core wallets make to merchants are PayJoins (`PayJoin`); they replace
+    those payments and change nothing else (none by default)."""
+    return _Planner(seed, scale, light_share, hardware_share, payjoin_share).plan()
 
 
 # -- facts -------------------------------------------------------------------------------------
@@ -866,6 +891,10 @@ class ScenarioFacts:
     software: dict[str, str] = field(default_factory=dict)  # wallet -> one of SOFTWARE
     light_transactions: dict[str, str] = field(default_factory=dict)  # txid -> light payer
     hardware_transactions: dict[str, str] = field(default_factory=dict)  # txid -> its payer
+    payjoins: dict[str, tuple[str, str]] = field(default_factory=dict)  # txid -> payer, merchant
+    #: planned PayJoins sent as the original payment: the merchant had no coin of the payer's
+    #: input type confirmed (BIP 78's fallback)
+    payjoin_fallbacks: list[str] = field(default_factory=list)
     start_height: int = 0
     tip_height: int = 0
     transactions: int = 0
@@ -952,6 +981,19 @@ def _coin_kind(coin: Mapping[str, Any]) -> str | None:
     if (len(spk) == 23 and spk[:2] == b"\xa9\x14" and spk[22] == 0x87 and len(redeem) == 22
             and redeem[:2] == b"\x00\x14"):
         return "p2sh-p2wpkh"
+    return None
+
+
+def _spk_kind(script_hex: str) -> str | None:
+    """p2pkh, p2sh or p2wpkh for a scriptPubKey of that type (the kind a BIP 78 receiver
+    matches), else None."""
+    spk = bytes.fromhex(script_hex)
+    if len(spk) == 25 and spk[:3] == b"\x76\xa9\x14" and spk[23:] == b"\x88\xac":
+        return "p2pkh"
+    if len(spk) == 23 and spk[:2] == b"\xa9\x14" and spk[22] == 0x87:
+        return "p2sh"
+    if len(spk) == 22 and spk[:2] == b"\x00\x14":
+        return "p2wpkh"
     return None
 
 
@@ -1117,6 +1159,8 @@ class _Actor:
     def act(self, action: Action) -> None:
         if isinstance(action, Pay):
             self.pay(action)
+        elif isinstance(action, PayJoin):
+            self.payjoin(action)
         elif isinstance(action, WithdrawalBatch):
             self.withdrawals(action)
         elif isinstance(action, Payroll):
@@ -1229,6 +1273,60 @@ class _Actor:
             self.facts.ransom_payments[txid] = action.payer
             self.facts.victims.append(action.payer)
             self.facts.total_ransom_sat += action.amount
+
+    def payjoin(self, action: PayJoin) -> None:
+        """A PayJoin as BIP 78 makes it. The payer's wallet funds the *original* payment to the
+        merchant's fresh invoice address (``walletcreatefundedpsbt``: its coin selection, fee
+        rate, RBF choice and change, and nLockTime at the tip as ``sendtoaddress`` sets it).
+        The merchant, as a BIP 78 receiver, adds one of its confirmed coins of the same script
+        type as the payer's inputs at a random position (with the payer's nSequence, keeping
+        the payer's nLockTime and version) and takes it back in the invoice output, less the
+        fee of the added input at the payer's fee rate; the payer's outputs are otherwise
+        unchanged. Each signs its own inputs. When the merchant has no such coin, the original
+        payment is sent (the receiver's fallback)."""
+        payer, merchant = self.core(action.payer), self.core(action.payee)
+        p = self.profiles[payer]
+        address = self.receive_address(merchant)
+        options: dict[str, Any] = {"fee_rate": p.fee_rate, "replaceable": p.replaceable}
+        if action.subtract_fee:
+            options["subtractFeeFromOutputs"] = [0]
+        # the payer's wallet sets nLockTime to the tip as its payments do (anti-fee-sniping)
+        tip = int(self.node.rpc("getblockcount"))
+        funded = self.w(payer, "walletcreatefundedpsbt", [], [{address: ltc(action.amount)}],
+                        tip, options)
+        original = self.node.rpc("decodepsbt", funded["psbt"])["tx"]
+        kinds = set()
+        for vin in original["vin"]:
+            out = self.node.rpc("gettxout", vin["txid"], vin["vout"], True)
+            kinds.add(_spk_kind(str(out["scriptPubKey"]["hex"])))
+        self.node.rpc("syncwithvalidationinterfacequeue")  # the merchant's mempool spends
+        fee = {"p2pkh": 148, "p2sh": 91, "p2wpkh": 68}
+        coins = []
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is not None:
+            coins = [c for c in self.unspent(merchant)
+                     if c.get("spendable") and _spk_kind(str(c["scriptPubKey"])) == kind
+                     and to_sat(c["amount"]) > 4 * p.fee_rate * fee[kind]]
+        if kind is None or not coins:
+            txid = self.finish_psbt(funded["psbt"], [payer])
+            self.facts.payjoin_fallbacks.append(txid)
+            return
+        rng = random.Random(f"{merchant}/{original['vin'][0]['txid']}")
+        coin = rng.choice(sorted(coins, key=lambda c: (str(c["txid"]), int(c["vout"]))))
+        sequence = int(original["vin"][0]["sequence"])
+        inputs = [{"txid": v["txid"], "vout": int(v["vout"]), "sequence": int(v["sequence"])}
+                  for v in original["vin"]]
+        inputs.insert(rng.randint(0, len(inputs)),
+                      {"txid": coin["txid"], "vout": int(coin["vout"]), "sequence": sequence})
+        added = to_sat(coin["amount"]) - p.fee_rate * fee[kind]
+        outputs = []
+        for vout in original["vout"]:
+            value, to = to_sat(vout["value"]), _out_address(vout)
+            assert to is not None, vout
+            outputs.append({to: ltc(value + added if to == address else value)})
+        psbt = self.node.rpc("createpsbt", inputs, outputs, int(original["locktime"]))
+        txid = self.finish_psbt(psbt, [payer, merchant])
+        self.facts.payjoins[txid] = (payer, merchant)
 
     def withdrawals(self, action: WithdrawalBatch) -> None:
         addresses = []
@@ -1403,12 +1501,14 @@ class _Actor:
 
 def build_scenario(node: LitecoindNode, seed: int, scale: int = 1, *,
                    light_share: float = LIGHT_SHARE,
-                   hardware_share: float = HARDWARE_SHARE) -> ScenarioFacts:
-    """Act out `plan_scenario(seed, scale, light_share=..., hardware_share=...)` on `node` (a
-    fresh regtest node, ideally started with `NODE_ARGS`) and return what happened with the
-    ground truth."""
+                   hardware_share: float = HARDWARE_SHARE,
+                   payjoin_share: float = 0.0) -> ScenarioFacts:
+    """Act out `plan_scenario(seed, scale, light_share=..., hardware_share=...,
+    payjoin_share=...)` on `node` (a fresh regtest node, ideally started with `NODE_ARGS`) and
+    return what happened with the ground truth."""
     started = time.perf_counter()
-    plan = plan_scenario(seed, scale, light_share=light_share, hardware_share=hardware_share)
+    plan = plan_scenario(seed, scale, light_share=light_share, hardware_share=hardware_share,
+                         payjoin_share=payjoin_share)
     actor = _Actor(node, plan)
     loaded = set(node.rpc("listwallets"))
     for p in plan.profiles:
@@ -1483,7 +1583,8 @@ def oracle_partitions(con: Any, facts: ScenarioFacts) -> dict[str, dict[str, int
     truth rather than heuristics:
 
     * ``inputs``: the input addresses of every transaction that is not one of the scenario's
-      CoinJoins joined — common-input ownership with a perfect CoinJoin detector;
+      CoinJoins or PayJoins joined — common-input ownership with a perfect CoinJoin (and
+      PayJoin) detector;
     * ``inputs+self``: also every output address owned by the owner of the transaction's first
       input — perfect change detection, self-transfers included: the most that any heuristic
       looking at one transaction's inputs and outputs could join;
@@ -1492,7 +1593,8 @@ def oracle_partitions(con: Any, facts: ScenarioFacts) -> dict[str, dict[str, int
 
     Returns address text -> cluster key for every address of the store."""
     texts = dict(con.execute("SELECT addr_id, text FROM addresses").fetchall())
-    joins = {bytes.fromhex(f.txid)[::-1] for f in facts.coinjoins}
+    joins = {bytes.fromhex(t)[::-1] for t in [f.txid for f in facts.coinjoins]
+             + list(facts.payjoins)}
     skip = {int(t) for t, h in con.execute("SELECT tx_id, txid FROM txs").fetchall()
             if bytes(h) in joins}
     inputs: dict[int, list[int]] = defaultdict(list)
@@ -1539,6 +1641,7 @@ __all__ = [
     "SOFTWARE",
     "WHIRLPOOL_POOLS",
     "PairScores",
+    "PayJoin",
     "Plan",
     "Profile",
     "Role",

@@ -56,6 +56,11 @@ def check_config(config: ClusterConfig) -> None:
             "--engine spark runs multi_input with its defaults; drop --param or use "
             "--engine embedded"
         )
+    if config.multi_owner:
+        raise InputError(
+            "--engine spark does not take multi-owner declarations; drop --multi-owner or "
+            "use --engine embedded"
+        )
 
 
 def multi_input_links(layout: ChainLayout, coinjoins: DataFrame | None) -> DataFrame:

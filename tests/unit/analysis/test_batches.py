@@ -46,8 +46,9 @@ class Chain:
 
     def tx(self, spends: Sequence[int], pays: Sequence[tuple[int, int]], *,
            sequence: int = RBF, version: int = 2, script: ScriptType = P2WPKH,
-           coinjoin: bool = False, op_return: bool = False) -> int:
-        """`spends`: addresses whose coin (the last paid to each) this spends."""
+           coinjoin: bool = False, op_return: bool = False, multi_owner: bool = False) -> int:
+        """`spends`: addresses whose coin (the last paid to each) this spends; `multi_owner`:
+        the run declares it multi-owner."""
         tx_id = self.next_id
         self.next_id += 1
         inputs = []
@@ -63,7 +64,7 @@ class Chain:
             outputs.append(OutputView(len(outputs), None, 0, NULLDATA, None))
         view = TxView(tx_id, self.height, version, 0, tuple(inputs), tuple(outputs),
                       not spends)
-        made = self.heuristic.links(view, TxContext(JOIN if coinjoin else None))
+        made = self.heuristic.links(view, TxContext(JOIN if coinjoin else None, multi_owner))
         assert all(isinstance(x, ClusterLink) and x.tx_id == tx_id for x in made)
         assert len(self.heuristic.evidence) == len(made)
         self.links += [(x.tx_id, x.a, x.b) for x in made]
@@ -98,6 +99,20 @@ def test_the_next_batch_spending_the_largest_output_alone_links_it_to_the_batch(
     chain.block()
     b3 = chain.tx([CHANGE_2], [*payees(7, 3), (40, 85 * COIN)])
     assert chain.links[-1] == (b3, CHANGE_1, CHANGE_2)  # the chain of batches goes on
+
+
+@pytest.mark.parametrize("declared", ["batch", "spender"])
+def test_a_batch_or_spender_declared_multi_owner_links_nothing(declared: str) -> None:
+    """An analyst's multi-owner declaration: the declared transaction is nobody's batch, nor
+    one wallet's spend of the batch's change."""
+    chain = Chain()
+    chain.fund(HOT)
+    chain.tx([HOT], [(PAYEES[0], 2 * COIN), (PAYEES[1], COIN), (CHANGE_1, 95 * COIN)],
+             multi_owner=declared == "batch")
+    chain.block()
+    chain.tx([CHANGE_1], [*payees(3, 4), (CHANGE_2, 90 * COIN)],
+             multi_owner=declared == "spender")
+    assert chain.links == []
 
 
 def test_the_change_is_not_linked_before_it_is_spent_nor_when_spent_otherwise() -> None:

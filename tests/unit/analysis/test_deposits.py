@@ -45,7 +45,7 @@ class Chain:
         self.height += blocks
 
     def tx(self, spends: Sequence[tuple[int, int]], pays: Sequence[int], *,
-           coinjoin: bool = False, op_return: bool = False) -> int:
+           coinjoin: bool = False, op_return: bool = False, multi_owner: bool = False) -> int:
         tx_id = len(self.views)
         inputs = tuple(InputView(addr, COIN, P2WPKH, SEQ, prev) for prev, addr in spends)
         for a in pays:
@@ -55,7 +55,7 @@ class Chain:
             outputs.append(OutputView(len(outputs), None, 0, NULLDATA, None))
         view = TxView(tx_id, self.height, 2, 0, inputs, tuple(outputs), not spends)
         self.views.append(view)
-        made = self.heuristic.links(view, TxContext(JOIN if coinjoin else None))
+        made = self.heuristic.links(view, TxContext(JOIN if coinjoin else None, multi_owner))
         assert all(isinstance(x, ClusterLink) and x.tx_id == tx_id for x in made)
         self.links += [(x.tx_id, x.a, x.b) for x in made]
         self.evidence += self.heuristic.evidence
@@ -161,7 +161,8 @@ def test_merchant_cash_outs_link_the_merchant_not_the_exchange() -> None:
     assert frozenset((HOT, DEP_MERCHANT)) in chain.pairs()
 
 
-def test_slow_forwards_and_coinjoins_are_not_forwards() -> None:
+@pytest.mark.parametrize("kind", ["coinjoin", "declared multi-owner"])
+def test_slow_forwards_and_coinjoins_are_not_forwards(kind: str) -> None:
     chain = Chain(DepositAddresses(min_forwarders=2, max_blocks=10))
     coins = chain.fund(ALICE_1, BOB, CAROL)
     chain.block()
@@ -169,7 +170,8 @@ def test_slow_forwards_and_coinjoins_are_not_forwards() -> None:
     pay_b = chain.tx([(coins[BOB], BOB)], [DEP_BOB])
     chain.block(11)  # Alice's deposit waits 11 blocks: not a sweep of a deposit address
     chain.tx([(pay_a, DEP_ALICE)], [HOT])
-    chain.tx([(pay_b, DEP_BOB), (coins[CAROL], CAROL)], [HOT], coinjoin=True)
+    chain.tx([(pay_b, DEP_BOB), (coins[CAROL], CAROL)], [HOT], coinjoin=kind == "coinjoin",
+             multi_owner=kind != "coinjoin")
     assert chain.links == []
     assert chain.heuristic.deposit_of(DEP_ALICE) is None
     assert chain.heuristic.deposit_of(DEP_BOB) is None

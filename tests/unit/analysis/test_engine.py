@@ -44,6 +44,7 @@ from cointrail.analysis.clustering.engine import (
     explain,
     measured_methods,
     parse_heuristic_params,
+    read_multi_owner,
     show_cluster,
 )
 from cointrail.analysis.clustering.heuristics import (
@@ -70,7 +71,7 @@ from cointrail.chain.utxo.tx import (
     make_output,
 )
 from cointrail.data import EARLY_MAINNET_BLOCKS, bundled_path
-from cointrail.errors import InputError, NotFoundError
+from cointrail.errors import InputError, NotFoundError, ValidationError
 from cointrail.interfaces.cli.cluster_cmds import cluster_text, explain_text
 from cointrail.interfaces.cli.main import app
 from cointrail.reporting.methodology import load_methodology
@@ -328,9 +329,11 @@ def oracle(
     skip_coinjoin: bool = True,
     change: bool = False,
     multi_input: bool = True,
+    declared: frozenset[str] = frozenset(),
 ) -> Expected:
     """Common-input ownership (and, with `change`, the designed change links) in chain order:
     every input address is linked to the first one (a star), components keep their smallest id.
+    Transactions whose txid is in `declared` (declared multi-owner) give no link.
     A designed `late_change` is linked right after the transaction that spends the last of its
     outputs, at that transaction's height (none while an output is unspent)."""
     ids: dict[str, int] = {}
@@ -366,11 +369,12 @@ def oracle(
             if coin.addr.text not in ids:
                 ids[coin.addr.text] = len(ids)
                 parent[len(ids) - 1] = len(ids) - 1
-        if multi_input and tx.inputs and not (skip_coinjoin and tx.coinjoin):
+        mine = tx.rpc_txid not in declared
+        if multi_input and tx.inputs and not (skip_coinjoin and tx.coinjoin) and mine:
             distinct = list(dict.fromkeys(c.addr for c in tx.inputs))
             for other in distinct[1:]:
                 link(tx, distinct[0], other, MultiInput.name)
-        if change and tx.change is not None:
+        if change and tx.change is not None and mine:
             link(tx, tx.inputs[0].addr, tx.change, ChangeLinker.name)
         for looked in late.get(k, ()):
             assert looked.late_change is not None
@@ -1117,6 +1121,113 @@ def test_a_reorg_of_the_last_spend_drops_the_second_look_link(
         fresh.close()
 
 
+# --- transactions declared multi-owner ----------------------------------------------------------
+
+
+def declared_config(main: ChainBuilder, *heights: int, change: bool = False) -> ClusterConfig:
+    """The configuration declaring the first non-coinbase transaction at each of `heights`."""
+    txids = tuple(next(tx.rpc_txid for tx in main.txs if tx.height == h and tx.inputs)
+                  for h in heights)
+    return ClusterConfig(heuristics=("multi_input", "change") if change else ("multi_input",),
+                         multi_owner=txids, multi_owner_from="test declarations")
+
+
+def test_a_transaction_declared_multi_owner_makes_no_link_and_is_labelled(
+    store: ChainStore, main: ChainBuilder
+) -> None:
+    # height 3 joins {a1, a7} and {a3, a5}; height 4 is the textbook change of a0
+    config = declared_config(main, 3, 4, change=True)
+    result = Clusterer(store, config).run()
+    expected = oracle(main.txs, MAIN_TIP, change=True, declared=frozenset(config.multi_owner))
+    assert_matches(store, expected)
+    assert link_rows(store) == expected.links
+    assert expected.cluster[A[7].text] != expected.cluster[A[5].text]  # kept apart
+    assert expected.cluster[C0.text] != expected.cluster[A[0].text]
+    assert oracle(main.txs, MAIN_TIP, change=True) != expected  # the declarations matter
+    assert result.declared == 2
+    labels = store.query(
+        "SELECT t.txid, l.height, l.label, l.kind, l.detector, l.evidence FROM tx_labels l"
+        " JOIN txs t USING (tx_id) WHERE l.label = 'multi_owner' ORDER BY l.tx_id")
+    assert [(bytes(t)[::-1].hex(), h, k, d, json.loads(e)) for t, h, _, k, d, e in labels] == [
+        (tx.rpc_txid, tx.height, "declared", "analyst", {"from": "test declarations"})
+        for tx in main.txs if tx.rpc_txid in config.multi_owner]
+    assert [h for _, h, *_ in labels] == [3, 4]
+    recorded = json.loads(store.query("SELECT config FROM cluster_runs")[0][0])
+    assert recorded["multi_owner_transactions"] == {
+        "txids": sorted(config.multi_owner), "from": "test declarations",
+        "effect": "no heuristic reads these transactions as one owner's"}
+    again = ClusterConfig.from_description(recorded)
+    assert again is not None and again.digest() == config.digest()
+    assert again.multi_owner == config.multi_owner
+
+
+def test_declared_runs_incrementally_and_as_of_equal_one_run(
+    pristine: Path, tmp_path: Path, main: ChainBuilder
+) -> None:
+    config = declared_config(main, 3, 7)
+    one = copy_store(pristine, tmp_path / "one")
+    parts = copy_store(pristine, tmp_path / "parts")
+    try:
+        Clusterer(one, config).run()
+        for stop in (2, 3, 5):
+            Clusterer(parts, config).run(to_height=stop)
+        Clusterer(parts, config).run()
+        assert snapshot(parts) == snapshot(one)
+        for height in (2, 3, 6, MAIN_TIP):
+            assert clusters_by_text(one, height) == oracle(
+                main.txs, height, declared=frozenset(config.multi_owner)).cluster
+        # dropping the declarations is another configuration: the clustering is rebuilt
+        undeclared = Clusterer(one).run()
+        assert undeclared.restarted
+        assert_matches(one, oracle(main.txs, MAIN_TIP))
+    finally:
+        one.close()
+        parts.close()
+
+
+def test_multi_owner_declarations_are_checked(store: ChainStore, main: ChainBuilder) -> None:
+    txid = next(tx.rpc_txid for tx in main.txs if tx.height == 3 and tx.inputs)
+    with pytest.raises(InputError, match="not a transaction id"):
+        ClusterConfig(multi_owner=(txid[:-1],))
+    with pytest.raises(InputError, match="UTXO chains"):
+        ClusterConfig(heuristics=("deposit_reuse",), multi_owner=(txid,))
+    config = ClusterConfig(multi_owner=(txid.upper(), txid))
+    assert config.multi_owner == (txid,)  # one spelling, once
+    plain = ClusterConfig().describe()
+    assert "multi_owner_transactions" not in plain  # runs without declarations keep digests
+    assert config.digest() != ClusterConfig().digest()
+    unknown = "ab" * 32
+    with pytest.raises(InputError, match=f"{unknown} is not in the bitcoin/regtest store"):
+        Clusterer(store, ClusterConfig(multi_owner=(txid, unknown))).run()
+    assert store.state().get("cluster_height") is None  # refused before anything was written
+
+
+def test_read_multi_owner_takes_txids_with_notes_and_names_bad_lines(tmp_path: Path) -> None:
+    a, b = "0f" * 32, "A1" * 32
+    good = tmp_path / "payjoins.txt"
+    good.write_text(f"# PayJoins the merchant's records name\n\n{a}  invoice 1042\n"
+                    f"{b},\n{a}\n", encoding="utf-8")
+    txids, source = read_multi_owner(good)
+    assert txids == (a, b.lower(), a)
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert source == f"payjoins.txt (sha256 {digest})"
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{a}\nnot-a-txid\n{a[:-2]}\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as caught:
+        read_multi_owner(bad)
+    assert [(p.line, p.message.split(" ")[0]) for p in caught.value.problems] == [
+        (2, "'not-a-txid'"), (3, repr(a[:-2]))]
+    assert f"{bad}:2:" in str(caught.value)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lists no transaction"):
+        read_multi_owner(empty)
+    with pytest.raises(InputError, match="does not exist"):
+        read_multi_owner(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="is a directory"):
+        read_multi_owner(tmp_path)
+
+
 def test_unknown_heuristics_and_bad_guards_are_refused() -> None:
     with pytest.raises(InputError, match="unknown clustering heuristic"):
         ClusterConfig(heuristics=("multi_input", "bogus"))
@@ -1445,6 +1556,40 @@ def test_cli_cluster(clustered: dict[str, Any], main: ChainBuilder) -> None:
     assert (clustered["held_back"], clustered["coinjoins"], clustered["restarted"]) == (
         0, 1, False)
     assert [h["name"] for h in clustered["config"]["heuristics"]] == ["multi_input"]
+
+
+def test_cli_cluster_multi_owner(pristine: Path, tmp_path: Path, main: ChainBuilder) -> None:
+    root = tmp_path / "store"
+    copy_store(pristine, root).close()
+    txid = next(tx.rpc_txid for tx in main.txs if tx.height == 3 and tx.inputs)
+    listed = tmp_path / "payjoins.txt"
+    listed.write_text(f"# from the merchant\n{txid} invoice 7\n", encoding="utf-8")
+    text = cli(root, "cluster", "--multi-owner", str(listed))
+    assert text.exit_code == 0, text.stderr
+    assert "1 declared multi-owner transactions left unlinked" in " ".join(text.stdout.split())
+    # a plain run extends the stored configuration, declarations included
+    doc = ok_json(cli(root, "cluster", "--json"))
+    assert (doc["restarted"], doc["links"], doc["multi_owner_declared"]) == (False, 0, 0)
+    assert any("extending" in note for note in doc["notes"])
+    declared = frozenset({txid})
+    assert doc["clusters"] == oracle(main.txs, MAIN_TIP, declared=declared).n_clusters
+    assert doc["clusters"] == oracle(main.txs, MAIN_TIP).n_clusters + 1
+    recorded = doc["config"]["multi_owner_transactions"]
+    assert recorded["txids"] == [txid]
+    digest = hashlib.sha256(listed.read_bytes()).hexdigest()
+    assert recorded["from"] == f"payjoins.txt (sha256 {digest})"
+    fresh = tmp_path / "fresh"
+    copy_store(pristine, fresh).close()
+    first = ok_json(cli(fresh, "cluster", "--multi-owner", str(listed), "--json"))
+    assert (first["multi_owner_declared"], first["clusters"]) == (1, doc["clusters"])
+    assert first["config_hash"] == doc["config_hash"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{txid}\n{txid[:10]}\n", encoding="utf-8")
+    assert_one_line_error(cli(root, "cluster", "--multi-owner", str(bad)), f"{bad}:2:")
+    assert_one_line_error(cli(root, "cluster", "--multi-owner", str(listed), "--engine",
+                              "spark"), "--engine spark does not take multi-owner")
+    assert_one_line_error(cli(root, "cluster", "--multi-owner", str(listed), "--as-of", "3"),
+                          "--multi-owner")
 
 
 @pytest.mark.parametrize("height", [0, 2, 3, MAIN_TIP])

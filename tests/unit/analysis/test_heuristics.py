@@ -120,6 +120,24 @@ def test_multi_input_respects_the_coinjoin_verdict() -> None:
     assert len(MultiInput(skip_coinjoin=False).links(tx, mix)) == 1
 
 
+def test_a_transaction_declared_multi_owner_gives_no_multi_input_nor_change_link() -> None:
+    """An analyst's declaration (a PayJoin, a missed CoinJoin) holds whatever the detector says
+    and whether or not CoinJoins are skipped."""
+    tx = make_tx([inp(7, 1), inp(8, 1)], [out(0, 3, 1)])
+    for verdict in (None, CoinJoinMatch(CoinJoinKind.WHIRLPOOL_TX0, "whirlpool_tx0", "1", {},
+                                        False)):
+        declared = TxContext(verdict, multi_owner=True)
+        assert declared.multi_party
+        assert MultiInput().links(tx, declared) == []
+        assert MultiInput(skip_coinjoin=False).links(tx, declared) == []
+    assert not NO_CTX.multi_party
+    typical, linker = payment(), ChangeLinker()
+    assert linker.links_of(typical, linker.decide(typical, NO_CTX))  # linked when undeclared
+    decision = linker.decide(typical, TxContext(multi_owner=True))
+    assert (decision.index, decision.reason) == (None, "declared multi-owner")
+    assert linker.links_of(typical, decision) == []
+
+
 @given(st.lists(st.one_of(st.none(), st.integers(0, 30)), min_size=1, max_size=40))
 def test_multi_input_links_form_a_star(addrs: list[int | None]) -> None:
     tx = make_tx([inp(a, 1) for a in addrs], [out(0, 99, 1)])

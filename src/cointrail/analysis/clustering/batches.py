@@ -138,7 +138,7 @@ class BatchChange(Heuristic):
         self.evidence = []
         while self._order and self._order[0][0] < tx.height - self.max_blocks:
             self._batches.pop(self._order.popleft()[1], None)
-        if tx.is_coinbase or ctx.coinjoin is not None or not tx.inputs:
+        if tx.is_coinbase or ctx.coinjoin is not None or ctx.multi_owner or not tx.inputs:
             return []
         paid = [o for o in tx.outputs if o.script_type is not ScriptType.NULLDATA]
         if len(paid) < self.min_outputs:

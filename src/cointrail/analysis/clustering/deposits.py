@@ -178,7 +178,7 @@ class DepositAddresses(Heuristic):
         self.evidence = []
         self._height = tx.height
         out: list[ClusterLink] = []
-        multi_party = ctx.coinjoin is not None and ctx.coinjoin.multi_party
+        multi_party = ctx.multi_party
         spends = not tx.is_coinbase and bool(tx.inputs)
         touched = self._spends(tx, multi_party) if spends else set()
         while self._waiting and self._waiting[0][0] < tx.height:  # waited long enough

@@ -71,7 +71,7 @@ from cointrail.analysis.txview import TxView, iter_tx_views, tx_views_spent_unti
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import Txid
 from cointrail.chain.utxo.script import ScriptType
-from cointrail.errors import InputError, NotFoundError, StoreError
+from cointrail.errors import InputError, NotFoundError, Problem, StoreError, ValidationError
 from cointrail.store.duck import ChainStore
 from cointrail.store.schema import (
     CLUSTER_HELD,
@@ -96,6 +96,8 @@ HEURISTICS: dict[str, Callable[[], Heuristic]] = {
 assert tuple(HEURISTICS) == HEURISTIC_NAMES
 #: Links from these heuristics are strong: the supercluster guard never holds them back.
 STRONG = frozenset({MultiInput.name})
+#: the `tx_labels` label of a transaction the run's configuration declares multi-owner
+MULTI_OWNER_LABEL = "multi_owner"
 #: Heuristics for account-model chains (Ethereum); the UTXO ones above do not apply there.
 ACCOUNT_HEURISTICS: tuple[str, ...] = (deposit_reuse.HEURISTIC,)
 DEPOSIT_CITATION = ("F. Victor, Address clustering heuristics for Ethereum, Financial "
@@ -145,6 +147,50 @@ def build_heuristic(name: str, params: Mapping[str, Any]) -> Heuristic:
 #: each change heuristic's parameters at their defaults, as a run record holds them
 _DEFAULT_CHANGE_PARAMS: dict[str, dict[str, Any]] = {
     kind.name: kind().params() for kind in CHANGE_HEURISTICS}
+
+
+def _is_txid(text: Any) -> bool:
+    return (isinstance(text, str) and len(text) == 64
+            and all(c in "0123456789abcdefABCDEF" for c in text))
+
+
+def read_multi_owner(path: str | Path) -> tuple[tuple[str, ...], str]:
+    """The txids a multi-owner declaration file lists, and where they came from (the file's
+    name and SHA-256, recorded with the run). One txid per line, as the node prints it; the
+    rest of a line after the txid is a note for people (``# ...`` lines and blank lines are
+    skipped). Raises ValidationError naming every malformed line (``file:line: problem``) and
+    InputError when the file cannot be read or lists no transaction."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"multi-owner file {source!r} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{source!r} is a directory; pass a file of txids") from None
+    except OSError as exc:
+        raise InputError(f"cannot read multi-owner file {source!r}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"multi-owner file {source!r} is not UTF-8 text: {exc.reason}") from exc
+    txids: list[str] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split(None, 1)
+        if not fields or fields[0].startswith("#"):
+            continue
+        txid = fields[0].rstrip(",")
+        if not _is_txid(txid):
+            problems.append(Problem(source, number, f"{txid[:80]!r} is not a txid (64 "
+                                                    "hexadecimal digits)"))
+            continue
+        txids.append(txid.lower())
+    if problems:
+        raise ValidationError(f"{len(problems)} malformed multi-owner line(s)", problems)
+    if not txids:
+        raise InputError(f"multi-owner file {source!r} lists no transaction; one txid per line")
+    digest = hashlib.sha256(data).hexdigest()
+    return tuple(txids), f"{Path(path).name} (sha256 {digest})"
 
 
 def _is_names(value: Any) -> bool:
@@ -239,8 +285,23 @@ class ClusterConfig:
     #: parameters given to UTXO heuristics, (heuristic, parameter, value); the rest keep their
     #: defaults (`parse_heuristic_params` reads them from ``--param`` texts)
     params: tuple[Setting, ...] = ()
+    #: UTXO chains: transactions an analyst declares to have several owners (a PayJoin, a
+    #: CoinJoin the detectors miss, a shared spend; txids as the node prints them), with where
+    #: the declaration came from. No heuristic reads them as one owner's: no multi-input or
+    #: change link is made at them, as at a CoinJoin (`MULTI_OWNER_LABEL` marks them).
+    multi_owner: tuple[str, ...] = ()
+    multi_owner_from: str = ""
 
     def __post_init__(self) -> None:
+        bad = [t for t in self.multi_owner if not _is_txid(t)]
+        if bad:
+            raise InputError(f"{bad[0]!r} is not a transaction id (64 hexadecimal digits, as "
+                             "the node prints it); check the multi-owner declarations")
+        object.__setattr__(self, "multi_owner",
+                           tuple(sorted({t.lower() for t in self.multi_owner})))
+        if self.multi_owner and self.is_account:
+            raise InputError("multi-owner transactions apply to UTXO chains; account chains "
+                             "link by deposit-address reuse, not by transaction")
         twice = sorted({h for h in self.heuristics if self.heuristics.count(h) > 1})
         if twice:
             raise InputError(f"heuristic(s) {', '.join(twice)} named more than once in "
@@ -277,6 +338,7 @@ class ClusterConfig:
         """True for the account-model heuristics (deposit_reuse)."""
         return any(h in ACCOUNT_HEURISTICS for h in self.heuristics)
 
+
     def build(self) -> tuple[list[Heuristic], CoinJoinDetector | None]:
         if self.is_account:
             return [], None
@@ -305,10 +367,16 @@ class ClusterConfig:
                                        "applies_to_weak_links": list(ACCOUNT_HEURISTICS)},
             }
         heuristics, detector = self.build()
-        return describe_run(heuristics, detector) | {
+        doc = describe_run(heuristics, detector) | {
             "supercluster_guard": {"min_cluster_size": self.guard_size, "applies_to_weak_links":
                                    sorted(set(self.heuristics) - STRONG)},
         }
+        if self.multi_owner:  # absent otherwise: earlier runs keep their digests
+            doc["multi_owner_transactions"] = {
+                "txids": list(self.multi_owner),
+                "from": self.multi_owner_from or "named",
+                "effect": "no heuristic reads these transactions as one owner's"}
+        return doc
 
     def digest(self) -> str:
         canonical = json.dumps(self.describe(), sort_keys=True, default=str)
@@ -353,9 +421,12 @@ class ClusterConfig:
         try:
             if doc.get("model") == "account":
                 return None
+            declared = doc.get("multi_owner_transactions") or {}
             return cls(heuristics=tuple(str(h["name"]) for h in doc["heuristics"]),
                        coinjoin_detection=doc.get("coinjoin_detector") is not None,
-                       guard_size=int(doc["supercluster_guard"]["min_cluster_size"]))
+                       guard_size=int(doc["supercluster_guard"]["min_cluster_size"]),
+                       multi_owner=tuple(str(t) for t in declared.get("txids", ())),
+                       multi_owner_from=str(declared.get("from", "")))
         except (KeyError, TypeError, ValueError, InputError):
             return None
 
@@ -390,6 +461,7 @@ class RunResult:
     seconds: float
     restarted: bool
     config: dict[str, Any] = field(default_factory=dict)
+    declared: int = 0  # multi-owner transactions met in this run (no link made at them)
 
 
 class _Rows:
@@ -446,7 +518,23 @@ class Clusterer:
     def __init__(self, store: ChainStore, config: ClusterConfig | None = None) -> None:
         self.store = store
         self.config = config or ClusterConfig()
+        self._declared: dict[int, str] = {}
+        self._spent_by_declared: set[int] | None = None  # txs whose outputs they spend
         self._build()
+
+    def _declared_tx_ids(self) -> dict[int, str]:
+        """tx_id -> txid of the configuration's multi-owner transactions; InputError naming
+        any the store does not hold."""
+        found: dict[int, str] = {}
+        for txid in self.config.multi_owner:
+            rows = self.store.query("SELECT tx_id FROM txs WHERE txid = ?",
+                                    [bytes(Txid.from_rpc_hex(txid))])
+            if not rows:
+                raise InputError(
+                    f"multi-owner transaction {txid} is not in the {self.store.spec.key} "
+                    "store; check the txid and the chain, or sync the block that holds it first")
+            found[int(rows[0][0])] = txid
+        return found
 
     def _build(self) -> None:
         """Fresh heuristics; every run starts from these (stateful ones primed from the store)."""
@@ -486,6 +574,8 @@ class Clusterer:
         if self.config.is_account:
             return self._run_account(target, started, started_utc, on_progress)
         digest = self.config.digest()
+        self._declared = self._declared_tx_ids()
+        self._spent_by_declared = None
         restarted = False
         if store.state().get("cluster_config_hash") not in (None, digest):
             self._reset()
@@ -501,7 +591,7 @@ class Clusterer:
         self._build()  # fresh heuristics: the stateful ones are primed from the store below
         self._prime(done)
         self._weak = self._weak_addresses(done, len(uf))
-        totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0}
+        totals = {"links": 0, "merges": 0, "held": 0, "coinjoins": 0, "declared": 0}
         for lo_height, hi_height in self._ranges(done + 1, target):
             rows = self._cluster_range(uf, lo_height, hi_height, totals)
             with store.transaction():
@@ -525,6 +615,7 @@ class Clusterer:
             run_id, done + 1, target, block_hash[::-1].hex(), totals["links"], totals["merges"],
             totals["held"], totals["coinjoins"], int(np.unique(cluster_ids).size),
             int(cluster_ids.size), seconds, restarted, self.config.describe(),
+            totals["declared"],
         )
 
     def _run_account(
@@ -705,6 +796,8 @@ class Clusterer:
         found = store.query(_SECOND_LOOK_SQL, [
             first_tx, last_tx, oldest, ScriptType.NULLDATA.code,
             self._change.max_outputs, window])
+        if found and self._declared:
+            found = self._undeclared_looks(found)
         if not found:
             return {}
         bound = {int(t): int(s) for t, s, _ in found}
@@ -713,6 +806,20 @@ class Clusterer:
         for view in tx_views_spent_until(store.con, bound):
             due[bound[view.tx_id]][1].append(view)
         return due
+
+    def _undeclared_looks(self, found: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The second looks (rows of transaction T, last spender S, T's txid) of transactions
+        not declared multi-owner whose outputs no declared transaction spent: a multi-owner
+        spender's wallet fingerprint is not the fingerprint of the wallet it spends for (BIP 78
+        has the receiver copy the sender's nSequence, nLockTime and version)."""
+        if self._spent_by_declared is None:
+            rows = self.store.query(
+                "SELECT DISTINCT prev_tx_id FROM inputs WHERE tx_id IN"
+                " (SELECT unnest(?::BIGINT[]))", [sorted(self._declared)])
+            self._spent_by_declared = {int(t) for (t,) in rows}
+        spent = self._spent_by_declared
+        return [row for row in found if int(row[0]) not in self._declared
+                and int(row[1]) not in self._declared and int(row[0]) not in spent]
 
     def _look_again(
         self, tx: TxView, height: int, spender_txid: str, rows: _Rows
@@ -756,7 +863,7 @@ class Clusterer:
         if not bounds or bounds[0][1] is None:
             return
         for tx in iter_tx_views(self.store.con, int(bounds[0][0]), int(bounds[0][1])):
-            ctx = TxContext.of(tx, self.detector)
+            ctx = TxContext.of(tx, self.detector, tx.tx_id in self._declared)
             for start, heuristic in starts:
                 if tx.height >= start:
                     heuristic.links(tx, ctx)
@@ -834,7 +941,11 @@ class Clusterer:
         found_deposits: list[DepositEvidence] = []
         found_batches: list[BatchEvidence] = []
         for tx in iter_tx_views(store.con, int(first_tx), int(last_tx)):
-            ctx = TxContext.of(tx, self.detector)
+            ctx = TxContext.of(tx, self.detector, tx.tx_id in self._declared)
+            if ctx.multi_owner:
+                rows.add(TX_LABELS, tx.tx_id, tx.height, MULTI_OWNER_LABEL, "declared",
+                         "analyst", json.dumps({"from": self.config.multi_owner_from or "named"}))
+                totals["declared"] += 1
             if ctx.coinjoin is not None:
                 match = ctx.coinjoin
                 rows.add(TX_LABELS, tx.tx_id, tx.height, "coinjoin", str(match.kind),

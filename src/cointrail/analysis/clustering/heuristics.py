@@ -48,14 +48,23 @@ class ClusterLink:
 
 @dataclass(frozen=True, slots=True)
 class TxContext:
-    """What a heuristic knows about a transaction besides its view: the CoinJoin verdict."""
+    """What a heuristic knows about a transaction besides its view: the CoinJoin verdict, and
+    whether the run's configuration declares it multi-owner (an analyst's knowledge: a PayJoin,
+    a missed CoinJoin). No heuristic reads a multi-owner transaction as one owner's."""
 
     coinjoin: CoinJoinMatch | None = None
+    multi_owner: bool = False
 
     @classmethod
-    def of(cls, tx: TxView, detector: CoinJoinDetector | None) -> TxContext:
+    def of(cls, tx: TxView, detector: CoinJoinDetector | None,
+           multi_owner: bool = False) -> TxContext:
         """The context of `tx`, with `detector`'s verdict (no detector: no CoinJoin known)."""
-        return cls(detector.detect(tx) if detector is not None else None)
+        return cls(detector.detect(tx) if detector is not None else None, multi_owner)
+
+    @property
+    def multi_party(self) -> bool:
+        """True when the inputs have several owners: declared so, or a multi-party CoinJoin."""
+        return self.multi_owner or (self.coinjoin is not None and self.coinjoin.multi_party)
 
 
 class _Component(ABC):
@@ -91,8 +100,9 @@ class MultiInput(Heuristic):
 
     Nakamoto 2008 (§10) and Meiklejohn et al. 2013 ("A Fistful of Bitcoins"); the basis of every
     clustering since (Möser & Narayanan 2022; Kappos et al. 2022). Links every other input
-    address to the first input address that has one (a star); a coinbase gives nothing, nor,
-    with `skip_coinjoin`, a transaction `ctx` marks as a multi-party CoinJoin.
+    address to the first input address that has one (a star); a coinbase gives nothing, nor a
+    transaction declared multi-owner, nor, with `skip_coinjoin`, a transaction `ctx` marks as a
+    multi-party CoinJoin.
 
     Known false positives: CoinJoins the detector misses (BlockSci #366, #174), PayJoin / P2EP
     and Samourai StonewallX2 (two owners by design, indistinguishable from one), custodial
@@ -107,7 +117,8 @@ class MultiInput(Heuristic):
     def links(self, tx: TxView, ctx: TxContext) -> list[ClusterLink]:
         if tx.is_coinbase:
             return []
-        if self.skip_coinjoin and ctx.coinjoin is not None and ctx.coinjoin.multi_party:
+        if ctx.multi_owner or (
+                self.skip_coinjoin and ctx.coinjoin is not None and ctx.coinjoin.multi_party):
             return []
         anchor = tx.first_input_addr_id
         if anchor is None:
@@ -501,6 +512,8 @@ class ChangeLinker(Heuristic):
             return ChangeDecision(None, reason="coinbase")
         if ctx.coinjoin is not None:
             return ChangeDecision(None, reason=f"coinjoin ({ctx.coinjoin.kind})")
+        if ctx.multi_owner:
+            return ChangeDecision(None, reason="declared multi-owner")
         n = len(_candidates(tx))
         if not 2 <= n <= self.max_outputs:
             return ChangeDecision(None, reason=f"{n} outputs, outside 2..{self.max_outputs}")

@@ -52,6 +52,12 @@ def cluster_cmd(
              "many addresses (0: off).")] = DEFAULT_GUARD_SIZE,
     no_coinjoin_detection: Annotated[bool, typer.Option(
         "--no-coinjoin-detection", help="Do not detect CoinJoins (not recommended).")] = False,
+    multi_owner: Annotated[Path | None, typer.Option(
+        "--multi-owner", metavar="FILE",
+        help="UTXO chains: a file of txids (one per line) that have several owners — a "
+             "PayJoin, a CoinJoin the detectors miss, a shared spend — known from outside the "
+             "chain. No link is made at them; the file's name and SHA-256 are recorded with "
+             "the run, and a change rebuilds the clustering.")] = None,
     engine: Annotated[str, typer.Option(
         help="embedded (this machine) or spark (multi_input only; see docs/scale-out.md).")
     ] = "embedded",
@@ -85,21 +91,23 @@ def cluster_cmd(
 ) -> None:
     """Build or extend the address clustering up to the store's tip (or show it --as-of).
 
-    Without --heuristics, --param, --guard-size or --no-coinjoin-detection a UTXO store's
-    clustering is extended with the configuration it was built with; a different one rebuilds
-    it from genesis (and says so)."""
+    Without --heuristics, --param, --guard-size, --no-coinjoin-detection or --multi-owner a
+    UTXO store's clustering is extended with the configuration it was built with; a different
+    one rebuilds it from genesis (and says so)."""
     from cointrail.analysis.clustering.engine import (
         ClusterConfig,
         Clusterer,
         cluster_view,
         parse_heuristic_params,
+        read_multi_owner,
         stored_config,
     )
     from cointrail.errors import InputError
 
     state = get_state(ctx)
     given = _given(ctx)
-    run_options = given & {"heuristics", "param", "guard_size", "no_coinjoin_detection"}
+    run_options = given & {"heuristics", "param", "guard_size", "no_coinjoin_detection",
+                           "multi_owner"}
     account_options = given & set(_ACCOUNT_OPTIONS)
     spark_options = given & set(_SPARK_OPTIONS)
     reuse = (heuristics is None and not run_options and not state.spec.is_account_model
@@ -124,11 +132,17 @@ def cluster_cmd(
             raise InputError("--param sets the UTXO heuristics' parameters; on account chains "
                              "use --max-blocks, --max-fee-wei, --min-deposit-addresses and "
                              "--max-deposits-per-sender")
+        if multi_owner is not None and state.spec.is_account_model:
+            raise InputError("--multi-owner declares UTXO transactions; account chains link "
+                             "by deposit-address reuse, not by transaction")
+        declared, declared_from = (read_multi_owner(multi_owner) if multi_owner is not None
+                                   else ((), ""))
         config = ClusterConfig(
             heuristics=tuple(h.strip() for h in heuristics.split(",") if h.strip()),
             coinjoin_detection=not no_coinjoin_detection,
             guard_size=guard_size,
             params=parse_heuristic_params(param or []),
+            multi_owner=declared, multi_owner_from=declared_from,
         )
         if state.spec.is_account_model:
             if engine != "embedded":
@@ -197,6 +211,7 @@ def cluster_cmd(
             "addresses": result.addresses, "clusters": result.clusters, "links": result.links,
             "merges": result.merges, "held_back": result.held, "coinjoins": result.coinjoins,
             "restarted": result.restarted, "seconds": round(result.seconds, 3),
+            "multi_owner_declared": result.declared,
             "config": result.config, "config_hash": config.digest(), "notes": notes,
         }
         if as_json:
@@ -216,7 +231,9 @@ def cluster_cmd(
             human_console().print(
                 f"clustered {result.addresses} addresses into {result.clusters} clusters up to "
                 f"height {result.to_height} ({result.links} links, {result.merges} merges, "
-                f"{result.held} held back by the guard, {result.coinjoins} CoinJoins flagged)"
+                f"{result.held} held back by the guard, {result.coinjoins} CoinJoins flagged"
+                + (f", {result.declared} declared multi-owner transactions left unlinked"
+                   if config.multi_owner else "") + ")"
             )
 
 
@@ -227,7 +244,7 @@ _ACCOUNT_OPTIONS = {"hot_wallet": "--hot-wallet", "hot_wallet_category": "--hot-
 _SPARK_OPTIONS = {"master": "--master", "parquet": "--parquet", "work_dir": "--work-dir",
                   "max_rounds": "--max-rounds"}
 _FLAGS = {**_ACCOUNT_OPTIONS, **_SPARK_OPTIONS, "heuristics": "--heuristics",
-          "param": "--param", "guard_size": "--guard-size",
+          "param": "--param", "guard_size": "--guard-size", "multi_owner": "--multi-owner",
           "no_coinjoin_detection": "--no-coinjoin-detection"}
 
 
