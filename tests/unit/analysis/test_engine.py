@@ -1159,6 +1159,18 @@ def test_a_transaction_declared_multi_owner_makes_no_link_and_is_labelled(
     again = ClusterConfig.from_description(recorded)
     assert again is not None and again.digest() == config.digest()
     assert again.multi_owner == config.multi_owner
+    # explain names the declaration that keeps the two apart
+    height_3 = next(tx.rpc_txid for tx in main.txs if tx.height == 3 and tx.inputs)
+    doc = explain(store, A[7].text, A[5].text)
+    assert doc["linked"] is False
+    assert doc["declared_multi_owner"] == [
+        {"height": 3, "txid": height_3, "declared_from": "test declarations"}]
+    assert (f"declared multi-owner, so not read as one owner's: tx {height_3} (height 3) "
+            "spends from both clusters (declared in test declarations)") in explain_text(doc)
+    assert explain(store, A[7].text, A[5].text, as_of=2)["declared_multi_owner"] == []
+    assert explain(store, A[1].text, A[3].text)["declared_multi_owner"] == doc[
+        "declared_multi_owner"]  # the same two clusters
+    assert explain(store, A[1].text, A[2].text)["declared_multi_owner"] == []  # not spent by it
 
 
 def test_declared_runs_incrementally_and_as_of_equal_one_run(

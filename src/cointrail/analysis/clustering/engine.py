@@ -1323,7 +1323,7 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
             "answer": f"not clustered as of height {view.height}: {'; '.join(notes)}",
             "not_clustered": [{"address": text, "first_height": _first_height(store, i)}
                               for text, i in dict(missing).items()],
-            "held_back_links": [],
+            "held_back_links": [], "declared_multi_owner": [],
         }
     assert ca is not None and cb is not None
     if ca != cb:
@@ -1341,6 +1341,7 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         ends = _text(store, sorted({int(r[k]) for r in held for k in (5, 6)}))
         return base | {
             "linked": False,
+            "declared_multi_owner": _declared_between(store, view, ca, cb),
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
                       f"{view.height}",
             "held_back_links": [
@@ -1413,6 +1414,24 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         "path": path,
         "methods": measured_methods(path, config),
     }
+
+
+def _declared_between(store: ChainStore, view: ClusterView, ca: int, cb: int
+                      ) -> list[dict[str, Any]]:
+    """The transactions declared multi-owner (as of the view's height) that spend from both
+    clusters: what would have joined them, had they not been declared."""
+    rows = store.query(
+        "SELECT l.tx_id, l.height, t.txid, l.evidence, i.addr_id FROM tx_labels l"
+        " JOIN txs t USING (tx_id) JOIN inputs i ON i.tx_id = l.tx_id"
+        " WHERE l.label = ? AND l.height <= ? AND i.addr_id IS NOT NULL ORDER BY l.tx_id",
+        [MULTI_OWNER_LABEL, view.height])
+    spends: dict[int, tuple[int, bytes, str, set[int | None]]] = {}
+    for tx_id, height, txid, evidence, addr in rows:
+        entry = spends.setdefault(int(tx_id), (int(height), bytes(txid), str(evidence), set()))
+        entry[3].add(view.of(int(addr)))
+    return [{"height": height, "txid": Txid(txid).rpc_hex,
+             "declared_from": json.loads(evidence).get("from")}
+            for height, txid, evidence, clusters in spends.values() if {ca, cb} <= clusters]
 
 
 def measured_methods(path: list[dict[str, Any]],

@@ -439,6 +439,10 @@ def explain_text(doc: dict[str, Any]) -> str:
                      f"{held['txid']} (height {held['height']}) joining {a} (cluster {ca}, "
                      f"{held['sizes'][0]} addresses when held) and {b} (cluster {cb}, "
                      f"{held['sizes'][1]})")
+    for declared in doc.get("declared_multi_owner", []):
+        lines.append(f"declared multi-owner, so not read as one owner's: tx {declared['txid']} "
+                     f"(height {declared['height']}) spends from both clusters (declared in "
+                     f"{declared['declared_from']})")
     names = heuristic_names(doc.get("config"))
     if names:
         lines.append(f"clustering as of height {doc['as_of_height']}: {names} "
