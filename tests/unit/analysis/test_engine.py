@@ -1236,8 +1236,12 @@ def test_read_multi_owner_takes_txids_with_notes_and_names_bad_lines(tmp_path: P
         read_multi_owner(empty)
     with pytest.raises(InputError, match="does not exist"):
         read_multi_owner(tmp_path / "missing.txt")
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="is a directory; pass a file of txids"):
         read_multi_owner(tmp_path)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(f"{a} caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="is not UTF-8 text"):
+        read_multi_owner(latin)
 
 
 def test_unknown_heuristics_and_bad_guards_are_refused() -> None:

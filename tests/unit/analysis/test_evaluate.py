@@ -19,7 +19,11 @@ from typer.testing import CliRunner, Result
 
 from cointrail import get_chain
 from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
-from cointrail.analysis.clustering.evaluate import evaluate, write_ground_truth
+from cointrail.analysis.clustering.evaluate import (
+    evaluate,
+    read_ground_truth,
+    write_ground_truth,
+)
 from cointrail.chain.utxo.address import encode_address
 from cointrail.data import SCENARIO_BLOCKS, SCENARIO_CHAIN, SCENARIO_FACTS, bundled_path
 from cointrail.errors import InputError
@@ -336,3 +340,21 @@ def test_no_single_owner_transaction_leaves_change_detection_undefined(
     assert change is not None
     assert (change.transactions, change.with_change, change.linked) == (0, 0, 0)
     assert change.coverage is None and change.precision is None
+
+
+def test_read_ground_truth_says_what_is_wrong_with_the_file(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffaddress,owner\r\na1,alice\r\n".encode())  # as spreadsheets save it
+    assert read_ground_truth(bom) == {"a1": "alice"}
+    with pytest.raises(InputError, match=r"ground-truth file .* does not exist; check the path"):
+        read_ground_truth(tmp_path / "missing.csv")
+    with pytest.raises(InputError, match="is a directory; pass a ground-truth CSV file"):
+        read_ground_truth(tmp_path)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("a1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"ground-truth file .* is not UTF-8 text"):
+        read_ground_truth(latin)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("address,owner\n# none yet\n", encoding="utf-8")
+    with pytest.raises(InputError, match="holds no address,owner rows"):
+        read_ground_truth(empty)

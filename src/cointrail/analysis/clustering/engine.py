@@ -72,6 +72,7 @@ from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import Txid
 from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import InputError, NotFoundError, Problem, StoreError, ValidationError
+from cointrail.inputfiles import read_text_file
 from cointrail.store.duck import ChainStore
 from cointrail.store.schema import (
     CLUSTER_HELD,
@@ -161,18 +162,7 @@ def read_multi_owner(path: str | Path) -> tuple[tuple[str, ...], str]:
     skipped). Raises ValidationError naming every malformed line (``file:line: problem``) and
     InputError when the file cannot be read or lists no transaction."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"multi-owner file {source!r} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{source!r} is a directory; pass a file of txids") from None
-    except OSError as exc:
-        raise InputError(f"cannot read multi-owner file {source!r}: {exc.strerror}") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"multi-owner file {source!r} is not UTF-8 text: {exc.reason}") from exc
+    text, data = read_text_file(path, "multi-owner", "a file of txids")
     txids: list[str] = []
     problems: list[Problem] = []
     for number, line in enumerate(text.splitlines(), 1):

@@ -33,6 +33,7 @@ that leaves none, `evaluate` raises InputError rather than report a score of not
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ from cointrail.chain.spec import ChainSpec
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.script import ScriptType
 from cointrail.errors import AddressError, InputError, Problem, ValidationError
+from cointrail.inputfiles import read_text_file
 from cointrail.store.duck import ChainStore
 
 #: Column names of a ground-truth CSV file.
@@ -160,17 +162,8 @@ def read_ground_truth(path: str | Path, spec: ChainSpec | None = None) -> dict[s
     address of another chain), and InputError when the file cannot be read or holds no rows.
     """
     source = str(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = _read_rows(handle, source)
-    except FileNotFoundError:
-        raise InputError(f"ground-truth file {source!r} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{source!r} is a directory; pass a ground-truth CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"ground-truth file {source!r} is not UTF-8 text: {exc.reason}") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read ground-truth file {source!r}: {exc.strerror}") from exc
+    text, _ = read_text_file(path, "ground-truth", "a ground-truth CSV file")
+    rows = _read_rows(io.StringIO(text, newline=""), source)
     truth: dict[str, str] = {}
     first_line: dict[str, int] = {}
     problems: list[Problem] = []
