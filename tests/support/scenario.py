@@ -40,6 +40,11 @@ Every actor is a wallet of the node (``createwallet``), so ownership is the node
 * ``ransomware``: victims pay fresh operator addresses; the operator consolidates every ransom
   into one address, then peels it hop by hop to deposit addresses at the exchange.
 
+With ``payjoin_share`` (none by default) that share of the payments Litecoin Core wallets make
+to merchants are BIP 78 PayJoins (`PayJoin`, `_Actor.payjoin`): the merchant adds one of its
+coins to the payment and takes it back in the invoice output, so the transaction has two
+owners' inputs; `ScenarioFacts.payjoins` lists them.
+
 A CoinJoin is built the way a coordinator builds it: ``createpsbt`` with every participant's
 inputs and outputs, ``walletprocesspsbt`` in each participant's wallet (each signs only its own
 inputs), ``combinepsbt``, ``finalizepsbt``, ``sendrawtransaction``.
