@@ -150,11 +150,6 @@ _DEFAULT_CHANGE_PARAMS: dict[str, dict[str, Any]] = {
     kind.name: kind().params() for kind in CHANGE_HEURISTICS}
 
 
-def _is_txid(text: Any) -> bool:
-    return (isinstance(text, str) and len(text) == 64
-            and all(c in "0123456789abcdefABCDEF" for c in text))
-
-
 def read_multi_owner(path: str | Path) -> tuple[tuple[str, ...], str]:
     """The txids a multi-owner declaration file lists, and where they came from (the file's
     name and SHA-256, recorded with the run). One txid per line, as the node prints it; the
@@ -169,12 +164,10 @@ def read_multi_owner(path: str | Path) -> tuple[tuple[str, ...], str]:
         fields = line.split(None, 1)
         if not fields or fields[0].startswith("#"):
             continue
-        txid = fields[0].rstrip(",")
-        if not _is_txid(txid):
-            problems.append(Problem(source, number, f"{txid[:80]!r} is not a txid (64 "
-                                                    "hexadecimal digits)"))
-            continue
-        txids.append(txid.lower())
+        try:
+            txids.append(Txid.from_rpc_hex(fields[0].rstrip(",")).rpc_hex)
+        except InputError as exc:
+            problems.append(Problem(source, number, str(exc)))
     if problems:
         raise ValidationError(f"{len(problems)} malformed multi-owner line(s)", problems)
     if not txids:
@@ -283,12 +276,12 @@ class ClusterConfig:
     multi_owner_from: str = ""
 
     def __post_init__(self) -> None:
-        bad = [t for t in self.multi_owner if not _is_txid(t)]
-        if bad:
-            raise InputError(f"{bad[0]!r} is not a transaction id (64 hexadecimal digits, as "
-                             "the node prints it); check the multi-owner declarations")
-        object.__setattr__(self, "multi_owner",
-                           tuple(sorted({t.lower() for t in self.multi_owner})))
+        try:
+            declared = {Txid.from_rpc_hex(t).rpc_hex for t in self.multi_owner}
+        except InputError as exc:
+            raise InputError(f"{exc} (not a transaction id as the node prints it); check the "
+                             "multi-owner declarations") from None
+        object.__setattr__(self, "multi_owner", tuple(sorted(declared)))
         if self.multi_owner and self.is_account:
             raise InputError("multi-owner transactions apply to UTXO chains; account chains "
                              "link by deposit-address reuse, not by transaction")
@@ -509,21 +502,23 @@ class Clusterer:
         self.store = store
         self.config = config or ClusterConfig()
         self._declared: dict[int, str] = {}
-        self._spent_by_declared: set[int] | None = None  # txs whose outputs they spend
+        self._spent_by_declared: set[int] = set()  # txs whose outputs they spend
         self._build()
 
     def _declared_tx_ids(self) -> dict[int, str]:
         """tx_id -> txid of the configuration's multi-owner transactions; InputError naming
         any the store does not hold."""
-        found: dict[int, str] = {}
-        for txid in self.config.multi_owner:
-            rows = self.store.query("SELECT tx_id FROM txs WHERE txid = ?",
-                                    [bytes(Txid.from_rpc_hex(txid))])
-            if not rows:
-                raise InputError(
-                    f"multi-owner transaction {txid} is not in the {self.store.spec.key} "
-                    "store; check the txid and the chain, or sync the block that holds it first")
-            found[int(rows[0][0])] = txid
+        if not self.config.multi_owner:
+            return {}
+        rows = self.store.query(
+            "SELECT tx_id, txid FROM txs WHERE txid IN (SELECT unnest(?::BLOB[]))",
+            [[bytes(Txid.from_rpc_hex(t)) for t in self.config.multi_owner]])
+        found = {int(t): Txid(bytes(h)).rpc_hex for t, h in rows}
+        missing = sorted(set(self.config.multi_owner) - set(found.values()))
+        if missing:
+            raise InputError(
+                f"multi-owner transaction {missing[0]} is not in the {self.store.spec.key} "
+                "store; check the txid and the chain, or sync the block that holds it first")
         return found
 
     def _build(self) -> None:
@@ -565,7 +560,9 @@ class Clusterer:
             return self._run_account(target, started, started_utc, on_progress)
         digest = self.config.digest()
         self._declared = self._declared_tx_ids()
-        self._spent_by_declared = None
+        self._spent_by_declared = {int(t) for (t,) in self.store.query(
+            "SELECT DISTINCT prev_tx_id FROM inputs WHERE tx_id IN (SELECT unnest(?::BIGINT[]))",
+            [sorted(self._declared)])} if self._declared else set()
         restarted = False
         if store.state().get("cluster_config_hash") not in (None, digest):
             self._reset()
@@ -802,11 +799,6 @@ class Clusterer:
         not declared multi-owner whose outputs no declared transaction spent: a multi-owner
         spender's wallet fingerprint is not the fingerprint of the wallet it spends for (BIP 78
         has the receiver copy the sender's nSequence, nLockTime and version)."""
-        if self._spent_by_declared is None:
-            rows = self.store.query(
-                "SELECT DISTINCT prev_tx_id FROM inputs WHERE tx_id IN"
-                " (SELECT unnest(?::BIGINT[]))", [sorted(self._declared)])
-            self._spent_by_declared = {int(t) for (t,) in rows}
         spent = self._spent_by_declared
         return [row for row in found if int(row[0]) not in self._declared
                 and int(row[1]) not in self._declared and int(row[0]) not in spent]
