@@ -43,7 +43,12 @@ Every actor is a wallet of the node (``createwallet``), so ownership is the node
 With ``payjoin_share`` (none by default) that share of the payments Litecoin Core wallets make
 to merchants are BIP 78 PayJoins (`PayJoin`, `_Actor.payjoin`): the merchant adds one of its
 coins to the payment and takes it back in the invoice output, so the transaction has two
-owners' inputs; `ScenarioFacts.payjoins` lists them.
+owners' inputs; `ScenarioFacts.payjoins` lists them. With ``stonewall_share`` (none by
+default) that share of the payments and deposits of the Whirlpool users (Samourai wallets) are
+Stonewalls (`Stonewall`, `_Actor.stonewall`): two equal outputs, the payment and a decoy, and
+two changes, from two sets of inputs. Half of those drawn are Stonewall X2s, where a second
+Whirlpool user funds the other set and takes the decoy and its change, so the transaction has two
+owners' inputs; a solo Stonewall has one. `ScenarioFacts.stonewalls` lists them.
 
 A CoinJoin is built the way a coordinator builds it: ``createpsbt`` with every participant's
 inputs and outputs, ``walletprocesspsbt`` in each participant's wallet (each signs only its own
@@ -132,6 +137,11 @@ LIGHT_SHARE = 0.25
 HARDWARE_SHARE = 0.15
 SEQUENCE_LOCKTIME = 0xFFFFFFFE  # final for replacement, lets nLockTime count
 SEQUENCE_RBF = 0xFFFFFFFD
+#: The share of the Stonewalls drawn (`plan_scenario`'s ``stonewall_share``) that are Stonewall
+#: X2s, funded by the payer and a second Whirlpool user together.
+STONEWALL_X2_SHARE = 0.5
+#: A Stonewall makes no change output below this (litoshi); the rest goes to the fee.
+STONEWALL_DUST = 2_000
 #: A light wallet makes no change output below this (litoshi); the rest goes to the fee.
 LIGHT_MIN_CHANGE = 10_000
 SEQUENCE_FINAL = 0xFFFFFFFF
@@ -211,6 +221,20 @@ class PayJoin:
     payee: str
     amount: int
     subtract_fee: bool = False
+
+
+@dataclass(frozen=True)
+class Stonewall:
+    """A Samourai Stonewall from `payer` (a Whirlpool user): `amount` to `payee` (purpose as
+    for `Pay`) and a decoy output of the same amount, each of two input sets paying one of them
+    and getting its change. With a `collaborator` it is a Stonewall X2: the collaborator funds
+    the second set and receives the decoy and that set's change."""
+
+    payer: str
+    payee: str
+    amount: int
+    purpose: str
+    collaborator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,8 +326,8 @@ class Release:
     """Mixing is over: the mixers' tracked coins become ordinary funds (unlocked)."""
 
 
-Action = (Pay | PayJoin | WithdrawalBatch | Payroll | Sweep | CashOut | Tx0 | CoinJoinRound
-          | Consolidate | Peel | Release)
+Action = (Pay | PayJoin | Stonewall | WithdrawalBatch | Payroll | Sweep | CashOut | Tx0
+          | CoinJoinRound | Consolidate | Peel | Release)
 
 
 @dataclass(frozen=True)
@@ -345,11 +369,13 @@ class _Coin:
 
 class _Planner:
     def __init__(self, seed: int, scale: int, light_share: float = LIGHT_SHARE,
-                 hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0) -> None:
+                 hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0,
+                 stonewall_share: float = 0.0) -> None:
         if scale < 1:
             raise ValueError(f"scale must be at least 1, not {scale}")
         for name, share in (("light_share", light_share), ("hardware_share", hardware_share),
-                            ("payjoin_share", payjoin_share)):
+                            ("payjoin_share", payjoin_share),
+                            ("stonewall_share", stonewall_share)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {share}")
         self.light_share, self.hardware_share = light_share, hardware_share
@@ -359,6 +385,10 @@ class _Planner:
         # Core wallet makes to a merchant, so the rest of the plan does not depend on the share
         # and a smaller share's PayJoins are among a larger share's
         self.payjoin_rng = random.Random(f"{seed}/payjoin")
+        # which Whirlpool users' payments are Stonewalls, which of those are X2s and with whom:
+        # likewise a stream of its own, three draws for every such payment
+        self.stonewall_share = stonewall_share
+        self.stonewall_rng = random.Random(f"{seed}/stonewall")
         self.seed, self.scale = seed, scale
         self.n_steps = 44 + 6 * scale
         self.initial_blocks = 101 + 20 * scale
@@ -493,10 +523,22 @@ class _Planner:
         subtract = profile.subtract_fee if subtract_fee is None else subtract_fee
         self._debit(payer, amount + FEE_ALLOWANCE)
         self.busy.add(payer)
+        stonewall = collaborator = None
+        if profile.role is Role.WHIRLPOOL_USER and purpose in ("payment", "deposit"):
+            # the collaborator is not booked in the ledger: its coins come back to it, less a
+            # share of the fee far below the fee allowance, and a collaborator without a coin
+            # large enough at the time makes the payer fall back to a solo Stonewall
+            srng = self.stonewall_rng
+            stonewall = srng.random() < self.stonewall_share
+            x2 = srng.random() < STONEWALL_X2_SHARE
+            partner = srng.choice([w for w in self.whirlpoolers if w != payer])
+            collaborator = partner if x2 else None
         if (purpose == "payment" and self.profiles[payee].role is Role.MERCHANT
                 and profile.software == "core"
                 and self.payjoin_rng.random() < self.payjoin_share):
             self._do(PayJoin(payer, payee, amount, subtract))
+        elif stonewall:
+            self._do(Stonewall(payer, payee, amount, purpose, collaborator))
         else:
             self._do(Pay(payer, payee, amount, purpose, subtract))
         received = amount - FEE_ALLOWANCE if subtract else amount
@@ -843,13 +885,17 @@ def _decompose(amount: int, denominations: Sequence[int], out_cost: int) -> list
 
 
 def plan_scenario(seed: int, scale: int = 1, *, light_share: float = LIGHT_SHARE,
-                  hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0) -> Plan:
+                  hardware_share: float = HARDWARE_SHARE, payjoin_share: float = 0.0,
+                  stonewall_share: float = 0.0) -> Plan:
     """The scenario's actions for `seed` and `scale` (a pure function of them). `light_share` of
     the ordinary users run the light wallet and `hardware_share` sign with a hardware signer;
     they change the profiles' `software` and nothing else of the plan. `payjoin_share` of the
     payments Litecoin Core wallets make to merchants are PayJoins (`PayJoin`); they replace
-    those payments and change nothing else (none by default)."""
-    return _Planner(seed, scale, light_share, hardware_share, payjoin_share).plan()
+    those payments and change nothing else (none by default). `stonewall_share` of the Whirlpool
+    users' payments and deposits are Stonewalls (`Stonewall`), half of them drawn as X2s; they
+    likewise replace those payments and change nothing else (none by default)."""
+    return _Planner(seed, scale, light_share, hardware_share, payjoin_share,
+                    stonewall_share).plan()
 
 
 # -- facts -------------------------------------------------------------------------------------
@@ -900,6 +946,13 @@ class ScenarioFacts:
     #: planned PayJoins sent as the original payment: the merchant had no coin of the payer's
     #: input type confirmed (BIP 78's fallback)
     payjoin_fallbacks: list[str] = field(default_factory=list)
+    #: Stonewalls: txid -> (payer, collaborator); the collaborator is None in a solo Stonewall
+    #: (one owner) and a second Whirlpool user in a Stonewall X2 (two owners)
+    stonewalls: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: planned X2s sent as solo Stonewalls (the collaborator had no coin large enough), and
+    #: planned Stonewalls sent as ordinary payments (the payer had no two sets of coins)
+    stonewall_solo_fallbacks: list[str] = field(default_factory=list)
+    stonewall_fallbacks: list[str] = field(default_factory=list)
     start_height: int = 0
     tip_height: int = 0
     transactions: int = 0
@@ -908,6 +961,13 @@ class ScenarioFacts:
 
     def addresses_of(self, wallet: str) -> list[str]:
         return sorted(a for a, w in self.owners.items() if w == wallet)
+
+    @property
+    def multi_owner(self) -> list[str]:
+        """The transactions whose inputs belong to two owners by design: PayJoins and
+        Stonewall X2s (CoinJoins apart)."""
+        return sorted([*self.payjoins,
+                       *(t for t, (_, partner) in self.stonewalls.items() if partner)])
 
     @property
     def light_wallets(self) -> list[str]:
@@ -931,6 +991,8 @@ _LIGHT_INPUT_BYTES = {
     "p2sh-p2wpkh": (32 + 4 + 1 + 23 + 4, 1 + (1 + 73) + (1 + 33)),
     "p2wpkh": (32 + 4 + 1 + 4, 1 + (1 + 73) + (1 + 33)),
 }
+#: vbytes one input of each kind adds to a Stonewall (signature of 72 bytes, rounded up).
+_STONEWALL_INPUT_VB = {"p2pkh": 148, "p2sh": 91, "p2wpkh": 68}
 #: scriptPubKey length of a change address of each receive type.
 _SCRIPT_LENGTH = {"legacy": 25, "p2sh-segwit": 23, "bech32": 22}
 
@@ -1166,6 +1228,8 @@ class _Actor:
             self.pay(action)
         elif isinstance(action, PayJoin):
             self.payjoin(action)
+        elif isinstance(action, Stonewall):
+            self.stonewall(action)
         elif isinstance(action, WithdrawalBatch):
             self.withdrawals(action)
         elif isinstance(action, Payroll):
@@ -1332,6 +1396,84 @@ class _Actor:
         psbt = self.node.rpc("createpsbt", inputs, outputs, int(original["locktime"]))
         txid = self.finish_psbt(psbt, [payer, merchant])
         self.facts.payjoins[txid] = (payer, merchant)
+
+    def _stonewall_set(self, coins: list[dict[str, Any]], amount: int, fee_rate: int
+                       ) -> list[dict[str, Any]] | None:
+        """Coins, drawn in `coins`' order, until they pay `amount` and their half of the
+        Stonewall's fee (estimated high); None when they cannot."""
+        chosen: list[dict[str, Any]] = []
+        total = vsize = 0
+        for coin in coins:
+            chosen.append(coin)
+            total += to_sat(coin["amount"])
+            vsize += _STONEWALL_INPUT_VB[_spk_kind(str(coin["scriptPubKey"])) or "p2pkh"]
+            if total >= amount + fee_rate * (vsize + 100) + STONEWALL_DUST:
+                return chosen
+        return None
+
+    def stonewall(self, action: Stonewall) -> None:
+        """A Stonewall as Samourai's wallet makes it. Two disjoint sets of confirmed coins each
+        cover the amount and half the fee: the first set pays the payee, the second a decoy of
+        the same amount to a fresh address, and each set gets its change to a fresh address
+        (none below `STONEWALL_DUST`). Inputs and outputs in BIP 69 order, version 2, nLockTime
+        at the tip, the payer's nSequence for its RBF choice. In a Stonewall X2 the
+        collaborator's wallet funds the second set and takes the decoy and its change; each
+        signs its own inputs. A collaborator without a large enough set makes it a solo
+        Stonewall, and a payer without two sets (one, in an X2) an ordinary payment."""
+        payer = self.core(action.payer)
+        p = self.profiles[payer]
+        if action.purpose == "deposit":
+            address = self.deposit_address(payer)
+        else:
+            address = self.receive_address(action.payee)
+        self.node.rpc("syncwithvalidationinterfacequeue")  # this step's spends are known
+
+        def coins_of(wallet: str) -> list[dict[str, Any]]:
+            coins = sorted((c for c in self.unspent(wallet) if c.get("spendable")),
+                           key=lambda c: (str(c["txid"]), int(c["vout"])))
+            random.Random(f"{wallet}/{address}").shuffle(coins)
+            return coins
+
+        mine = coins_of(payer)
+        first = self._stonewall_set(mine, action.amount, p.fee_rate)
+        second = partner = None
+        if first is not None and action.collaborator is not None:
+            partner = self.core(action.collaborator)
+            second = self._stonewall_set(coins_of(partner), action.amount, p.fee_rate)
+            if second is None:
+                partner = None
+        if first is not None and second is None:
+            rest = [c for c in mine if c not in first]
+            second = self._stonewall_set(rest, action.amount, p.fee_rate)
+        if first is None or second is None:
+            txid = self.send(payer, address, action.amount, False)
+            self.facts.stonewall_fallbacks.append(txid)
+            return
+        other = partner or payer
+        payees = [(address, action.amount, None), (self.new_address(other, "bech32"),
+                                                   action.amount, None)]
+        vsize = 11 + 4 * P2WPKH_OUTPUT_VB + sum(
+            _STONEWALL_INPUT_VB[_spk_kind(str(c["scriptPubKey"])) or "p2pkh"]
+            for c in first + second)
+        fee = p.fee_rate * vsize
+        for coins, owner, share in ((first, payer, fee // 2), (second, other, fee - fee // 2)):
+            change = sum(to_sat(c["amount"]) for c in coins) - action.amount - share
+            if change >= STONEWALL_DUST:
+                payees.append((self.new_address(owner, "bech32"), change, None))
+        scripts = {a: bytes.fromhex(str(self.node.rpc("validateaddress", a)["scriptPubKey"]))
+                   for a, _, _ in payees}
+        sequence = SEQUENCE_RBF if p.replaceable else SEQUENCE_LOCKTIME
+        inputs = [{"txid": c["txid"], "vout": int(c["vout"]), "sequence": sequence}
+                  for c in sorted(first + second, key=lambda c: (str(c["txid"]),
+                                                                  int(c["vout"])))]
+        outputs = [{a: ltc(v)} for a, v, _ in sorted(payees,
+                                                     key=lambda o: (o[1], scripts[o[0]]))]
+        tip = int(self.node.rpc("getblockcount"))
+        psbt = self.node.rpc("createpsbt", inputs, outputs, tip)
+        txid = self.finish_psbt(psbt, [payer] if partner is None else [payer, partner])
+        self.facts.stonewalls[txid] = (payer, partner)
+        if action.collaborator is not None and partner is None:
+            self.facts.stonewall_solo_fallbacks.append(txid)
 
     def withdrawals(self, action: WithdrawalBatch) -> None:
         addresses = []
@@ -1507,13 +1649,14 @@ class _Actor:
 def build_scenario(node: LitecoindNode, seed: int, scale: int = 1, *,
                    light_share: float = LIGHT_SHARE,
                    hardware_share: float = HARDWARE_SHARE,
-                   payjoin_share: float = 0.0) -> ScenarioFacts:
+                   payjoin_share: float = 0.0,
+                   stonewall_share: float = 0.0) -> ScenarioFacts:
     """Act out `plan_scenario(seed, scale, light_share=..., hardware_share=...,
-    payjoin_share=...)` on `node` (a fresh regtest node, ideally started with `NODE_ARGS`) and
-    return what happened with the ground truth."""
+    payjoin_share=..., stonewall_share=...)` on `node` (a fresh regtest node, ideally started
+    with `NODE_ARGS`) and return what happened with the ground truth."""
     started = time.perf_counter()
     plan = plan_scenario(seed, scale, light_share=light_share, hardware_share=hardware_share,
-                         payjoin_share=payjoin_share)
+                         payjoin_share=payjoin_share, stonewall_share=stonewall_share)
     actor = _Actor(node, plan)
     loaded = set(node.rpc("listwallets"))
     for p in plan.profiles:
@@ -1588,8 +1731,8 @@ def oracle_partitions(con: Any, facts: ScenarioFacts) -> dict[str, dict[str, int
     truth rather than heuristics:
 
     * ``inputs``: the input addresses of every transaction that is not one of the scenario's
-      CoinJoins or PayJoins joined — common-input ownership with a perfect CoinJoin (and
-      PayJoin) detector;
+      CoinJoins, PayJoins or Stonewall X2s joined — common-input ownership with a perfect
+      CoinJoin (and PayJoin, and X2) detector;
     * ``inputs+self``: also every output address owned by the owner of the transaction's first
       input — perfect change detection, self-transfers included: the most that any heuristic
       looking at one transaction's inputs and outputs could join;
@@ -1599,7 +1742,7 @@ def oracle_partitions(con: Any, facts: ScenarioFacts) -> dict[str, dict[str, int
     Returns address text -> cluster key for every address of the store."""
     texts = dict(con.execute("SELECT addr_id, text FROM addresses").fetchall())
     joins = {bytes.fromhex(t)[::-1] for t in [f.txid for f in facts.coinjoins]
-             + list(facts.payjoins)}
+             + facts.multi_owner}
     skip = {int(t) for t, h in con.execute("SELECT tx_id, txid FROM txs").fetchall()
             if bytes(h) in joins}
     inputs: dict[int, list[int]] = defaultdict(list)

@@ -3,6 +3,7 @@ match, and on the real mainnet blocks 0–438 (which hold no CoinJoin)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -12,12 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cointrail import get_chain
-from cointrail.analysis.clustering.heuristics import Tx0Outputs, TxContext
+from cointrail.analysis.clustering.heuristics import MultiInput, Tx0Outputs, TxContext
 from cointrail.analysis.patterns import (
     CoinJoinDetector,
     CoinJoinKind,
     EqualOutputMix,
     JoinMarket,
+    Stonewall,
     Wasabi1,
     Wasabi2,
     Whirlpool,
@@ -200,6 +202,32 @@ def tx0(denomination: int = 1_000_000, fee: int = 50_000, premix: int = 7) -> Tx
     return make_tx([w.inp(10_000_000), w.inp(1_000_000)], outputs)
 
 
+def stonewall(*, x2: bool = False, three_outputs: bool = False, amount: int = 2_345_678,
+              fee: int = 2_960) -> TxView:
+    """A Stonewall: two sets of coins (the second a collaborator's in an X2) each pay one of two
+    equal outputs and get their change, in BIP 69 order. With `three_outputs` the second set's
+    change was dust and went to the fee."""
+    w = Wallets()
+    first = [w.inp(1_500_000), w.inp(1_700_000)]
+    second = [w.inp(4_000_000)] if x2 else [w.inp(2_600_000), w.inp(1_000_000)]
+    c1 = sum(i.value for i in first) - amount - fee // 2
+    c2 = sum(i.value for i in second) - amount - (fee - fee // 2)
+    values = [amount, amount, c1] + ([] if three_outputs else [c2])
+    if three_outputs:  # the second set pays the amount and the fee, nothing comes back
+        second = [w.inp(amount + fee - fee // 2 + 1_500)]
+    outputs = w.outputs([(v, P2WPKH, True) for v in sorted(values)])
+    return make_tx(sorted(first + second, key=lambda i: i.value), outputs)
+
+
+def two_equal_withdrawals(second_coin: int) -> TxView:
+    """An exchange batch: two equal withdrawals, a third one and change, from two coins."""
+    w = Wallets()
+    outputs = w.outputs([(5_000_000, P2WPKH, True), (5_000_000, P2WPKH, True),
+                         (1_234_567, P2WPKH, True), (7_654_321, P2WPKH, True)])
+    total = sum(o.value for o in outputs) + 5_000
+    return make_tx([w.inp(total - second_coin), w.inp(second_coin)], outputs)
+
+
 ORDINARY = {
     "exchange batch": exchange_batch(),
     "exchange batch, fresh outputs": exchange_batch(reused_share=0.0),
@@ -207,6 +235,7 @@ ORDINARY = {
     "round withdrawals": round_withdrawals_batch(),
     "payroll": payroll(),
     "airdrop": airdrop(),
+    "two equal withdrawals": two_equal_withdrawals(11_000_000),
 }
 
 
@@ -353,6 +382,62 @@ def test_tx0_outputs_links_the_premix_outputs_and_the_change_to_the_tx0s_owner()
                                                               CoinJoinDetector())) == []
 
 
+@pytest.mark.parametrize("x2", [False, True])
+@pytest.mark.parametrize("three_outputs", [False, True])
+def test_stonewall_solo_and_x2_look_alike(x2: bool, three_outputs: bool) -> None:
+    tx = stonewall(x2=x2, three_outputs=three_outputs)
+    match = CoinJoinDetector().detect(tx)
+    assert match is not None and match.kind is CoinJoinKind.STONEWALL and match.multi_party
+    assert match.detector == "stonewall"
+    assert match.evidence["amount"] == 2_345_678
+    assert match.evidence["outputs"] == (3 if three_outputs else 4)
+    assert [m.kind for m in CoinJoinDetector().detect_all(tx)] == [CoinJoinKind.STONEWALL]
+
+
+def test_stonewall_inputs_must_split_into_the_two_payments() -> None:
+    # the same outputs, but no set of inputs pays one equal output and one change within the fee
+    tx = stonewall()
+    moved = (InputView(tx.inputs[0].addr_id, tx.inputs[0].value + 300_000, P2WPKH, RBF),
+             InputView(tx.inputs[1].addr_id, tx.inputs[1].value - 300_000, P2WPKH, RBF),
+             *tx.inputs[2:])
+    assert Stonewall().detect(tx) is not None
+    assert Stonewall().detect(make_tx(moved, tx.outputs)) is None
+    # a batch with two equal withdrawals matches only when its coins happen to split so
+    assert Stonewall().detect(two_equal_withdrawals(11_000_000)) is None
+    assert Stonewall().detect(two_equal_withdrawals(5_000_000 + 1_234_567 + 1_000)) is not None
+
+
+def test_stonewall_rejects_near_misses() -> None:
+    tx = stonewall()
+    w = Wallets()
+    one_address = tuple(InputView(77, i.value, P2WPKH, RBF) for i in tx.inputs)
+    assert Stonewall().detect(make_tx(one_address, tx.outputs)) is None
+    amount = tx.outputs[3].value  # BIP 69: the changes come first, then the equal pair
+    three_equal = (OutputView(0, w.addr(), amount, P2WPKH, TX_ID), *tx.outputs[1:])
+    assert Stonewall().detect(make_tx(tx.inputs, three_equal)) is None
+    op_return = (*tx.outputs, OutputView(4, None, 0, NULLDATA, None))
+    assert Stonewall().detect(make_tx(tx.inputs, op_return)) is None
+    back = tuple(dataclasses.replace(o, addr_id=tx.inputs[0].addr_id) if o.n == 3 else o
+                 for o in tx.outputs)
+    assert Stonewall().detect(make_tx(tx.inputs, back)) is None  # pays an input's address
+    assert Stonewall().detect(make_tx(tx.inputs[:1], tx.outputs)) is None  # one input
+    small = stonewall(amount=9_000)
+    assert Stonewall().detect(small) is None
+    assert Stonewall(min_value=5_000).detect(small) is not None
+    assert Stonewall(max_inputs=3).detect(tx) is None
+    assert Stonewall(max_subset_sums=2).detect(tx) is None  # gives up rather than guess
+
+
+def test_multi_input_skips_a_stonewall_unless_told_it_is_solo() -> None:
+    tx = stonewall()
+    ctx = TxContext.of(tx, CoinJoinDetector())
+    assert ctx.multi_party
+    assert MultiInput().links(tx, ctx) == []
+    assert len(MultiInput(stonewall_one_owner=True).links(tx, ctx)) == 3
+    mix = TxContext.of(whirlpool_round(), CoinJoinDetector())
+    assert MultiInput(stonewall_one_owner=True).links(whirlpool_round(), mix) == []
+
+
 def test_composite_enables_a_subset() -> None:
     only_jm = CoinJoinDetector.enabled(CoinJoinKind.JOINMARKET)
     assert [d.name for d in only_jm.detectors] == ["joinmarket"]
@@ -367,7 +452,8 @@ def test_composite_describes_itself_for_run_records() -> None:
     params = described["params"]
     assert isinstance(params, dict)
     assert [d["name"] for d in params["detectors"]] == [
-        "whirlpool", "wasabi2", "wasabi1", "joinmarket", "equal_output", "whirlpool_tx0"
+        "whirlpool", "wasabi2", "wasabi1", "joinmarket", "equal_output", "whirlpool_tx0",
+        "stonewall",
     ]
     assert Wasabi2().params()["min_inputs"] == 50
 

@@ -857,7 +857,7 @@ def test_a_config_change_restarts_from_genesis_and_records_both_runs(
     assert [h["name"] for h in configs[1]["heuristics"]] == ["multi_input", "change"]
     assert configs[0]["heuristics"][0] == {
         "name": "multi_input", "version": MultiInput.version,
-        "params": {"skip_coinjoin": True}}
+        "params": {"skip_coinjoin": True, "stonewall_one_owner": False}}
     change = configs[1]["heuristics"][1]
     assert change["version"] == ChangeLinker.version
     assert change["params"]["policy"] == "uncontested"

@@ -476,7 +476,7 @@ def test_run_description_is_json() -> None:
     heuristics = run["heuristics"]
     assert isinstance(heuristics, list)
     assert heuristics[0] == {"name": "multi_input", "version": "1",
-                             "params": {"skip_coinjoin": True}}
+                             "params": {"skip_coinjoin": True, "stonewall_one_owner": False}}
     assert heuristics[1]["params"]["policy"] == "uncontested"
     assert [h["name"] for h in heuristics[1]["params"]["heuristics"]] == [
         "self_change", "address_type", "one_time_change", "round_amount", "optimal_change",

@@ -102,23 +102,29 @@ class MultiInput(Heuristic):
     clustering since (Möser & Narayanan 2022; Kappos et al. 2022). Links every other input
     address to the first input address that has one (a star); a coinbase gives nothing, nor a
     transaction declared multi-owner, nor, with `skip_coinjoin`, a transaction `ctx` marks as a
-    multi-party CoinJoin.
+    multi-party CoinJoin. A Stonewall-shaped transaction (`Stonewall`) counts as one unless
+    `stonewall_one_owner` reads it as a solo Stonewall: Stonewall and Stonewall X2 look alike,
+    and the first has one owner, the second two.
 
     Known false positives: CoinJoins the detector misses (BlockSci #366, #174), PayJoin / P2EP
-    and Samourai StonewallX2 (two owners by design, indistinguishable from one), custodial
-    services spending several customers' coins, and shared-key or multisig services.
+    (two owners by design, indistinguishable from one), Stonewall X2s with
+    `stonewall_one_owner`, custodial services spending several customers' coins, and
+    shared-key or multisig services.
     """
 
     name: ClassVar[str] = "multi_input"
     version: ClassVar[str] = "1"
 
     skip_coinjoin: bool = True
+    stonewall_one_owner: bool = False
 
     def links(self, tx: TxView, ctx: TxContext) -> list[ClusterLink]:
         if tx.is_coinbase:
             return []
+        match = ctx.coinjoin
         if ctx.multi_owner or (
-                self.skip_coinjoin and ctx.coinjoin is not None and ctx.coinjoin.multi_party):
+                self.skip_coinjoin and match is not None and match.multi_party
+                and not (self.stonewall_one_owner and match.kind is CoinJoinKind.STONEWALL)):
             return []
         anchor = tx.first_input_addr_id
         if anchor is None:

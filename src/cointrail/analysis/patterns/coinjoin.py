@@ -72,6 +72,7 @@ class CoinJoinKind(StrEnum):
     WHIRLPOOL_TX0 = "whirlpool_tx0"  # Whirlpool premix transaction: one owner, not a CoinJoin
     JOINMARKET = "joinmarket"
     EQUAL_OUTPUT = "equal_output"  # generic equal-output mix of unknown software
+    STONEWALL = "stonewall"  # Samourai Stonewall (one owner) or Stonewall X2 (two): one shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,12 +630,97 @@ class EqualOutputMix(CoinJoinPattern):
         )
 
 
+# --- Stonewall --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stonewall(CoinJoinPattern):
+    """Samourai's Stonewall and Stonewall X2: a payment dressed as a two-party CoinJoin.
+
+    Shape (Samourai Wallet's Stonewall documentation, 2019; the transaction type OXT and
+    KYCP.org name "Stonewall"): two sets of inputs each pay one of two equal outputs, the
+    payment and a decoy, and take back their own change. In a Stonewall X2 a collaborator funds
+    the second set and takes the decoy and its change: two owners. A solo Stonewall is one
+    wallet splitting its own coins the same way: one owner. The two cannot be told apart on
+    chain — that is the point of Stonewall — so a match is multi-party: common-input ownership
+    is not applied (`MultiInput.stonewall_one_owner` reads every match as a solo Stonewall).
+
+    Pattern: not a coinbase; at least two and at most `max_inputs` inputs; no OP_RETURN; three or
+    four outputs paying distinct addresses, none an input's; exactly two outputs of one value
+    (at least `min_value` sat) and the others (the changes) of other, distinct values; and the
+    inputs split into two sets each covering the equal amount and one change (or, with three
+    outputs, nothing: its change was dust), each within the transaction's fee, with every input
+    address on one side (an address has one owner; inputs without an address stand alone) — a
+    subset sum over the addresses' totals, found exactly over at most `max_subset_sums` partial
+    sums. So inputs from one address never match.
+
+    Known false positives: a payment of two equal amounts with one or two other outputs whose
+    inputs happen to split exactly so (an exchange batch of two equal withdrawals and change
+    from two coins of the right sizes) — none among the economy's 296 batches
+    (docs/accuracy.md). Known misses: Stonewalls with more inputs than `max_inputs` or whose
+    partial sums exceed `max_subset_sums`, and Stonewalls whose change equals the amount.
+    """
+
+    name: ClassVar[str] = "stonewall"
+    version: ClassVar[str] = "1"
+    kind: ClassVar[CoinJoinKind] = CoinJoinKind.STONEWALL
+
+    min_value: int = 10_000
+    max_inputs: int = 50
+    max_subset_sums: int = 100_000
+
+    def detect(self, tx: TxView) -> CoinJoinMatch | None:
+        if not _shape_ok(tx) or not 2 <= len(tx.inputs) <= self.max_inputs:
+            return None
+        outputs = _spendable(tx)
+        if len(outputs) != len(tx.outputs) or len(outputs) not in (3, 4):
+            return None
+        counts = Counter(o.value for o in outputs)
+        equal = [v for v, k in counts.items() if k == 2]
+        if len(equal) != 1 or max(counts.values()) != 2 or equal[0] < self.min_value:
+            return None
+        amount = equal[0]
+        if not _distinct_addresses(outputs) or _pays_input_address(tx, outputs):
+            return None
+        fee = sum(i.value for i in tx.inputs) - sum(o.value for o in outputs)
+        if fee < 0:
+            return None
+        changes = [o.value for o in outputs if o.value != amount]
+        targets = sorted({amount + c for c in changes} | ({amount} if len(changes) == 1 else set()))
+        groups: Counter[object] = Counter()
+        for k, i in enumerate(tx.inputs):
+            groups[i.addr_id if i.addr_id is not None else ("input", k)] += i.value
+        if len(groups) < 2:
+            return None
+        sums = self._subset_sums(list(groups.values()), targets[-1] + fee)
+        if sums is None:
+            return None
+        split = next((t for t in targets if any(t <= s <= t + fee for s in sums)), None)
+        if split is None:
+            return None
+        return self._match({"amount": amount, "inputs": len(tx.inputs),
+                            "outputs": len(outputs), "first_set_covers": split})
+
+    def _subset_sums(self, values: Sequence[int], limit: int) -> set[int] | None:
+        """Every sum of a non-empty subset of `values` up to `limit`; None past
+        `max_subset_sums` partial sums."""
+        sums: set[int] = set()
+        for v in values:
+            sums |= {s + v for s in sums if s + v <= limit}
+            if v <= limit:
+                sums.add(v)
+            if len(sums) > self.max_subset_sums:
+                return None
+        return sums
+
+
 # --- the composite ----------------------------------------------------------------------------
 
 
 def default_patterns() -> tuple[CoinJoinPattern, ...]:
     """Every detector with default parameters, the specific ones before the generic one."""
-    return (Whirlpool(), Wasabi2(), Wasabi1(), JoinMarket(), EqualOutputMix(), WhirlpoolTx0())
+    return (Whirlpool(), Wasabi2(), Wasabi1(), JoinMarket(), EqualOutputMix(), WhirlpoolTx0(),
+            Stonewall())
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,7 +732,7 @@ class CoinJoinDetector:
     """
 
     name: ClassVar[str] = "coinjoin"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: with the Stonewall detector
 
     detectors: tuple[CoinJoinPattern, ...] = field(default_factory=default_patterns)
 
@@ -687,6 +773,7 @@ __all__ = [
     "CoinJoinPattern",
     "EqualOutputMix",
     "JoinMarket",
+    "Stonewall",
     "Wasabi1",
     "Wasabi2",
     "Whirlpool",
