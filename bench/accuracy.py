@@ -2,6 +2,7 @@
 
     python bench/accuracy.py [--scale 4] [--seeds 20240607,20240608,20240609] [--no-write]
                              [--output bench/results/accuracy.md] [--payjoin-share SHARE]
+                             [--stonewall-share SHARE]
 
 For each seed: starts ``litecoind -regtest``, acts out `tests.support.scenario` (users,
 merchants, employers, an exchange, Whirlpool-like and WabiSabi-like CoinJoins, a ransomware
@@ -21,6 +22,10 @@ store (``sync_rpc``), clusters it with each heuristic set and evaluates the clus
 * with ``--payjoin-share``: BIP 78 PayJoins in the economy (`tests.support.scenario.PayJoin`),
   what they do to multi-input clustering, and the first and best sets again with the PayJoins
   declared multi-owner (``cointrail cluster --multi-owner``);
+* with ``--stonewall-share``: Samourai Stonewalls and Stonewall X2s in the economy
+  (`tests.support.scenario.Stonewall`), how many the Stonewall detector flags, and the first and
+  best sets again reading every Stonewall as one owner's (``multi_input.stonewall_one_owner``),
+  without and with the X2s declared multi-owner;
 * ceilings from the ground truth (`oracle_partitions`): common-input ownership with a perfect
   CoinJoin detector, plus perfect change detection on two-output transactions, plus every
   output paid back to the inputs' owner — what no heuristic over single transactions can beat.
@@ -125,12 +130,23 @@ DECLARED = {
     "multi-input, PayJoins declared": "multi-input",
     "all five, PayJoins declared": BEST,
 }
+#: with --stonewall-share: the first and the best set again reading every Stonewall-shaped
+#: transaction as a solo Stonewall (one owner), then also with the scenario's X2s declared
+#: multi-owner: (base set, X2s declared)
+ONE_OWNER: tuple[tuple[str, str, Any], ...] = (("multi_input", "stonewall_one_owner", True),)
+STONEWALL_ROWS = {
+    "multi-input, Stonewalls read as one owner's": ("multi-input", False),
+    "all five, Stonewalls read as one owner's": (BEST, False),
+    "multi-input, Stonewalls read as one owner's, X2s declared": ("multi-input", True),
+    "all five, Stonewalls read as one owner's, X2s declared": (BEST, True),
+}
 
 
 @dataclass
 class Detection:
     rounds: dict[str, tuple[int, int]]  # kind -> (flagged with that kind, generated)
     tx0: tuple[int, int]
+    stonewalls: tuple[int, int]  # (flagged as stonewall, made: solo and X2)
     batched_flagged: int
     batched: int
     other_flagged: int
@@ -154,6 +170,8 @@ class SeedRun:
     missed: Counter[str] = field(default_factory=Counter)  # why change was not found
     payjoin: PayJoinEffect | None = None
     payjoin_share: float = 0.0
+    stonewall: StonewallEffect | None = None
+    stonewall_share: float = 0.0
 
 
 @dataclass
@@ -254,10 +272,12 @@ def detection(store: Any, facts: ScenarioFacts) -> Detection:
     for kind in sorted({f.kind for f in facts.coinjoins}):
         made = [f for f in facts.coinjoins if f.kind == kind]
         rounds[kind] = (sum(found.get(f.txid) == kind for f in made), len(made))
-    known = {f.txid for f in facts.coinjoins} | set(facts.tx0s)
+    known = {f.txid for f in facts.coinjoins} | set(facts.tx0s) | set(facts.stonewalls)
     return Detection(
         rounds=rounds,
         tx0=(sum(found.get(t) == "whirlpool_tx0" for t in facts.tx0s), len(facts.tx0s)),
+        stonewalls=(sum(found.get(t) == "stonewall" for t in facts.stonewalls),
+                    len(facts.stonewalls)),
         batched_flagged=sum(t in found for t in facts.batched_payments),
         batched=len(facts.batched_payments),
         other_flagged=sum(t not in known for t in found),
@@ -276,26 +296,50 @@ class PayJoinEffect:
     wrong_pairs_declared: int  # the same with the PayJoins declared multi-owner
 
 
-def payjoin_effect(store: Any, facts: ScenarioFacts) -> tuple[int, int]:
-    """(multi-input links made at the scenario's PayJoins, of which join two owners)."""
+@dataclass
+class StonewallEffect:
+    """The scenario's Stonewalls on one seed, and what reading them as one owner's does."""
+
+    solo: int  # one owner: drawn solo, or drawn X2 and made solo (`x2_made_solo`)
+    x2: int  # two owners
+    x2_made_solo: int  # drawn X2, the collaborator had no coin large enough
+    fallbacks: int  # drawn, sent as an ordinary payment (the payer had no two sets of coins)
+    links: int = 0  # multi-input links at X2s, Stonewalls read as one owner's
+    links_two_owners: int = 0  # of which join the payer's and the collaborator's addresses
+    wrong_pairs: int = 0  # multi-input, Stonewalls skipped (the default)
+    wrong_pairs_one_owner: int = 0  # multi-input, Stonewalls read as one owner's
+    wrong_pairs_declared: int = 0  # the same with the X2s declared multi-owner
+
+
+def stonewall_x2s(facts: ScenarioFacts) -> tuple[str, ...]:
+    return tuple(t for t, (_, partner) in facts.stonewalls.items() if partner)
+
+
+def payjoin_effect(store: Any, facts: ScenarioFacts,
+                   txids: Any = None) -> tuple[int, int]:
+    """(multi-input links made at the scenario's PayJoins — or at `txids` — of which join two
+    owners)."""
     rows = store.query(
         "SELECT t.txid, a.text, b.text FROM cluster_links l JOIN txs t USING (tx_id)"
         " JOIN addresses a ON a.addr_id = l.addr_a JOIN addresses b ON b.addr_id = l.addr_b"
         " WHERE l.heuristic = 'multi_input'")
     links = two = 0
+    at = facts.payjoins if txids is None else set(txids)
     for txid, a, b in rows:
-        if bytes(txid)[::-1].hex() in facts.payjoins:
+        if bytes(txid)[::-1].hex() in at:
             links += 1
             two += facts.owners.get(str(a)) != facts.owners.get(str(b))
     return links, two
 
 
-def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0) -> SeedRun:
+def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0,
+             stonewall_share: float = 0.0) -> SeedRun:
     print(f"seed {seed}, scale {scale}: building the scenario", flush=True)
     started = time.perf_counter()
     pristine = work / f"store-{seed}"
     with LitecoindNode(extra_args=NODE_ARGS) as node:
-        facts = build_scenario(node, seed, scale, payjoin_share=payjoin_share)
+        facts = build_scenario(node, seed, scale, payjoin_share=payjoin_share,
+                               stonewall_share=stonewall_share)
         build = time.perf_counter() - started
         version = str(node.rpc("getnetworkinfo")["subversion"]).strip("/")
         url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
@@ -306,7 +350,7 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0) -> S
     print(f"  built in {build:.0f} s ({facts.transactions} transactions), synced in "
           f"{sync:.1f} s", flush=True)
     run = SeedRun(seed, facts, build, sync, result.blocks, result.txs, version,
-                  payjoin_share=payjoin_share)
+                  payjoin_share=payjoin_share, stonewall_share=stonewall_share)
     with open_chain(pristine, CHAIN, NETWORK, read_only=True) as store:
         oracles = oracle_partitions(store.con, facts)
         for name, partition in oracles.items():
@@ -315,16 +359,28 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0) -> S
     sets = dict(SETS)
     if payjoin_share > 0:
         sets |= {label: SETS[base] for label, base in DECLARED.items()}
+    x2s = stonewall_x2s(facts)
+    if stonewall_share > 0:
+        sets |= {label: SETS[base] for label, (base, _) in STONEWALL_ROWS.items()}
+        run.stonewall = StonewallEffect(
+            len(facts.stonewalls) - len(x2s), len(x2s), len(facts.stonewall_solo_fallbacks),
+            len(facts.stonewall_fallbacks))
     for k, (label, heuristics) in enumerate(sets.items()):
         target = work / f"store-{seed}-{k}-{'-'.join(heuristics)}"
         target.mkdir()
         shutil.copy(pristine / DB, target / DB)
-        declared = tuple(facts.payjoins) if label in DECLARED else ()
+        declared, source = (tuple(facts.payjoins), "the scenario's PayJoins") \
+            if label in DECLARED else ((), "")
+        params = PARAMS.get(label, ())
+        if label in STONEWALL_ROWS:
+            params = ONE_OWNER
+            if STONEWALL_ROWS[label][1]:
+                declared, source = x2s, "the scenario's Stonewall X2s"
         with open_chain(target, CHAIN, NETWORK) as store:
             started = time.perf_counter()
             Clusterer(store, ClusterConfig(
-                heuristics=heuristics, params=PARAMS.get(label, ()), multi_owner=declared,
-                multi_owner_from="the scenario's PayJoins" if declared else "")).run()
+                heuristics=heuristics, params=params, multi_owner=declared,
+                multi_owner_from=source)).run()
             run.cluster_seconds[label] = time.perf_counter() - started
             run.evaluations[label] = evaluate(store, facts.owners, detail=20)
             run.detection[label] = detection(store, facts)
@@ -337,6 +393,17 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0) -> S
             if label == "multi-input, PayJoins declared" and run.payjoin is not None:
                 e = run.evaluations[label]
                 run.payjoin.wrong_pairs_declared = e.predicted_pairs - e.correct_pairs
+            if run.stonewall is not None and label.startswith("multi-input"):
+                e = run.evaluations[label]
+                wrong = e.predicted_pairs - e.correct_pairs
+                if label == "multi-input":
+                    run.stonewall.wrong_pairs = wrong
+                elif label == "multi-input, Stonewalls read as one owner's":
+                    run.stonewall.wrong_pairs_one_owner = wrong
+                    run.stonewall.links, run.stonewall.links_two_owners = payjoin_effect(
+                        store, facts, x2s)
+                elif label == "multi-input, Stonewalls read as one owner's, X2s declared":
+                    run.stonewall.wrong_pairs_declared = wrong
             if label == "multi-input + change":
                 run.looks = looks(store, facts.owners)
                 run.missed = missed_change(store, facts.owners)
@@ -434,6 +501,10 @@ def detection_table(runs: list[SeedRun]) -> list[str]:
     hit = sum(r.detection["multi-input"].tx0[0] for r in runs)
     made = sum(r.detection["multi-input"].tx0[1] for r in runs)
     lines.append(f"| Whirlpool Tx0s flagged as whirlpool_tx0 (single owner) | {pct(hit, made)} |")
+    made = sum(r.detection["multi-input"].stonewalls[1] for r in runs)
+    if made:
+        hit = sum(r.detection["multi-input"].stonewalls[0] for r in runs)
+        lines.append(f"| Stonewalls (solo and X2) flagged as stonewall | {pct(hit, made)} |")
     flagged = sum(r.detection["multi-input"].batched_flagged for r in runs)
     batched = sum(r.detection["multi-input"].batched for r in runs)
     lines.append(f"| ordinary batched payments flagged (false positives) | "
@@ -597,6 +668,21 @@ def payjoin_table(runs: list[SeedRun]) -> list[str]:
     return lines
 
 
+def stonewall_table(runs: list[SeedRun]) -> list[str]:
+    lines = ["| seed | solo Stonewalls | X2s | X2s drawn, made solo | drawn, sent as a payment "
+             "| multi-input links at X2s, read as one owner's | joining two owners | "
+             "multi-input wrong pairs: Stonewalls skipped (default) | read as one owner's | "
+             "read as one owner's, X2s declared |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        s = r.stonewall
+        assert s is not None
+        lines.append(f"| {r.seed} | {s.solo} | {s.x2} | {s.x2_made_solo} | {s.fallbacks} | "
+                     f"{s.links} | {s.links_two_owners} | {s.wrong_pairs:,} | "
+                     f"{s.wrong_pairs_one_owner:,} | {s.wrong_pairs_declared:,} |")
+    return lines
+
+
 def per_seed(runs: list[SeedRun]) -> list[str]:
     lines = ["| seed | multi-input P / R | + change P / R | + deposit addresses P / R | "
              "+ batch change P / R | + Tx0 outputs P / R | wrong change links | wrong deposit "
@@ -705,6 +791,9 @@ def report(runs: list[SeedRun], scale: int, argv: list[str]) -> str:
         "",
         *([f"### PayJoins ({runs[0].payjoin_share:.0%} of Litecoin Core wallets' payments to "
            "merchants)", "", *payjoin_table(runs), ""] if runs[0].payjoin else []),
+        *([f"### Stonewalls ({runs[0].stonewall_share:.0%} of Whirlpool users' payments and "
+           "deposits, half of them drawn as X2s)", "", *stonewall_table(runs), ""]
+          if runs[0].stonewall else []),
         "### Per seed",
         "",
         *per_seed(runs),
@@ -769,13 +858,18 @@ def main() -> None:
     parser.add_argument("--payjoin-share", type=float, default=0.0, metavar="SHARE",
                         help="make this share of Core wallets' merchant payments PayJoins "
                              "(default none); adds rows with the PayJoins declared")
+    parser.add_argument("--stonewall-share", type=float, default=0.0, metavar="SHARE",
+                        help="make this share of Whirlpool users' payments Stonewalls, half of "
+                             "them drawn as X2s (default none); adds rows reading Stonewalls "
+                             "as one owner's")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="where the report goes (default bench/results/accuracy.md)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="cointrail-accuracy-"))
     try:
-        runs = [run_seed(seed, args.scale, work, args.payjoin_share) for seed in seeds]
+        runs = [run_seed(seed, args.scale, work, args.payjoin_share, args.stonewall_share)
+                for seed in seeds]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = report(runs, args.scale, sys.argv[1:])

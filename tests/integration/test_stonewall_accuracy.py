@@ -1,0 +1,191 @@
+"""Samourai Stonewalls in the synthetic economy: the detector, and what reading them as one
+owner's would cost.
+
+A Stonewall pays two equal outputs, the payment and a decoy, from two sets of inputs that each
+get their change back. A solo Stonewall has one owner; in a Stonewall X2 a collaborator funds the
+second set and takes the decoy and its change, so it has two, and nothing on the chain tells the
+two apart (`docs/accuracy.md`, "Stonewalls"). `tests.support.scenario` makes a share of the
+Whirlpool users' payments Stonewalls on a real ``litecoind -regtest``, half of them drawn as X2s.
+The tests check that they are built as Samourai builds them; that the Stonewall detector flags
+every one and nothing else; that multi-input skips them by default and stays exact; that reading
+them as one owner's (``multi_input.stonewall_one_owner``) errs at the X2s and only there; and
+that with the X2s declared it gives exactly common-input ownership over the rest.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+from cointrail.analysis.clustering.evaluate import evaluate
+from cointrail.chain.rpc import RpcClient
+from cointrail.store.duck import ChainStore, open_chain
+from cointrail.store.ingest import UtxoIngestor
+from cointrail.store.sync import sync_rpc
+from tests.support.litecoind import LitecoindNode
+from tests.support.scenario import (
+    NODE_ARGS,
+    Role,
+    ScenarioFacts,
+    Stonewall,
+    build_scenario,
+    oracle_partitions,
+    plan_scenario,
+)
+
+pytestmark = pytest.mark.integration
+
+SEED, SCALE, SHARE = 20240607, 1, 0.8
+CHAIN, NETWORK = "litecoin", "regtest"
+DB = f"{CHAIN}-{NETWORK}.duckdb"
+ONE_OWNER = (("multi_input", "stonewall_one_owner", True),)
+
+
+@dataclass
+class StonewallWorld:
+    facts: ScenarioFacts
+    root: Path
+    pristine: Path
+
+    @property
+    def x2s(self) -> set[str]:
+        return {t for t, (_, partner) in self.facts.stonewalls.items() if partner}
+
+    def clustered(self, name: str, config: ClusterConfig) -> ChainStore:
+        target = self.root / name
+        target.mkdir()
+        shutil.copy(self.pristine / DB, target / DB)
+        store = open_chain(target, CHAIN, NETWORK)
+        Clusterer(store, config).run()
+        return store
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StonewallWorld]:
+    root = tmp_path_factory.mktemp("stonewall")
+    with LitecoindNode(extra_args=NODE_ARGS) as node:
+        facts = build_scenario(node, SEED, SCALE, stonewall_share=SHARE)
+        url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
+        with open_chain(root / "pristine", CHAIN, NETWORK) as store, RpcClient(url) as client:
+            sync_rpc(UtxoIngestor(store), client)
+    yield StonewallWorld(facts, root, root / "pristine")
+
+
+def _links(store: ChainStore, facts: ScenarioFacts) -> dict[str, list[bool]]:
+    """txid -> for each stored link made there, whether it joins two owners."""
+    rows = store.query(
+        "SELECT t.txid, a.text, b.text FROM cluster_links l JOIN txs t USING (tx_id)"
+        " JOIN addresses a ON a.addr_id = l.addr_a JOIN addresses b ON b.addr_id = l.addr_b")
+    out: dict[str, list[bool]] = {}
+    for raw, a, b in rows:
+        out.setdefault(bytes(raw)[::-1].hex(), []).append(
+            facts.owners[str(a)] != facts.owners[str(b)])
+    return out
+
+
+def test_the_stonewall_share_only_turns_whirlpool_users_payments_into_stonewalls() -> None:
+    plain, walled = plan_scenario(SEED, SCALE), plan_scenario(SEED, SCALE, stonewall_share=SHARE)
+    assert plan_scenario(SEED, SCALE, stonewall_share=0.0).digest == plain.digest
+    roles = {p.wallet: p.role for p in plain.profiles}
+    changed = [(a, b) for s, t in zip(plain.steps, walled.steps, strict=True)
+               for a, b in zip(s, t, strict=True) if a != b]
+    assert changed and all(isinstance(b, Stonewall) for _, b in changed)
+    assert all((a.payer, a.payee, a.amount, a.purpose) == (b.payer, b.payee, b.amount, b.purpose)
+               and roles[b.payer] is Role.WHIRLPOOL_USER for a, b in changed)
+    partners = [b.collaborator for _, b in changed if b.collaborator]
+    assert partners and all(roles[p] is Role.WHIRLPOOL_USER for p in partners)
+    assert all(b.collaborator != b.payer for _, b in changed)
+    fewer = plan_scenario(SEED, SCALE, stonewall_share=SHARE / 2)
+    few = {(k, a) for k, s in enumerate(fewer.steps) for a in s if isinstance(a, Stonewall)}
+    more = {(k, a) for k, s in enumerate(walled.steps) for a in s if isinstance(a, Stonewall)}
+    assert few < more  # a smaller share's Stonewalls are among a larger share's
+
+
+def test_stonewalls_are_built_as_samourai_builds_them(world: StonewallWorld) -> None:
+    facts = world.facts
+    assert len(world.x2s) >= 3 and len(facts.stonewalls) - len(world.x2s) >= 5, (
+        len(facts.stonewalls), len(world.x2s), len(facts.stonewall_fallbacks))
+    with open_chain(world.pristine, CHAIN, NETWORK, read_only=True) as store:
+        txs = {bytes(raw)[::-1].hex(): (int(t), int(v), int(lt)) for raw, t, v, lt in
+               store.query("SELECT txid, tx_id, version, lock_time FROM txs")}
+        for txid, (payer, partner) in facts.stonewalls.items():
+            tx_id, version, lock_time = txs[txid]
+            assert (version, lock_time) == (2, facts.tx_heights[txid] - 1), txid
+            inputs = store.query(
+                "SELECT p.txid, i.prev_n, a.text FROM inputs i JOIN txs p"
+                " ON p.tx_id = i.prev_tx_id JOIN addresses a ON a.addr_id = i.addr_id"
+                " WHERE i.tx_id = ? ORDER BY i.n", [tx_id])
+            keys = [(bytes(h)[::-1].hex(), int(n)) for h, n, _ in inputs]
+            assert keys == sorted(keys), txid  # BIP 69
+            outputs = store.query(
+                "SELECT o.value, a.text FROM outputs o JOIN addresses a USING (addr_id)"
+                " WHERE o.tx_id = ? ORDER BY o.n", [tx_id])
+            values = [int(v) for v, _ in outputs]
+            assert values == sorted(values) and len(values) in (3, 4), txid
+            owners_in = {facts.owners[str(a)] for _, _, a in inputs}
+            assert owners_in == ({payer, partner} if partner else {payer}), txid
+            amount = next(v for v in values if values.count(v) == 2)
+            paid = {str(a): facts.owners[str(a)] for v, a in outputs if int(v) == amount}
+            others = {facts.owners[str(a)] for v, a in outputs if int(v) != amount}
+            assert others <= {payer, partner or payer}
+            # one of the equal outputs is the payment, the other the decoy of the second set
+            assert (partner or payer) in paid.values(), txid
+
+
+def test_the_detector_flags_every_stonewall_and_nothing_else(world: StonewallWorld) -> None:
+    facts = world.facts
+    with world.clustered("default", ClusterConfig(heuristics=("multi_input",))) as store:
+        flagged = {bytes(raw)[::-1].hex(): str(kind) for raw, kind in store.query(
+            "SELECT t.txid, l.kind FROM tx_labels l JOIN txs t USING (tx_id)"
+            " WHERE l.label = 'coinjoin'")}
+        result = evaluate(store, facts.owners)
+        links = _links(store, facts)
+    walls = {t for t, k in flagged.items() if k == "stonewall"}
+    assert walls == set(facts.stonewalls)
+    assert not walls & set(facts.batched_payments)
+    known = {f.txid for f in facts.coinjoins} | set(facts.tx0s) | set(facts.stonewalls)
+    assert set(flagged) <= known
+    # multi-input skips every Stonewall by default, so it stays exact
+    assert not set(links) & set(facts.stonewalls)
+    assert result.precision == 1.0
+
+
+def test_reading_stonewalls_as_one_owners_errs_at_the_x2s_only(world: StonewallWorld) -> None:
+    facts = world.facts
+    config = ClusterConfig(heuristics=("multi_input",), params=ONE_OWNER)
+    with world.clustered("one-owner", config) as store:
+        result = evaluate(store, facts.owners)
+        links = _links(store, facts)
+    wrong = {t for t, joins in links.items() if any(joins)}
+    assert wrong == world.x2s  # every X2 joins payer and collaborator, nothing else errs
+    solo = set(facts.stonewalls) - world.x2s
+    assert solo & set(links)  # solo Stonewalls are joined, rightly
+    assert result.precision is not None and result.precision < 1.0
+
+
+def test_with_the_x2s_declared_reading_stonewalls_as_one_owners_is_the_ceiling(
+    world: StonewallWorld,
+) -> None:
+    facts = world.facts
+    config = ClusterConfig(heuristics=("multi_input",), params=ONE_OWNER,
+                           multi_owner=tuple(sorted(world.x2s)),
+                           multi_owner_from="the scenario's Stonewall X2s")
+    with world.clustered("declared", config) as store:
+        result = evaluate(store, facts.owners)
+        view = cluster_view(store)
+        texts = dict(store.query("SELECT addr_id, text FROM addresses"))
+        ceiling = oracle_partitions(store.con, facts)["inputs"]
+    assert result.precision == 1.0
+    ours: dict[int, set[str]] = {}
+    for addr_id, cluster in enumerate(view.ids.tolist()):
+        ours.setdefault(int(cluster), set()).add(str(texts[addr_id]))
+    theirs: dict[int, set[str]] = {}
+    for text, key in ceiling.items():
+        theirs.setdefault(key, set()).add(text)
+    # the ceiling skips the scenario's CoinJoins and X2s and joins solo Stonewalls' inputs
+    assert sorted(map(sorted, ours.values())) == sorted(map(sorted, theirs.values()))
