@@ -525,14 +525,18 @@ class _Planner:
         self.busy.add(payer)
         stonewall = collaborator = None
         if profile.role is Role.WHIRLPOOL_USER and purpose in ("payment", "deposit"):
-            # the collaborator is not booked in the ledger: its coins come back to it, less a
-            # share of the fee far below the fee allowance, and a collaborator without a coin
-            # large enough at the time makes the payer fall back to a solo Stonewall
+            # the collaborator is a Whirlpool user that already spent this step, so it spends
+            # nothing after the X2 in this block (the node's wallet does not spend the
+            # unconfirmed outputs of a transaction it signed only in part). It is not booked
+            # in the ledger: its coins come back to it, less a share of the fee far below the
+            # fee allowance, and a collaborator without a large enough set of confirmed coins
+            # makes the payer fall back to a solo Stonewall
             srng = self.stonewall_rng
             stonewall = srng.random() < self.stonewall_share
             x2 = srng.random() < STONEWALL_X2_SHARE
-            partner = srng.choice([w for w in self.whirlpoolers if w != payer])
-            collaborator = partner if x2 else None
+            partners = [w for w in self.whirlpoolers if w != payer and w in self.busy]
+            if partners:
+                collaborator = srng.choice(partners) if x2 else None
         if (purpose == "payment" and self.profiles[payee].role is Role.MERCHANT
                 and profile.software == "core"
                 and self.payjoin_rng.random() < self.payjoin_share):
