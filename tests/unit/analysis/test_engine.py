@@ -1173,6 +1173,40 @@ def test_a_transaction_declared_multi_owner_makes_no_link_and_is_labelled(
     assert explain(store, A[1].text, A[2].text)["declared_multi_owner"] == []  # not spent by it
 
 
+def test_explain_names_the_stonewall_that_keeps_two_clusters_apart(tmp_path: Path) -> None:
+    s0, s1, pay, decoy, c0, c1 = (pkh(f"sw-{k}") for k in range(6))
+    b = ChainBuilder()
+    b.block([(s0, 5 * COIN), (s1, 5 * COIN)])
+    # each set pays one equal output and its change: 5 = 2 + (3 - 500 sat) + 500 of fee, and
+    # 5 = 2 + (3 - 700 sat) + 700
+    wall = b.tx([s0, s1], [(pay, 2 * COIN), (decoy, 2 * COIN), (c0, 3 * COIN - 500),
+                           (c1, 3 * COIN - 700)])
+    b.block([(miner(1, "sw"), 50 * COIN)])
+    store = make_store(tmp_path / "sw", b.raws)
+    try:
+        Clusterer(store).run()
+        kinds = store.query("SELECT kind FROM tx_labels WHERE label = 'coinjoin'")
+        assert kinds == [("stonewall",)]
+        doc = explain(store, s0.text, s1.text)
+        assert doc["linked"] is False
+        assert doc["stonewalls"] == [{"height": 1, "txid": wall.rpc_txid, "amount": 2 * COIN}]
+        assert (f"Stonewall-shaped, one owner's (solo) or two owners' (X2), so not read as one "
+                f"owner's: tx {wall.rpc_txid} (height 1) spends from both clusters"
+                ) in explain_text(doc)
+        assert explain(store, s0.text, s1.text, as_of=0)["stonewalls"] == []
+        assert explain(store, s0.text, pay.text)["stonewalls"] == []  # pay spends nothing
+        # read as a solo Stonewall, its inputs are joined (another configuration: a rebuild)
+        solo = Clusterer(store, ClusterConfig(
+            params=(("multi_input", "stonewall_one_owner", True),))).run()
+        assert solo.restarted
+        joined = explain(store, s0.text, s1.text)
+        assert joined["linked"] is True
+        assert [(h["heuristic"], h["txid"]) for h in joined["path"]] == [
+            ("multi_input", wall.rpc_txid)]
+    finally:
+        store.close()
+
+
 def test_declared_runs_incrementally_and_as_of_equal_one_run(
     pristine: Path, tmp_path: Path, main: ChainBuilder
 ) -> None:

@@ -66,7 +66,7 @@ from cointrail.analysis.clustering.names import (
     heuristic_names,
 )
 from cointrail.analysis.clustering.unionfind import UnionFind
-from cointrail.analysis.patterns.coinjoin import CoinJoinDetector
+from cointrail.analysis.patterns.coinjoin import CoinJoinDetector, CoinJoinKind
 from cointrail.analysis.txview import TxView, iter_tx_views, tx_views_spent_until
 from cointrail.chain.utxo.address import parse_address
 from cointrail.chain.utxo.hashes import Txid
@@ -1305,7 +1305,7 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
             "answer": f"not clustered as of height {view.height}: {'; '.join(notes)}",
             "not_clustered": [{"address": text, "first_height": _first_height(store, i)}
                               for text, i in dict(missing).items()],
-            "held_back_links": [], "declared_multi_owner": [],
+            "held_back_links": [], "declared_multi_owner": [], "stonewalls": [],
         }
     assert ca is not None and cb is not None
     if ca != cb:
@@ -1324,6 +1324,8 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         return base | {
             "linked": False,
             "declared_multi_owner": _declared_between(store, view, ca, cb),
+            "stonewalls": [] if store.spec.is_account_model
+            else _stonewalls_between(store, view, ca, cb),
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
                       f"{view.height}",
             "held_back_links": [
@@ -1398,22 +1400,40 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
     }
 
 
-def _declared_between(store: ChainStore, view: ClusterView, ca: int, cb: int
-                      ) -> list[dict[str, Any]]:
-    """The transactions declared multi-owner (as of the view's height) that spend from both
-    clusters: what would have joined them, had they not been declared."""
+def _labelled_between(store: ChainStore, view: ClusterView, ca: int, cb: int, label: str,
+                      kind: str | None = None) -> list[tuple[int, bytes, dict[str, Any]]]:
+    """(height, txid, evidence) of the transactions labelled `label` (of `kind`, when given) as
+    of the view's height that spend from both clusters."""
     rows = store.query(
         "SELECT l.tx_id, l.height, t.txid, l.evidence, i.addr_id FROM tx_labels l"
         " JOIN txs t USING (tx_id) JOIN inputs i ON i.tx_id = l.tx_id"
-        " WHERE l.label = ? AND l.height <= ? AND i.addr_id IS NOT NULL ORDER BY l.tx_id",
-        [MULTI_OWNER_LABEL, view.height])
+        " WHERE l.label = ? AND (? IS NULL OR l.kind = ?) AND l.height <= ?"
+        " AND i.addr_id IS NOT NULL ORDER BY l.tx_id",
+        [label, kind, kind, view.height])
     spends: dict[int, tuple[int, bytes, str, set[int | None]]] = {}
     for tx_id, height, txid, evidence, addr in rows:
         entry = spends.setdefault(int(tx_id), (int(height), bytes(txid), str(evidence), set()))
         entry[3].add(view.of(int(addr)))
-    return [{"height": height, "txid": Txid(txid).rpc_hex,
-             "declared_from": json.loads(evidence).get("from")}
+    return [(height, txid, json.loads(evidence) if evidence else {})
             for height, txid, evidence, clusters in spends.values() if {ca, cb} <= clusters]
+
+
+def _declared_between(store: ChainStore, view: ClusterView, ca: int, cb: int
+                      ) -> list[dict[str, Any]]:
+    """The transactions declared multi-owner (as of the view's height) that spend from both
+    clusters: what would have joined them, had they not been declared."""
+    return [{"height": height, "txid": Txid(txid).rpc_hex, "declared_from": evidence.get("from")}
+            for height, txid, evidence in _labelled_between(store, view, ca, cb,
+                                                            MULTI_OWNER_LABEL)]
+
+
+def _stonewalls_between(store: ChainStore, view: ClusterView, ca: int, cb: int
+                        ) -> list[dict[str, Any]]:
+    """The Stonewall-shaped transactions (as of the view's height) that spend from both
+    clusters: one owner's if solo, two owners' if an X2, so multi-input did not join them."""
+    return [{"height": height, "txid": Txid(txid).rpc_hex, "amount": evidence.get("amount")}
+            for height, txid, evidence in _labelled_between(
+                store, view, ca, cb, "coinjoin", str(CoinJoinKind.STONEWALL))]
 
 
 def measured_methods(path: list[dict[str, Any]],

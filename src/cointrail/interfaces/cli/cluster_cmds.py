@@ -443,6 +443,11 @@ def explain_text(doc: dict[str, Any]) -> str:
         lines.append(f"declared multi-owner, so not read as one owner's: tx {declared['txid']} "
                      f"(height {declared['height']}) spends from both clusters (declared in "
                      f"{declared['declared_from']})")
+    for wall in doc.get("stonewalls", []):
+        lines.append(f"Stonewall-shaped, one owner's (solo) or two owners' (X2), so not read as "
+                     f"one owner's: tx {wall['txid']} (height {wall['height']}) spends from "
+                     "both clusters (--param multi_input.stonewall_one_owner=true reads "
+                     "Stonewalls as solo)")
     names = heuristic_names(doc.get("config"))
     if names:
         lines.append(f"clustering as of height {doc['as_of_height']}: {names} "
