@@ -394,6 +394,24 @@ def test_stonewall_solo_and_x2_look_alike(x2: bool, three_outputs: bool) -> None
     assert [m.kind for m in CoinJoinDetector().detect_all(tx)] == [CoinJoinKind.STONEWALL]
 
 
+def test_stonewall_from_two_equal_sets_has_two_equal_changes() -> None:
+    # two sets of equal size and an even fee give equal changes: two pairs of equal outputs,
+    # either of which may be the payment
+    w = Wallets()
+    outputs = w.outputs([(10_277_364, P2WPKH, True)] * 2 + [(39_724_610, P2WPKH, True)] * 2)
+    inputs = [w.inp(50_003_284), w.inp(50_003_284)]
+    match = Stonewall().detect(make_tx(inputs, outputs))
+    assert match is not None and match.evidence["amount"] == 39_724_610
+    assert match.evidence["first_set_covers"] == 39_724_610 + 10_277_364
+    inputs = [w.inp(25_000_000), w.inp(25_000_000)]
+    outputs = w.outputs([(12_000_000, P2WPKH, True)] * 2 + [(12_999_000, P2WPKH, True)])
+    assert Stonewall().detect(make_tx(inputs, outputs)) is not None  # one pair, one change
+    # two pairs whose inputs do not split: no match
+    lopsided = [w.inp(70_000_000), w.inp(30_006_568)]
+    assert Stonewall().detect(make_tx(lopsided, w.outputs(
+        [(10_277_364, P2WPKH, True)] * 2 + [(39_724_610, P2WPKH, True)] * 2))) is None
+
+
 def test_stonewall_inputs_must_split_into_the_two_payments() -> None:
     # the same outputs, but no set of inputs pays one equal output and one change within the fee
     tx = stonewall()

@@ -646,8 +646,10 @@ class Stonewall(CoinJoinPattern):
     is not applied (`MultiInput.stonewall_one_owner` reads every match as a solo Stonewall).
 
     Pattern: not a coinbase; at least two and at most `max_inputs` inputs; no OP_RETURN; three or
-    four outputs paying distinct addresses, none an input's; exactly two outputs of one value
-    (at least `min_value` sat) and the others (the changes) of other, distinct values; and the
+    four outputs paying distinct addresses, none an input's; two outputs of one value (at least
+    `min_value` sat) and the others (the changes) of other values, distinct, or with four
+    outputs equal to each other (two sets of equal size give equal changes: either pair may
+    then be the payment, and each is tried); and the
     inputs split into two sets each covering the equal amount and one change (or, with three
     outputs, nothing: its change was dust), each within the transaction's fee, with every input
     address on one side (an address has one owner; inputs without an address stand alone) — a
@@ -658,7 +660,8 @@ class Stonewall(CoinJoinPattern):
     inputs happen to split exactly so (an exchange batch of two equal withdrawals and change
     from two coins of the right sizes) — none among the economy's 296 batches
     (docs/accuracy.md). Known misses: Stonewalls with more inputs than `max_inputs` or whose
-    partial sums exceed `max_subset_sums`, and Stonewalls whose change equals the amount.
+    partial sums exceed `max_subset_sums`, Stonewalls whose change equals the amount, and
+    Stonewalls whose changes were both dust (two outputs).
     """
 
     name: ClassVar[str] = "stonewall"
@@ -676,30 +679,34 @@ class Stonewall(CoinJoinPattern):
         if len(outputs) != len(tx.outputs) or len(outputs) not in (3, 4):
             return None
         counts = Counter(o.value for o in outputs)
-        equal = [v for v, k in counts.items() if k == 2]
-        if len(equal) != 1 or max(counts.values()) != 2 or equal[0] < self.min_value:
+        pairs = sorted((v for v, k in counts.items() if k == 2), reverse=True)
+        if max(counts.values()) != 2 or len(pairs) > len(outputs) - 2:
             return None
-        amount = equal[0]
         if not _distinct_addresses(outputs) or _pays_input_address(tx, outputs):
             return None
         fee = sum(i.value for i in tx.inputs) - sum(o.value for o in outputs)
-        if fee < 0:
-            return None
-        changes = [o.value for o in outputs if o.value != amount]
-        targets = sorted({amount + c for c in changes} | ({amount} if len(changes) == 1 else set()))
         groups: Counter[object] = Counter()
         for k, i in enumerate(tx.inputs):
             groups[i.addr_id if i.addr_id is not None else ("input", k)] += i.value
-        if len(groups) < 2:
+        if fee < 0 or len(groups) < 2:
             return None
-        sums = self._subset_sums(list(groups.values()), targets[-1] + fee)
-        if sums is None:
-            return None
-        split = next((t for t in targets if any(t <= s <= t + fee for s in sums)), None)
-        if split is None:
-            return None
-        return self._match({"amount": amount, "inputs": len(tx.inputs),
-                            "outputs": len(outputs), "first_set_covers": split})
+        sums: set[int] | None = None
+        for amount in pairs:  # two pairs: two sets of equal size, so equal changes too
+            if amount < self.min_value:
+                continue
+            changes = [o.value for o in outputs if o.value != amount]
+            targets = sorted({amount + c for c in changes}
+                             | ({amount} if len(changes) == 1 else set()))
+            if sums is None:
+                limit = pairs[0] + max(o.value for o in outputs) + fee  # the largest target
+                sums = self._subset_sums(list(groups.values()), limit)
+                if sums is None:
+                    return None
+            split = next((t for t in targets if any(t <= s <= t + fee for s in sums)), None)
+            if split is not None:
+                return self._match({"amount": amount, "inputs": len(tx.inputs),
+                                    "outputs": len(outputs), "first_set_covers": split})
+        return None
 
     def _subset_sums(self, values: Sequence[int], limit: int) -> set[int] | None:
         """Every sum of a non-empty subset of `values` up to `limit`; None past
