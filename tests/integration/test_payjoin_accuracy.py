@@ -12,60 +12,30 @@ transactions (the ground-truth ceiling), with precision 1.0 again.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+from cointrail.analysis.clustering.engine import ClusterConfig
 from cointrail.analysis.clustering.evaluate import evaluate
-from cointrail.chain.rpc import RpcClient
 from cointrail.store.duck import ChainStore, open_chain
-from cointrail.store.ingest import UtxoIngestor
-from cointrail.store.sync import sync_rpc
-from tests.support.litecoind import LitecoindNode
-from tests.support.scenario import (
-    NODE_ARGS,
-    PayJoin,
-    ScenarioFacts,
-    build_scenario,
-    oracle_partitions,
-    plan_scenario,
+from tests.support.scenario import PayJoin, oracle_partitions, plan_scenario
+from tests.support.scenario_store import (
+    CHAIN,
+    NETWORK,
+    ScenarioStore,
+    build_scenario_store,
+    clusters_of,
+    partition_of,
 )
 
 pytestmark = pytest.mark.integration
 
 SEED, SCALE, SHARE = 20240607, 1, 0.5
-CHAIN, NETWORK = "litecoin", "regtest"
-DB = f"{CHAIN}-{NETWORK}.duckdb"
-
-
-@dataclass
-class PayJoinWorld:
-    facts: ScenarioFacts
-    root: Path
-    pristine: Path
-
-    def clustered(self, name: str, config: ClusterConfig) -> ChainStore:
-        target = self.root / name
-        target.mkdir()
-        shutil.copy(self.pristine / DB, target / DB)
-        store = open_chain(target, CHAIN, NETWORK)
-        Clusterer(store, config).run()
-        return store
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PayJoinWorld]:
-    root = tmp_path_factory.mktemp("payjoin")
-    with LitecoindNode(extra_args=NODE_ARGS) as node:
-        facts = build_scenario(node, SEED, SCALE, payjoin_share=SHARE)
-        url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
-        with open_chain(root / "pristine", CHAIN, NETWORK) as store, RpcClient(url) as client:
-            sync_rpc(UtxoIngestor(store), client)
-    yield PayJoinWorld(facts, root, root / "pristine")
+def world(tmp_path_factory: pytest.TempPathFactory) -> ScenarioStore:
+    return build_scenario_store(tmp_path_factory.mktemp("payjoin"), SEED, SCALE,
+                                payjoin_share=SHARE)
 
 
 def _txs(store: ChainStore, txids: list[str]) -> dict[str, tuple[int, int, int]]:
@@ -90,7 +60,7 @@ def test_the_payjoin_share_only_turns_merchant_payments_into_payjoins() -> None:
     assert fewer_joins < more_joins  # a smaller share's PayJoins are among a larger share's
 
 
-def test_payjoins_are_built_as_bip78_says(world: PayJoinWorld) -> None:
+def test_payjoins_are_built_as_bip78_says(world: ScenarioStore) -> None:
     facts = world.facts
     assert len(facts.payjoins) >= 10, (len(facts.payjoins), len(facts.payjoin_fallbacks))
     with open_chain(world.pristine, CHAIN, NETWORK, read_only=True) as store:
@@ -122,7 +92,7 @@ def test_payjoins_are_built_as_bip78_says(world: PayJoinWorld) -> None:
             assert len(owners) == 1 and facts.actors[owners.pop()] != "merchant"
 
 
-def test_multi_input_joins_two_owners_at_payjoins_and_nowhere_else(world: PayJoinWorld) -> None:
+def test_multi_input_joins_two_owners_at_payjoins_and_nowhere_else(world: ScenarioStore) -> None:
     facts = world.facts
     with world.clustered("multi", ClusterConfig(heuristics=("multi_input",))) as store:
         result = evaluate(store, facts.owners)
@@ -137,25 +107,18 @@ def test_multi_input_joins_two_owners_at_payjoins_and_nowhere_else(world: PayJoi
 
 
 def test_declaring_the_payjoins_gives_common_input_ownership_over_the_rest(
-    world: PayJoinWorld,
+    world: ScenarioStore,
 ) -> None:
     facts = world.facts
     config = ClusterConfig(heuristics=("multi_input",), multi_owner=tuple(facts.payjoins),
                            multi_owner_from="the scenario's PayJoins")
     with world.clustered("declared", config) as store:
         result = evaluate(store, facts.owners)
-        view = cluster_view(store)
-        texts = dict(store.query("SELECT addr_id, text FROM addresses"))
+        ours = clusters_of(store)
         labelled = store.query("SELECT count(*) FROM tx_labels WHERE label = 'multi_owner'")
         ceiling = oracle_partitions(store.con, facts)["inputs"]
     assert result.precision == 1.0
     assert labelled == [(len(facts.payjoins),)]
-    ours: dict[int, set[str]] = {}
-    for addr_id, cluster in enumerate(view.ids.tolist()):
-        ours.setdefault(int(cluster), set()).add(str(texts[addr_id]))
-    theirs: dict[int, set[str]] = {}
-    for text, key in ceiling.items():
-        theirs.setdefault(key, set()).add(text)
     # the perfect-detection ceiling skips the scenario's CoinJoins and PayJoins; cointrail
     # skips the CoinJoins it detects and the PayJoins declared: the same partition
-    assert sorted(map(sorted, ours.values())) == sorted(map(sorted, theirs.values()))
+    assert ours == partition_of(ceiling)

@@ -14,66 +14,47 @@ that with the X2s declared it gives exactly common-input ownership over the rest
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from cointrail.analysis.clustering.engine import ClusterConfig, Clusterer, cluster_view
+from cointrail.analysis.clustering.engine import ClusterConfig
 from cointrail.analysis.clustering.evaluate import evaluate
-from cointrail.chain.rpc import RpcClient
 from cointrail.store.duck import ChainStore, open_chain
-from cointrail.store.ingest import UtxoIngestor
-from cointrail.store.sync import sync_rpc
-from tests.support.litecoind import LitecoindNode
 from tests.support.scenario import (
-    NODE_ARGS,
     Role,
     ScenarioFacts,
     Stonewall,
-    build_scenario,
     oracle_partitions,
     plan_scenario,
+)
+from tests.support.scenario_store import (
+    CHAIN,
+    NETWORK,
+    ScenarioStore,
+    build_scenario_store,
+    clusters_of,
+    partition_of,
 )
 
 pytestmark = pytest.mark.integration
 
 SEED, SCALE, SHARE = 20240607, 1, 0.8
-CHAIN, NETWORK = "litecoin", "regtest"
-DB = f"{CHAIN}-{NETWORK}.duckdb"
 ONE_OWNER = (("multi_input", "stonewall_one_owner", True),)
 
 
 @dataclass
-class StonewallWorld:
-    facts: ScenarioFacts
-    root: Path
-    pristine: Path
-
+class StonewallWorld(ScenarioStore):
     @property
     def x2s(self) -> set[str]:
         return {t for t, (_, partner) in self.facts.stonewalls.items() if partner}
 
-    def clustered(self, name: str, config: ClusterConfig) -> ChainStore:
-        target = self.root / name
-        target.mkdir()
-        shutil.copy(self.pristine / DB, target / DB)
-        store = open_chain(target, CHAIN, NETWORK)
-        Clusterer(store, config).run()
-        return store
-
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StonewallWorld]:
-    root = tmp_path_factory.mktemp("stonewall")
-    with LitecoindNode(extra_args=NODE_ARGS) as node:
-        facts = build_scenario(node, SEED, SCALE, stonewall_share=SHARE)
-        url = f"http://{node.rpc_user}:{node.rpc_password}@127.0.0.1:{node.rpc_port}/"
-        with open_chain(root / "pristine", CHAIN, NETWORK) as store, RpcClient(url) as client:
-            sync_rpc(UtxoIngestor(store), client)
-    yield StonewallWorld(facts, root, root / "pristine")
+def world(tmp_path_factory: pytest.TempPathFactory) -> StonewallWorld:
+    built = build_scenario_store(tmp_path_factory.mktemp("stonewall"), SEED, SCALE,
+                                 stonewall_share=SHARE)
+    return StonewallWorld(built.facts, built.root, built.pristine)
 
 
 def _links(store: ChainStore, facts: ScenarioFacts) -> dict[str, list[bool]]:
@@ -177,15 +158,8 @@ def test_with_the_x2s_declared_reading_stonewalls_as_one_owners_is_the_ceiling(
                            multi_owner_from="the scenario's Stonewall X2s")
     with world.clustered("declared", config) as store:
         result = evaluate(store, facts.owners)
-        view = cluster_view(store)
-        texts = dict(store.query("SELECT addr_id, text FROM addresses"))
+        ours = clusters_of(store)
         ceiling = oracle_partitions(store.con, facts)["inputs"]
     assert result.precision == 1.0
-    ours: dict[int, set[str]] = {}
-    for addr_id, cluster in enumerate(view.ids.tolist()):
-        ours.setdefault(int(cluster), set()).add(str(texts[addr_id]))
-    theirs: dict[int, set[str]] = {}
-    for text, key in ceiling.items():
-        theirs.setdefault(key, set()).add(text)
     # the ceiling skips the scenario's CoinJoins and X2s and joins solo Stonewalls' inputs
-    assert sorted(map(sorted, ours.values())) == sorted(map(sorted, theirs.values()))
+    assert ours == partition_of(ceiling)
