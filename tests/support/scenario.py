@@ -1417,13 +1417,14 @@ class _Actor:
 
     def stonewall(self, action: Stonewall) -> None:
         """A Stonewall as Samourai's wallet makes it. Two disjoint sets of confirmed coins each
-        cover the amount and half the fee: the first set pays the payee, the second a decoy of
-        the same amount to a fresh address, and each set gets its change to a fresh address
-        (none below `STONEWALL_DUST`). Inputs and outputs in BIP 69 order, version 2, nLockTime
-        at the tip, the payer's nSequence for its RBF choice. In a Stonewall X2 the
-        collaborator's wallet funds the second set and takes the decoy and its change; each
-        signs its own inputs. A collaborator without a large enough set makes it a solo
-        Stonewall, and a payer without two sets (one, in an X2) an ordinary payment."""
+        cover the amount and half the fee (the fee is made even, and each change pays exactly
+        half): the first set pays the payee, the second a decoy of the same amount to a fresh
+        address, and each set gets its change to a fresh address (none below `STONEWALL_DUST`;
+        the sets are drawn so that a change is far above it). Inputs and outputs in BIP 69
+        order, version 2, nLockTime at the tip, the payer's nSequence for its RBF choice. In a
+        Stonewall X2 the collaborator's wallet funds the second set and takes the decoy and its
+        change; each signs its own inputs. A collaborator without a large enough set makes it a
+        solo Stonewall, and a payer without two sets (one, in an X2) an ordinary payment."""
         payer = self.core(action.payer)
         p = self.profiles[payer]
         if action.purpose == "deposit":
@@ -1460,8 +1461,9 @@ class _Actor:
             _STONEWALL_INPUT_VB[_spk_kind(str(c["scriptPubKey"])) or "p2pkh"]
             for c in first + second)
         fee = p.fee_rate * vsize
-        for coins, owner, share in ((first, payer, fee // 2), (second, other, fee - fee // 2)):
-            change = sum(to_sat(c["amount"]) for c in coins) - action.amount - share
+        fee += fee % 2  # Samourai's wallet makes the fee even: each set pays exactly half
+        for coins, owner in ((first, payer), (second, other)):
+            change = sum(to_sat(c["amount"]) for c in coins) - action.amount - fee // 2
             if change >= STONEWALL_DUST:
                 payees.append((self.new_address(owner, "bech32"), change, None))
         scripts = {a: bytes.fromhex(str(self.node.rpc("validateaddress", a)["scriptPubKey"]))

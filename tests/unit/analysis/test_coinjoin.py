@@ -391,6 +391,9 @@ def test_stonewall_solo_and_x2_look_alike(x2: bool, three_outputs: bool) -> None
     assert match.detector == "stonewall"
     assert match.evidence["amount"] == 2_345_678
     assert match.evidence["outputs"] == (3 if three_outputs else 4)
+    # each set pays exactly half of the (even) fee, as Samourai's wallet builds it; with a
+    # change dropped as dust its set paid more
+    assert match.evidence["fee_halves"] is (not three_outputs)
     assert [m.kind for m in CoinJoinDetector().detect_all(tx)] == [CoinJoinKind.STONEWALL]
 
 
@@ -422,7 +425,8 @@ def test_stonewall_inputs_must_split_into_the_two_payments() -> None:
     assert Stonewall().detect(make_tx(moved, tx.outputs)) is None
     # a batch with two equal withdrawals matches only when its coins happen to split so
     assert Stonewall().detect(two_equal_withdrawals(11_000_000)) is None
-    assert Stonewall().detect(two_equal_withdrawals(5_000_000 + 1_234_567 + 1_000)) is not None
+    batch = Stonewall().detect(two_equal_withdrawals(5_000_000 + 1_234_567 + 1_000))
+    assert batch is not None and batch.evidence["fee_halves"] is False  # 1,000 of 5,000
 
 
 def test_stonewall_rejects_near_misses() -> None:

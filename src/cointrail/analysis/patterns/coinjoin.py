@@ -637,13 +637,16 @@ class EqualOutputMix(CoinJoinPattern):
 class Stonewall(CoinJoinPattern):
     """Samourai's Stonewall and Stonewall X2: a payment dressed as a two-party CoinJoin.
 
-    Shape (Samourai Wallet's Stonewall documentation, 2019; the transaction type OXT and
-    KYCP.org name "Stonewall"): two sets of inputs each pay one of two equal outputs, the
-    payment and a decoy, and take back their own change. In a Stonewall X2 a collaborator funds
-    the second set and takes the decoy and its change: two owners. A solo Stonewall is one
-    wallet splitting its own coins the same way: one owner. The two cannot be told apart on
-    chain — that is the point of Stonewall — so a match is multi-party: common-input ownership
-    is not applied (`MultiInput.stonewall_one_owner` reads every match as a solo Stonewall).
+    Shape (Samourai Wallet's documentation, "Spend tools": STONEWALL and STONEWALLx2; the
+    transaction type OXT and KYCP.org name "Stonewall"): two sets of inputs each pay one of two
+    equal outputs, the payment and a decoy, and take back their own change; all coins of one address
+    stay in one set, and Samourai's wallet makes the fee even and takes exactly half of it from each
+    change (the match's ``fee_halves`` evidence says whether a split does so). In a Stonewall X2 a
+    collaborator funds the second set and takes the decoy and its change: two owners. A solo
+    Stonewall is one wallet splitting its own coins the same way: one owner. The two cannot be told
+    apart on chain — that is the point of Stonewall — so a match is multi-party: common-input
+    ownership is not applied (`MultiInput.stonewall_one_owner` reads every match as a solo
+    Stonewall).
 
     Pattern: not a coinbase; at least two and at most `max_inputs` inputs; no OP_RETURN; three or
     four outputs paying distinct addresses, none an input's; two outputs of one value (at least
@@ -702,10 +705,13 @@ class Stonewall(CoinJoinPattern):
                 sums = self._subset_sums(list(groups.values()), limit)
                 if sums is None:
                     return None
-            split = next((t for t in targets if any(t <= s <= t + fee for s in sums)), None)
+            halves = [t for t in targets if fee % 2 == 0 and t + fee // 2 in sums]
+            split = next(iter(halves), None) or next(
+                (t for t in targets if any(t <= s <= t + fee for s in sums)), None)
             if split is not None:
                 return self._match({"amount": amount, "inputs": len(tx.inputs),
-                                    "outputs": len(outputs), "first_set_covers": split})
+                                    "outputs": len(outputs), "first_set_covers": split,
+                                    "fee_halves": bool(halves)})
         return None
 
     def _subset_sums(self, values: Sequence[int], limit: int) -> set[int] | None:
