@@ -14,6 +14,7 @@ that with the X2s declared it gives exactly common-input ownership over the rest
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -121,13 +122,16 @@ def test_stonewalls_are_built_as_samourai_builds_them(world: StonewallWorld) -> 
 def test_the_detector_flags_every_stonewall_and_nothing_else(world: StonewallWorld) -> None:
     facts = world.facts
     with world.clustered("default", ClusterConfig(heuristics=("multi_input",))) as store:
-        flagged = {bytes(raw)[::-1].hex(): str(kind) for raw, kind in store.query(
-            "SELECT t.txid, l.kind FROM tx_labels l JOIN txs t USING (tx_id)"
-            " WHERE l.label = 'coinjoin'")}
+        rows = store.query("SELECT t.txid, l.kind, l.evidence FROM tx_labels l JOIN txs t"
+                           " USING (tx_id) WHERE l.label = 'coinjoin'")
+        flagged = {bytes(raw)[::-1].hex(): str(kind) for raw, kind, _ in rows}
+        evidence = {bytes(raw)[::-1].hex(): json.loads(e) for raw, _, e in rows}
         result = evaluate(store, facts.owners)
         links = _links(store, facts)
     walls = {t for t, k in flagged.items() if k == "stonewall"}
     assert walls == set(facts.stonewalls)
+    # the scenario makes the fee even and takes half from each change, as Samourai does
+    assert all(evidence[t]["fee_halves"] for t in walls if evidence[t]["outputs"] == 4)
     assert not walls & set(facts.batched_payments)
     known = {f.txid for f in facts.coinjoins} | set(facts.tx0s) | set(facts.stonewalls)
     assert set(flagged) <= known

@@ -1403,14 +1403,20 @@ class _Actor:
 
     def _stonewall_set(self, coins: list[dict[str, Any]], amount: int, fee_rate: int
                        ) -> list[dict[str, Any]] | None:
-        """Coins, drawn in `coins`' order, until they pay `amount` and their half of the
+        """Coins, drawn in `coins`' order and all the coins of an address together (Samourai
+        keeps an address's coins in one set), until they pay `amount` and their half of the
         Stonewall's fee (estimated high); None when they cannot."""
+        by_address: dict[str, list[dict[str, Any]]] = {}
+        for coin in coins:
+            by_address.setdefault(str(coin.get("address") or coin["scriptPubKey"]), []).append(
+                coin)
         chosen: list[dict[str, Any]] = []
         total = vsize = 0
-        for coin in coins:
-            chosen.append(coin)
-            total += to_sat(coin["amount"])
-            vsize += _STONEWALL_INPUT_VB[_spk_kind(str(coin["scriptPubKey"])) or "p2pkh"]
+        for group in by_address.values():
+            for coin in group:
+                chosen.append(coin)
+                total += to_sat(coin["amount"])
+                vsize += _STONEWALL_INPUT_VB[_spk_kind(str(coin["scriptPubKey"])) or "p2pkh"]
             if total >= amount + fee_rate * (vsize + 100) + STONEWALL_DUST:
                 return chosen
         return None
