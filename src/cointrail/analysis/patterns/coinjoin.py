@@ -639,25 +639,25 @@ class Stonewall(CoinJoinPattern):
 
     Shape (Samourai Wallet's documentation, "Spend tools": STONEWALL and STONEWALLx2; the
     transaction type OXT and KYCP.org name "Stonewall"): two sets of inputs each pay one of two
-    equal outputs, the payment and a decoy, and take back their own change; all coins of one address
-    stay in one set, and Samourai's wallet makes the fee even and takes exactly half of it from each
-    change (the match's ``fee_halves`` evidence says whether a split does so). In a Stonewall X2 a
-    collaborator funds the second set and takes the decoy and its change: two owners. A solo
-    Stonewall is one wallet splitting its own coins the same way: one owner. The two cannot be told
-    apart on chain — that is the point of Stonewall — so a match is multi-party: common-input
-    ownership is not applied (`MultiInput.stonewall_one_owner` reads every match as a solo
-    Stonewall).
+    equal outputs, the payment and a decoy, and take back their own change; all coins of one
+    address stay in one set, and Samourai's wallet makes the fee even and takes exactly half of
+    it from each change (the match's ``fee_halves`` evidence says whether a split does so). In a
+    Stonewall X2 a collaborator funds the second set and takes the decoy and its change: two
+    owners. A solo Stonewall is one wallet splitting its own coins the same way: one owner. The
+    two cannot be told apart on chain — that is the point of Stonewall — so a match is
+    multi-party: common-input ownership is not applied (`MultiInput.stonewall_one_owner` reads
+    every match as a solo Stonewall).
 
-    Pattern: not a coinbase; at least two and at most `max_inputs` inputs; no OP_RETURN; three or
-    four outputs paying distinct addresses, none an input's; two outputs of one value (at least
-    `min_value` sat) and the others (the changes) of other values, distinct, or with four
-    outputs equal to each other (two sets of equal size give equal changes: either pair may
-    then be the payment, and each is tried); and the
-    inputs split into two sets each covering the equal amount and one change (or, with three
-    outputs, nothing: its change was dust), each within the transaction's fee, with every input
-    address on one side (an address has one owner; inputs without an address stand alone) — a
-    subset sum over the addresses' totals, found exactly over at most `max_subset_sums` partial
-    sums. So inputs from one address never match.
+    Pattern: not a coinbase; at least two and at most `max_inputs` inputs; no OP_RETURN; three
+    or four outputs paying distinct addresses, none an input's; two outputs of one value (at
+    least `min_value` sat) and the others (the changes) of other values, distinct, or with four
+    outputs equal to each other (two sets of equal size give equal changes: either pair may then
+    be the payment, and each is tried); and the inputs split into two sets each covering the
+    equal amount and one change (or, with three outputs, nothing: its change was dust), each
+    within the transaction's fee, with every input address on one side (an address has one
+    owner; inputs without an address stand alone) — a subset sum over the addresses' totals,
+    found exactly over at most `max_subset_sums` partial sums. So inputs from one address never
+    match.
 
     Known false positives: a payment of two equal amounts with one or two other outputs whose
     inputs happen to split exactly so (an exchange batch of two equal withdrawals and change
