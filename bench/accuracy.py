@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -311,20 +312,15 @@ class StonewallEffect:
     wrong_pairs_declared: int = 0  # the same with the X2s declared multi-owner
 
 
-def stonewall_x2s(facts: ScenarioFacts) -> tuple[str, ...]:
-    return tuple(t for t, (_, partner) in facts.stonewalls.items() if partner)
-
-
-def payjoin_effect(store: Any, facts: ScenarioFacts,
-                   txids: Any = None) -> tuple[int, int]:
-    """(multi-input links made at the scenario's PayJoins — or at `txids` — of which join two
-    owners)."""
+def multi_input_links_at(store: Any, facts: ScenarioFacts,
+                         txids: Collection[str]) -> tuple[int, int]:
+    """(multi-input links made at the transactions `txids`, of which join two owners)."""
     rows = store.query(
         "SELECT t.txid, a.text, b.text FROM cluster_links l JOIN txs t USING (tx_id)"
         " JOIN addresses a ON a.addr_id = l.addr_a JOIN addresses b ON b.addr_id = l.addr_b"
         " WHERE l.heuristic = 'multi_input'")
     links = two = 0
-    at = facts.payjoins if txids is None else set(txids)
+    at = set(txids)
     for txid, a, b in rows:
         if bytes(txid)[::-1].hex() in at:
             links += 1
@@ -359,7 +355,7 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0,
     sets = dict(SETS)
     if payjoin_share > 0:
         sets |= {label: SETS[base] for label, base in DECLARED.items()}
-    x2s = stonewall_x2s(facts)
+    x2s = tuple(facts.stonewall_x2s)
     if stonewall_share > 0:
         sets |= {label: SETS[base] for label, (base, _) in STONEWALL_ROWS.items()}
         run.stonewall = StonewallEffect(
@@ -386,7 +382,7 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0,
             run.detection[label] = detection(store, facts)
             if label == "multi-input" and payjoin_share > 0:
                 e = run.evaluations[label]
-                pj_links, pj_two = payjoin_effect(store, facts)
+                pj_links, pj_two = multi_input_links_at(store, facts, facts.payjoins)
                 run.payjoin = PayJoinEffect(len(facts.payjoins), len(facts.payjoin_fallbacks),
                                             pj_links, pj_two,
                                             e.predicted_pairs - e.correct_pairs, 0)
@@ -400,8 +396,8 @@ def run_seed(seed: int, scale: int, work: Path, payjoin_share: float = 0.0,
                     run.stonewall.wrong_pairs = wrong
                 elif label == "multi-input, Stonewalls read as one owner's":
                     run.stonewall.wrong_pairs_one_owner = wrong
-                    run.stonewall.links, run.stonewall.links_two_owners = payjoin_effect(
-                        store, facts, x2s)
+                    run.stonewall.links, run.stonewall.links_two_owners = (
+                        multi_input_links_at(store, facts, x2s))
                 elif label == "multi-input, Stonewalls read as one owner's, X2s declared":
                     run.stonewall.wrong_pairs_declared = wrong
             if label == "multi-input + change":

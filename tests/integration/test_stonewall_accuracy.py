@@ -15,7 +15,6 @@ that with the X2s declared it gives exactly common-input ownership over the rest
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
@@ -44,18 +43,10 @@ SEED, SCALE, SHARE = 20240607, 1, 0.8
 ONE_OWNER = (("multi_input", "stonewall_one_owner", True),)
 
 
-@dataclass
-class StonewallWorld(ScenarioStore):
-    @property
-    def x2s(self) -> set[str]:
-        return {t for t, (_, partner) in self.facts.stonewalls.items() if partner}
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> StonewallWorld:
-    built = build_scenario_store(tmp_path_factory.mktemp("stonewall"), SEED, SCALE,
-                                 stonewall_share=SHARE)
-    return StonewallWorld(built.facts, built.root, built.pristine)
+def world(tmp_path_factory: pytest.TempPathFactory) -> ScenarioStore:
+    return build_scenario_store(tmp_path_factory.mktemp("stonewall"), SEED, SCALE,
+                                stonewall_share=SHARE)
 
 
 def _links(store: ChainStore, facts: ScenarioFacts) -> dict[str, list[bool]]:
@@ -88,10 +79,11 @@ def test_the_stonewall_share_only_turns_whirlpool_users_payments_into_stonewalls
     assert few < more  # a smaller share's Stonewalls are among a larger share's
 
 
-def test_stonewalls_are_built_as_samourai_builds_them(world: StonewallWorld) -> None:
+def test_stonewalls_are_built_as_samourai_builds_them(world: ScenarioStore) -> None:
     facts = world.facts
-    assert len(world.x2s) >= 3 and len(facts.stonewalls) - len(world.x2s) >= 5, (
-        len(facts.stonewalls), len(world.x2s), len(facts.stonewall_fallbacks))
+    x2s = len(facts.stonewall_x2s)
+    assert x2s >= 3 and len(facts.stonewalls) - x2s >= 5, (
+        len(facts.stonewalls), x2s, len(facts.stonewall_fallbacks))
     with open_chain(world.pristine, CHAIN, NETWORK, read_only=True) as store:
         txs = {bytes(raw)[::-1].hex(): (int(t), int(v), int(lt)) for raw, t, v, lt in
                store.query("SELECT txid, tx_id, version, lock_time FROM txs")}
@@ -119,7 +111,7 @@ def test_stonewalls_are_built_as_samourai_builds_them(world: StonewallWorld) -> 
             assert (partner or payer) in paid.values(), txid
 
 
-def test_the_detector_flags_every_stonewall_and_nothing_else(world: StonewallWorld) -> None:
+def test_the_detector_flags_every_stonewall_and_nothing_else(world: ScenarioStore) -> None:
     facts = world.facts
     with world.clustered("default", ClusterConfig(heuristics=("multi_input",))) as store:
         rows = store.query("SELECT t.txid, l.kind, l.evidence FROM tx_labels l JOIN txs t"
@@ -140,25 +132,26 @@ def test_the_detector_flags_every_stonewall_and_nothing_else(world: StonewallWor
     assert result.precision == 1.0
 
 
-def test_reading_stonewalls_as_one_owners_errs_at_the_x2s_only(world: StonewallWorld) -> None:
+def test_reading_stonewalls_as_one_owners_errs_at_the_x2s_only(world: ScenarioStore) -> None:
     facts = world.facts
     config = ClusterConfig(heuristics=("multi_input",), params=ONE_OWNER)
     with world.clustered("one-owner", config) as store:
         result = evaluate(store, facts.owners)
         links = _links(store, facts)
     wrong = {t for t, joins in links.items() if any(joins)}
-    assert wrong == world.x2s  # every X2 joins payer and collaborator, nothing else errs
-    solo = set(facts.stonewalls) - world.x2s
+    # every X2 joins payer and collaborator, and nothing else errs
+    assert wrong == set(facts.stonewall_x2s)
+    solo = set(facts.stonewalls) - set(facts.stonewall_x2s)
     assert solo & set(links)  # solo Stonewalls are joined, rightly
     assert result.precision is not None and result.precision < 1.0
 
 
 def test_with_the_x2s_declared_reading_stonewalls_as_one_owners_is_the_ceiling(
-    world: StonewallWorld,
+    world: ScenarioStore,
 ) -> None:
     facts = world.facts
     config = ClusterConfig(heuristics=("multi_input",), params=ONE_OWNER,
-                           multi_owner=tuple(sorted(world.x2s)),
+                           multi_owner=tuple(facts.stonewall_x2s),
                            multi_owner_from="the scenario's Stonewall X2s")
     with world.clustered("declared", config) as store:
         result = evaluate(store, facts.owners)

@@ -967,11 +967,15 @@ class ScenarioFacts:
         return sorted(a for a, w in self.owners.items() if w == wallet)
 
     @property
+    def stonewall_x2s(self) -> list[str]:
+        """The Stonewalls with a collaborator: two owners."""
+        return sorted(t for t, (_, partner) in self.stonewalls.items() if partner)
+
+    @property
     def multi_owner(self) -> list[str]:
         """The transactions whose inputs belong to two owners by design: PayJoins and
         Stonewall X2s (CoinJoins apart)."""
-        return sorted([*self.payjoins,
-                       *(t for t, (_, partner) in self.stonewalls.items() if partner)])
+        return sorted([*self.payjoins, *self.stonewall_x2s])
 
     @property
     def light_wallets(self) -> list[str]:
@@ -995,8 +999,14 @@ _LIGHT_INPUT_BYTES = {
     "p2sh-p2wpkh": (32 + 4 + 1 + 23 + 4, 1 + (1 + 73) + (1 + 33)),
     "p2wpkh": (32 + 4 + 1 + 4, 1 + (1 + 73) + (1 + 33)),
 }
-#: vbytes one input of each kind adds to a Stonewall (signature of 72 bytes, rounded up).
-_STONEWALL_INPUT_VB = {"p2pkh": 148, "p2sh": 91, "p2wpkh": 68}
+#: vbytes one input of each kind (`_spk_kind`) adds to a transaction the scenario builds from
+#: a PSBT (PayJoin, Stonewall): a 72-byte signature, rounded up.
+_INPUT_VB = {"p2pkh": 148, "p2sh": 91, "p2wpkh": 68}
+
+
+def _coin_vb(coin: Mapping[str, Any]) -> int:
+    """`_INPUT_VB` of a ``listunspent`` coin (an unknown kind counted as the largest)."""
+    return _INPUT_VB[_spk_kind(str(coin["scriptPubKey"])) or "p2pkh"]
 #: scriptPubKey length of a change address of each receive type.
 _SCRIPT_LENGTH = {"legacy": 25, "p2sh-segwit": 23, "bech32": 22}
 
@@ -1373,13 +1383,12 @@ class _Actor:
             out = self.node.rpc("gettxout", vin["txid"], vin["vout"], True)
             kinds.add(_spk_kind(str(out["scriptPubKey"]["hex"])))
         self.node.rpc("syncwithvalidationinterfacequeue")  # the merchant's mempool spends
-        fee = {"p2pkh": 148, "p2sh": 91, "p2wpkh": 68}
         coins = []
         kind = kinds.pop() if len(kinds) == 1 else None
         if kind is not None:
             coins = [c for c in self.unspent(merchant)
                      if c.get("spendable") and _spk_kind(str(c["scriptPubKey"])) == kind
-                     and to_sat(c["amount"]) > 4 * p.fee_rate * fee[kind]]
+                     and to_sat(c["amount"]) > 4 * p.fee_rate * _INPUT_VB[kind]]
         if kind is None or not coins:
             txid = self.finish_psbt(funded["psbt"], [payer])
             self.facts.payjoin_fallbacks.append(txid)
@@ -1391,7 +1400,7 @@ class _Actor:
                   for v in original["vin"]]
         inputs.insert(rng.randint(0, len(inputs)),
                       {"txid": coin["txid"], "vout": int(coin["vout"]), "sequence": sequence})
-        added = to_sat(coin["amount"]) - p.fee_rate * fee[kind]
+        added = to_sat(coin["amount"]) - p.fee_rate * _INPUT_VB[kind]
         outputs = []
         for vout in original["vout"]:
             value, to = to_sat(vout["value"]), _out_address(vout)
@@ -1416,7 +1425,7 @@ class _Actor:
             for coin in group:
                 chosen.append(coin)
                 total += to_sat(coin["amount"])
-                vsize += _STONEWALL_INPUT_VB[_spk_kind(str(coin["scriptPubKey"])) or "p2pkh"]
+                vsize += _coin_vb(coin)
             if total >= amount + fee_rate * (vsize + 100) + STONEWALL_DUST:
                 return chosen
         return None
@@ -1463,9 +1472,7 @@ class _Actor:
         other = partner or payer
         payees = [(address, action.amount, None), (self.new_address(other, "bech32"),
                                                    action.amount, None)]
-        vsize = 11 + 4 * P2WPKH_OUTPUT_VB + sum(
-            _STONEWALL_INPUT_VB[_spk_kind(str(c["scriptPubKey"])) or "p2pkh"]
-            for c in first + second)
+        vsize = 11 + 4 * P2WPKH_OUTPUT_VB + sum(_coin_vb(c) for c in first + second)
         fee = p.fee_rate * vsize
         fee += fee % 2  # Samourai's wallet makes the fee even: each set pays exactly half
         for coins, owner in ((first, payer), (second, other)):

@@ -1324,8 +1324,7 @@ def explain(store: ChainStore, a: str, b: str, *, as_of: int | None = None) -> d
         return base | {
             "linked": False,
             "declared_multi_owner": _declared_between(store, view, ca, cb),
-            "stonewalls": [] if store.spec.is_account_model
-            else _stonewalls_between(store, view, ca, cb),
+            "stonewalls": _stonewalls_between(store, view, ca, cb),
             "answer": f"{text_a} and {text_b} are not in the same cluster as of height "
                       f"{view.height}",
             "held_back_links": [

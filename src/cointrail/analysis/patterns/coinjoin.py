@@ -682,8 +682,9 @@ class Stonewall(CoinJoinPattern):
         if len(outputs) != len(tx.outputs) or len(outputs) not in (3, 4):
             return None
         counts = Counter(o.value for o in outputs)
-        pairs = sorted((v for v, k in counts.items() if k == 2), reverse=True)
-        if max(counts.values()) != 2 or len(pairs) > len(outputs) - 2:
+        pairs = [v for v, k in counts.items() if k == 2]
+        amounts = sorted((v for v in pairs if v >= self.min_value), reverse=True)
+        if max(counts.values()) != 2 or len(pairs) > len(outputs) - 2 or not amounts:
             return None
         if not _distinct_addresses(outputs) or _pays_input_address(tx, outputs):
             return None
@@ -693,18 +694,14 @@ class Stonewall(CoinJoinPattern):
             groups[i.addr_id if i.addr_id is not None else ("input", k)] += i.value
         if fee < 0 or len(groups) < 2:
             return None
-        sums: set[int] | None = None
-        for amount in pairs:  # two pairs: two sets of equal size, so equal changes too
-            if amount < self.min_value:
-                continue
+        limit = amounts[0] + max(o.value for o in outputs) + fee  # above every target
+        sums = self._subset_sums(list(groups.values()), limit)
+        if sums is None:
+            return None
+        for amount in amounts:  # two pairs: two sets of equal size, so equal changes too
             changes = [o.value for o in outputs if o.value != amount]
             targets = sorted({amount + c for c in changes}
                              | ({amount} if len(changes) == 1 else set()))
-            if sums is None:
-                limit = pairs[0] + max(o.value for o in outputs) + fee  # the largest target
-                sums = self._subset_sums(list(groups.values()), limit)
-                if sums is None:
-                    return None
             halves = [t for t in targets if fee % 2 == 0 and t + fee // 2 in sums]
             split = next(iter(halves), None) or next(
                 (t for t in targets if any(t <= s <= t + fee for s in sums)), None)
